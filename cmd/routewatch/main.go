@@ -1,0 +1,86 @@
+// Command routewatch watches cloud providers' prefixes in BGP and flags
+// sudden, correlated path shifts and withdrawals per provider and region.
+//
+// Subcommands (the CLI contract of DESIGN.md):
+//
+//	routewatch serve   [--config FILE]
+//	routewatch replay  [--ranges SPEC]... [--format table|json] [--config FILE] FILE|URL...
+//	routewatch mrt dump [-m] FILE|URL...
+//	routewatch ranges  [--ranges SPEC]...
+//	routewatch config check FILE
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitFail  = 1 // the work failed (bad or truncated input, runtime error)
+	exitUsage = 2 // bad command line, or a subcommand that is not built yet
+)
+
+// stdio carries the process streams so subcommands are testable.
+type stdio struct {
+	in       io.Reader
+	out, err io.Writer
+}
+
+const usage = `usage:
+  routewatch serve   [--config FILE]
+  routewatch replay  [--ranges SPEC]... [--format table|json] [--config FILE] FILE|URL...
+  routewatch mrt dump [-m] FILE|URL...
+  routewatch ranges  [--ranges SPEC]... [--format table|json]
+  routewatch config check FILE
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr})
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, io stdio) int {
+	if len(args) == 0 {
+		fmt.Fprint(io.err, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "serve":
+		return cmdServe(ctx, args[1:], io)
+	case "replay":
+		return cmdReplay(ctx, args[1:], io)
+	case "mrt":
+		if len(args) < 2 || args[1] != "dump" {
+			fmt.Fprint(io.err, "routewatch mrt: the only subcommand is dump\n"+usage)
+			return exitUsage
+		}
+		return cmdMRTDump(ctx, args[2:], io)
+	case "ranges":
+		return cmdRanges(ctx, args[1:], io)
+	case "config":
+		if len(args) < 2 || args[1] != "check" {
+			fmt.Fprint(io.err, "routewatch config: the only subcommand is check\n"+usage)
+			return exitUsage
+		}
+		return cmdConfigCheck(ctx, args[2:], io)
+	case "-h", "--help", "help":
+		fmt.Fprint(io.out, usage)
+		return exitOK
+	}
+	fmt.Fprintf(io.err, "routewatch: unknown command %q\n%s", args[0], usage)
+	return exitUsage
+}
+
+// notBuilt is what a subcommand says until its issue lands.
+func notBuilt(io stdio, name string) int {
+	fmt.Fprintf(io.err, "routewatch %s: not built yet\n", name)
+	return exitUsage
+}

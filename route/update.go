@@ -1,0 +1,184 @@
+package route
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Peer identifies a vantage point: the BGP neighbor that sent a route.
+type Peer struct {
+	Addr netip.Addr `json:"addr"`
+	ASN  uint32     `json:"asn"`
+}
+
+// Update is one route announcement or withdrawal for one prefix as seen from
+// one peer. An UPDATE message carrying many prefixes becomes many Updates
+// sharing the same *Attrs.
+type Update struct {
+	// Time comes from the source (MRT record timestamp, or receive time of a
+	// live message); the analyzer never reads the wall clock.
+	Time time.Time
+	// Source names where the update came from, e.g. an MRT file name or
+	// "bgp" for the live collector.
+	Source string
+	Peer   Peer
+	Prefix netip.Prefix
+	// PathID is the ADD-PATH path identifier (RFC 7911), 0 when not used.
+	PathID   uint32
+	Withdraw bool
+	// TableDump marks announcements that come from a RIB snapshot
+	// (TABLE_DUMP / TABLE_DUMP_V2 or a live session's initial table) rather
+	// than from a change on the wire.
+	TableDump bool
+	// Attrs is nil for withdrawals. It may be shared between Updates of one
+	// message: treat it as read-only.
+	Attrs *Attrs
+	// Tags are the provider ranges this prefix matches, filled in by the
+	// tagging stage (ranges). Nil means the prefix is not watched.
+	Tags []Tag
+}
+
+// Key identifies the state slot an update applies to.
+type Key struct {
+	Peer   Peer
+	Prefix netip.Prefix
+	PathID uint32
+}
+
+// Key returns the (peer, prefix, path-ID) slot of u.
+func (u *Update) Key() Key { return Key{Peer: u.Peer, Prefix: u.Prefix, PathID: u.PathID} }
+
+// Origin is the BGP ORIGIN attribute.
+type Origin uint8
+
+// ORIGIN values (RFC 4271 5.1.1).
+const (
+	OriginIGP        Origin = 0
+	OriginEGP        Origin = 1
+	OriginIncomplete Origin = 2
+)
+
+func (o Origin) String() string {
+	switch o {
+	case OriginIGP:
+		return "IGP"
+	case OriginEGP:
+		return "EGP"
+	case OriginIncomplete:
+		return "INCOMPLETE"
+	}
+	return "UNKNOWN"
+}
+
+// Community is an RFC 1997 community, high 16 bits ASN, low 16 bits value.
+type Community uint32
+
+// LargeCommunity is an RFC 8092 large community.
+type LargeCommunity struct {
+	Global, Local1, Local2 uint32
+}
+
+// Aggregator is the AGGREGATOR (or merged AS4_AGGREGATOR) attribute.
+type Aggregator struct {
+	ASN  uint32
+	Addr netip.Addr
+}
+
+// Attrs are the path attributes routewatch keeps.
+type Attrs struct {
+	ASPath  ASPath
+	Origin  Origin
+	NextHop netip.Addr
+	// MED and LocalPref are valid only when their Has flag is set.
+	MED              uint32
+	HasMED           bool
+	LocalPref        uint32
+	HasLocalPref     bool
+	AtomicAggregate  bool
+	Aggregator       *Aggregator
+	Communities      []Community
+	LargeCommunities []LargeCommunity
+}
+
+// SessionState is a BGP FSM state, numbered as in RFC 6396 (MRT STATE_CHANGE).
+type SessionState uint8
+
+// BGP FSM states.
+const (
+	StateUnknown     SessionState = 0
+	StateIdle        SessionState = 1
+	StateConnect     SessionState = 2
+	StateActive      SessionState = 3
+	StateOpenSent    SessionState = 4
+	StateOpenConfirm SessionState = 5
+	StateEstablished SessionState = 6
+)
+
+func (s SessionState) String() string {
+	switch s {
+	case StateIdle:
+		return "Idle"
+	case StateConnect:
+		return "Connect"
+	case StateActive:
+		return "Active"
+	case StateOpenSent:
+		return "OpenSent"
+	case StateOpenConfirm:
+		return "OpenConfirm"
+	case StateEstablished:
+		return "Established"
+	}
+	return "Unknown"
+}
+
+// PeerState is a change of a vantage point's BGP session state. Leaving
+// Established makes every route of that peer stale.
+type PeerState struct {
+	Time   time.Time
+	Source string
+	Peer   Peer
+	Old    SessionState
+	New    SessionState
+	// EndOfRIB is set (with New == Established) when the peer finished
+	// sending its initial table.
+	EndOfRIB bool
+	Reason   string
+}
+
+// Down reports whether this change takes the session out of Established.
+func (p PeerState) Down() bool { return p.Old == StateEstablished && p.New != StateEstablished }
+
+// Up reports whether this change brings the session into Established.
+func (p PeerState) Up() bool { return p.New == StateEstablished && p.Old != StateEstablished }
+
+// Equal reports whether two attribute sets are identical. nil equals nil.
+func (a *Attrs) Equal(b *Attrs) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	if a == b {
+		return true
+	}
+	if a.Origin != b.Origin || a.NextHop != b.NextHop || a.HasMED != b.HasMED || a.MED != b.MED ||
+		a.HasLocalPref != b.HasLocalPref || a.LocalPref != b.LocalPref || a.AtomicAggregate != b.AtomicAggregate {
+		return false
+	}
+	if (a.Aggregator == nil) != (b.Aggregator == nil) || (a.Aggregator != nil && *a.Aggregator != *b.Aggregator) {
+		return false
+	}
+	if len(a.Communities) != len(b.Communities) || len(a.LargeCommunities) != len(b.LargeCommunities) {
+		return false
+	}
+	for i := range a.Communities {
+		if a.Communities[i] != b.Communities[i] {
+			return false
+		}
+	}
+	for i := range a.LargeCommunities {
+		if a.LargeCommunities[i] != b.LargeCommunities[i] {
+			return false
+		}
+	}
+	return a.ASPath.Equal(b.ASPath)
+}
