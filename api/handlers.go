@@ -1,0 +1,486 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"routewatch/route"
+	"routewatch/store"
+)
+
+// maxImport bounds one POST /events batch.
+const maxImport = 1000
+
+func (s *Server) reqCtx(c echo.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.Request().Context(), s.cfg.RequestTimeout)
+}
+
+// prefixParam reads the prefix from /prefixes/{addr}/{len} or the escaped
+// single-segment form /prefixes/{addr%2Flen}.
+func prefixParam(c echo.Context) (netip.Prefix, string, error) {
+	addr, bits := c.Param("addr"), c.Param("len")
+	raw := addr
+	if bits != "" {
+		raw = addr + "/" + bits
+	}
+	// Echo routes on the escaped path, so parameters are still escaped.
+	un, err := url.PathUnescape(raw)
+	if err != nil {
+		return netip.Prefix{}, "", badParam("prefix", "invalid escaping in prefix")
+	}
+	p, err := parsePrefix("prefix", un)
+	return p, un, err
+}
+
+func (s *Server) tags(p netip.Prefix) []tagView {
+	if s.matcher == nil {
+		return []tagView{}
+	}
+	return viewTags(s.matcher.Match(p))
+}
+
+func comparePrefix(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return a.Bits() - b.Bits()
+}
+
+func (s *Server) getPrefix(c echo.Context) error {
+	p, requested, err := prefixParam(c)
+	if err != nil {
+		return err
+	}
+	q := c.QueryParams()
+	if err := checkQuery(q, "match", "at", "limit", "cursor"); err != nil {
+		return err
+	}
+	mv, _ := single(q, "match")
+	m, err := parseMatch(mv)
+	if err != nil {
+		return err
+	}
+	pg, err := parsePage(q)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.reqCtx(c)
+	defer cancel()
+	v := prefixView{Prefix: p.String(), Requested: requested, Match: mv, Tags: s.tags(p), Prefixes: []prefixRoutesView{}}
+	if v.Match == "" {
+		v.Match = "exact"
+	}
+	if at, ok := single(q, "at"); ok {
+		t, err := parseTime("at", at)
+		if err != nil {
+			return err
+		}
+		if m != store.MatchExact {
+			return badParam("at", "at can only be combined with match=exact")
+		}
+		if pg.Cursor != "" {
+			return badParam("cursor", "a point-in-time lookup has a single page")
+		}
+		pr, err := s.st.RoutesAt(ctx, p, t)
+		if errors.Is(err, store.ErrNotFound) {
+			return &Error{Status: http.StatusNotFound, Message: "history does not reach back to " + t.Format(time.RFC3339), Parameter: "at", Err: err}
+		}
+		if err != nil {
+			return err
+		}
+		v.At = &t
+		if len(pr.Routes) > 0 {
+			v.Prefixes = append(v.Prefixes, viewPrefixRoutes(pr, s.matcher))
+		}
+		return c.JSON(http.StatusOK, v)
+	}
+	prs, err := s.st.Routes(ctx, p, m)
+	if err != nil {
+		return err
+	}
+	// The store returns the whole match; the API pages it by prefix order
+	// so covered lookups of short prefixes stay bounded.
+	slices.SortStableFunc(prs, func(a, b store.PrefixRoutes) int { return comparePrefix(a.Prefix, b.Prefix) })
+	startAt := 0
+	if pg.Cursor != "" {
+		key, err := decodeCursor("prefix", pg.Cursor)
+		if err != nil {
+			return err
+		}
+		after, err := netip.ParsePrefix(key)
+		if err != nil {
+			return badParam("cursor", "invalid cursor")
+		}
+		startAt, _ = slices.BinarySearchFunc(prs, after, func(a store.PrefixRoutes, t netip.Prefix) int { return comparePrefix(a.Prefix, t) })
+		if startAt < len(prs) && prs[startAt].Prefix == after {
+			startAt++
+		}
+	}
+	for i := startAt; i < len(prs); i++ {
+		if len(v.Prefixes) == pg.Limit {
+			v.NextCursor = encodeCursor("prefix", prs[i-1].Prefix.String())
+			break
+		}
+		// An exact lookup of a prefix nobody announces answers with no
+		// entries rather than an entry without routes.
+		if len(prs[i].Routes) == 0 {
+			continue
+		}
+		v.Prefixes = append(v.Prefixes, viewPrefixRoutes(prs[i], s.matcher))
+	}
+	return c.JSON(http.StatusOK, v)
+}
+
+func (s *Server) getHistory(c echo.Context) error {
+	p, _, err := prefixParam(c)
+	if err != nil {
+		return err
+	}
+	q := c.QueryParams()
+	if err := checkQuery(q, "limit", "cursor"); err != nil {
+		return err
+	}
+	pg, err := parsePage(q)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.reqCtx(c)
+	defer cancel()
+	hs, next, err := s.st.History(ctx, p, pg)
+	if err != nil {
+		return err
+	}
+	v := historyView{Prefix: p.String(), Entries: make([]historyEntryView, len(hs)), NextCursor: next}
+	for i, h := range hs {
+		v.Entries[i] = viewHistory(h)
+	}
+	return c.JSON(http.StatusOK, v)
+}
+
+func (s *Server) getEvents(c echo.Context) error {
+	q := c.QueryParams()
+	if err := checkQuery(q, "provider", "region", "kind", "status", "from", "to", "limit", "cursor"); err != nil {
+		return err
+	}
+	var f store.EventFilter
+	var err error
+	if f.Page, err = parsePage(q); err != nil {
+		return err
+	}
+	if v, ok := single(q, "provider"); ok {
+		if err := validName("provider", v, false); err != nil {
+			return err
+		}
+		f.Provider = v
+	}
+	if v, ok := single(q, "region"); ok {
+		if err := validName("region", v, false); err != nil {
+			return err
+		}
+		f.Region = v
+	}
+	if v, ok := single(q, "kind"); ok {
+		if f.Kind, err = parseKind(v); err != nil {
+			return err
+		}
+	}
+	if v, ok := single(q, "status"); ok {
+		if f.Status, err = parseStatus(v); err != nil {
+			return err
+		}
+	}
+	if v, ok := single(q, "from"); ok {
+		if f.From, err = parseTime("from", v); err != nil {
+			return err
+		}
+	}
+	if v, ok := single(q, "to"); ok {
+		if f.To, err = parseTime("to", v); err != nil {
+			return err
+		}
+	}
+	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
+		return badParam("to", "to must be after from")
+	}
+	ctx, cancel := s.reqCtx(c)
+	defer cancel()
+	evs, next, err := s.st.Events(ctx, f)
+	if err != nil {
+		return err
+	}
+	v := eventsView{Events: make([]eventView, len(evs)), NextCursor: next}
+	for i, e := range evs {
+		v.Events[i] = viewEvent(e)
+	}
+	return c.JSON(http.StatusOK, v)
+}
+
+func (s *Server) getEvent(c echo.Context) error {
+	id, err := url.PathUnescape(c.Param("id"))
+	if err != nil {
+		return badParam("id", "invalid escaping")
+	}
+	if err := validID(id); err != nil {
+		return err
+	}
+	if err := checkQuery(c.QueryParams()); err != nil {
+		return err
+	}
+	ctx, cancel := s.reqCtx(c)
+	defer cancel()
+	e, err := s.st.Event(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return &Error{Status: http.StatusNotFound, Message: "no event " + id, Err: err}
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, viewEvent(e))
+}
+
+type importView struct {
+	Stored int `json:"stored"`
+}
+
+// postEvents imports events (e.g. `replay --format json` output collected
+// into an array). It changes state, so it needs the admin scope.
+func (s *Server) postEvents(c echo.Context) error {
+	if err := checkQuery(c.QueryParams()); err != nil {
+		return err
+	}
+	ct := c.Request().Header.Get(echo.HeaderContentType)
+	if mt, _, _ := strings.Cut(ct, ";"); strings.TrimSpace(mt) != echo.MIMEApplicationJSON {
+		return &Error{Status: http.StatusUnsupportedMediaType, Message: "content type must be application/json", Parameter: "body"}
+	}
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		return err // MaxBytesError maps to 413
+	}
+	var evs []route.Event
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&evs); err != nil {
+		return badParam("body", "not a JSON array of events: %s", truncate(err.Error()))
+	}
+	if dec.More() {
+		return badParam("body", "trailing data after the JSON array")
+	}
+	if len(evs) == 0 || len(evs) > maxImport {
+		return badParam("body", "give 1-%d events", maxImport)
+	}
+	for i, e := range evs {
+		if err := validID(e.ID); err != nil {
+			return badParam("body", "events[%d].id: %s", i, err.(*Error).Message)
+		}
+		if _, err := parseKind(string(e.Kind)); err != nil {
+			return badParam("body", "events[%d].kind: %s", i, err.(*Error).Message)
+		}
+		if e.Start.IsZero() {
+			return badParam("body", "events[%d].start: missing", i)
+		}
+		if e.End != nil && e.End.Before(e.Start) {
+			return badParam("body", "events[%d].end: before start", i)
+		}
+		if err := validName("body", e.Provider, true); err != nil {
+			return badParam("body", "events[%d].provider: %s", i, err.(*Error).Message)
+		}
+		if err := validName("body", e.Region, true); err != nil {
+			return badParam("body", "events[%d].region: %s", i, err.(*Error).Message)
+		}
+	}
+	ctx, cancel := s.reqCtx(c)
+	defer cancel()
+	if err := s.st.PutEvents(ctx, evs); err != nil {
+		return err
+	}
+	s.logger.Info("api: events imported", "count", len(evs), "client", c.RealIP())
+	return c.JSON(http.StatusOK, importView{Stored: len(evs)})
+}
+
+func (s *Server) getProviders(c echo.Context) error {
+	if err := checkQuery(c.QueryParams()); err != nil {
+		return err
+	}
+	ctx, cancel := s.reqCtx(c)
+	defer cancel()
+	gs, err := s.st.Groups(ctx)
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(gs, func(a, b store.GroupSummary) int {
+		if c := strings.Compare(a.Provider, b.Provider); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Region, b.Region)
+	})
+	v := providersView{Providers: []providerView{}}
+	for _, g := range gs {
+		if n := len(v.Providers); n == 0 || v.Providers[n-1].Provider != g.Provider {
+			v.Providers = append(v.Providers, providerView{Provider: g.Provider, Regions: []groupView{}})
+		}
+		p := &v.Providers[len(v.Providers)-1]
+		p.Prefixes += g.Prefixes
+		p.Visible += g.Visible
+		p.PeerPaths += g.PeerPaths
+		p.ChangesLastHour += g.Changes
+		p.Regions = append(p.Regions, viewGroup(g))
+	}
+	for i := range v.Providers {
+		v.Providers[i].Visibility = ratio(v.Providers[i].Visible, v.Providers[i].Prefixes)
+	}
+	return c.JSON(http.StatusOK, v)
+}
+
+// regionParam maps the path segment to a region: "-" stands for the
+// empty region of providers that publish none (e.g. Cloudflare).
+func regionParam(c echo.Context) (string, error) {
+	r, err := url.PathUnescape(c.Param("region"))
+	if err != nil {
+		return "", badParam("region", "invalid escaping")
+	}
+	if r == "-" {
+		return "", nil
+	}
+	return r, validName("region", r, false)
+}
+
+// maxOpenEvents bounds the open events listed with a region.
+const maxOpenEvents = 50
+
+func (s *Server) getRegion(c echo.Context) error {
+	provider, err := url.PathUnescape(c.Param("provider"))
+	if err != nil {
+		return badParam("provider", "invalid escaping")
+	}
+	if err := validName("provider", provider, false); err != nil {
+		return err
+	}
+	region, err := regionParam(c)
+	if err != nil {
+		return err
+	}
+	if err := checkQuery(c.QueryParams()); err != nil {
+		return err
+	}
+	ctx, cancel := s.reqCtx(c)
+	defer cancel()
+	g, err := s.st.Group(ctx, provider, region)
+	if errors.Is(err, store.ErrNotFound) {
+		return &Error{Status: http.StatusNotFound, Message: "no watched prefixes seen for " + provider + "/" + region, Err: err}
+	}
+	if err != nil {
+		return err
+	}
+	v := regionView{groupView: viewGroup(g), OpenEvents: []eventView{}}
+	// The store filter treats "" as "any region": filter exactly here.
+	evs, _, err := s.st.Events(ctx, store.EventFilter{Provider: provider, Region: region, Status: store.StatusOpen, Page: store.Page{Limit: maxOpenEvents}})
+	if err != nil {
+		return err
+	}
+	for _, e := range evs {
+		if e.Region == region {
+			v.OpenEvents = append(v.OpenEvents, viewEvent(e))
+		}
+	}
+	return c.JSON(http.StatusOK, v)
+}
+
+func comparePeer(a, b route.Peer) int {
+	if c := a.Addr.Compare(b.Addr); c != 0 {
+		return c
+	}
+	switch {
+	case a.ASN < b.ASN:
+		return -1
+	case a.ASN > b.ASN:
+		return 1
+	}
+	return 0
+}
+
+func (s *Server) getPeers(c echo.Context) error {
+	q := c.QueryParams()
+	if err := checkQuery(q, "limit", "cursor"); err != nil {
+		return err
+	}
+	pg, err := parsePage(q)
+	if err != nil {
+		return err
+	}
+	var after *route.Peer
+	if pg.Cursor != "" {
+		key, err := decodeCursor("peer", pg.Cursor)
+		if err != nil {
+			return err
+		}
+		as, an, _ := strings.Cut(key, "|")
+		a, aerr := netip.ParseAddr(as)
+		n, nerr := strconv.ParseUint(an, 10, 32)
+		if aerr != nil || nerr != nil {
+			return badParam("cursor", "invalid cursor")
+		}
+		after = &route.Peer{Addr: a, ASN: uint32(n)}
+	}
+	ctx, cancel := s.reqCtx(c)
+	defer cancel()
+	ps, err := s.st.Peers(ctx)
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(ps, func(a, b store.PeerInfo) int { return comparePeer(a.Peer, b.Peer) })
+	now := s.now()
+	v := peersView{Peers: []peerInfoView{}}
+	for i, p := range ps {
+		if after != nil && comparePeer(p.Peer, *after) <= 0 {
+			continue
+		}
+		if len(v.Peers) == pg.Limit {
+			last := ps[i-1].Peer
+			v.NextCursor = encodeCursor("peer", last.Addr.String()+"|"+strconv.FormatUint(uint64(last.ASN), 10))
+			break
+		}
+		v.Peers = append(v.Peers, viewPeerInfo(p, now))
+	}
+	return c.JSON(http.StatusOK, v)
+}
+
+func (s *Server) getASNPrefixes(c echo.Context) error {
+	raw, err := url.PathUnescape(c.Param("asn"))
+	if err != nil {
+		return badParam("asn", "invalid escaping")
+	}
+	asn, err := parseASN("asn", raw)
+	if err != nil {
+		return err
+	}
+	q := c.QueryParams()
+	if err := checkQuery(q, "limit", "cursor"); err != nil {
+		return err
+	}
+	pg, err := parsePage(q)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.reqCtx(c)
+	defer cancel()
+	ps, next, err := s.st.PrefixesByASN(ctx, asn, pg)
+	if err != nil {
+		return err
+	}
+	v := asnView{ASN: asn, Prefixes: make([]asnPrefixView, len(ps)), NextCursor: next}
+	for i, p := range ps {
+		v.Prefixes[i] = asnPrefixView{Prefix: p.String(), Tags: s.tags(p)}
+	}
+	return c.JSON(http.StatusOK, v)
+}

@@ -1,0 +1,406 @@
+// Package api serves routewatch's REST API with Echo v4: current routes and
+// history of watched prefixes, events, providers, peers and ASNs, plus
+// /healthz, /readyz, /metrics and the OpenAPI document. Echo types never
+// leave this package: callers get an http.Handler or Run(ctx).
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/time/rate"
+
+	"routewatch/route"
+	"routewatch/store"
+)
+
+// Store is the part of store.Store the API reads (and, for the admin
+// event import, writes).
+type Store interface {
+	Routes(ctx context.Context, p netip.Prefix, m store.Match) ([]store.PrefixRoutes, error)
+	RoutesAt(ctx context.Context, p netip.Prefix, at time.Time) (store.PrefixRoutes, error)
+	History(ctx context.Context, p netip.Prefix, pg store.Page) ([]store.HistoryEntry, string, error)
+	PrefixesByASN(ctx context.Context, asn uint32, pg store.Page) ([]netip.Prefix, string, error)
+	PutEvents(ctx context.Context, evs []route.Event) error
+	Event(ctx context.Context, id string) (route.Event, error)
+	Events(ctx context.Context, f store.EventFilter) ([]route.Event, string, error)
+	Peers(ctx context.Context) ([]store.PeerInfo, error)
+	Groups(ctx context.Context) ([]store.GroupSummary, error)
+	Group(ctx context.Context, provider, region string) (store.GroupSummary, error)
+	Ping(ctx context.Context) error
+}
+
+// Matcher tags a prefix with the provider ranges it matches (ranges.Set).
+type Matcher interface {
+	Match(p netip.Prefix) []route.Tag
+}
+
+//go:embed openapi.json
+var openAPIDoc []byte
+
+// OpenAPI returns the embedded OpenAPI 3 document served at
+// /api/v1/openapi.json.
+func OpenAPI() []byte { return append([]byte(nil), openAPIDoc...) }
+
+type tokenEntry struct {
+	name  string
+	hash  [32]byte
+	scope Scope
+}
+
+type readyCheck struct {
+	name string
+	fn   func(context.Context) error
+}
+
+// Server is the API server.
+type Server struct {
+	cfg     Config
+	st      Store
+	matcher Matcher
+	logger  *slog.Logger
+	m       *metrics
+	e       *echo.Echo
+	tokens  []tokenEntry
+	// now is the wall clock (uptime); tests pin it.
+	now func() time.Time
+
+	mu     sync.Mutex
+	checks []readyCheck
+}
+
+// New builds the server. matcher may be nil (tags then come from the store
+// only); gatherer may be nil (no /metrics); reg nil registers no metrics.
+func New(cfg Config, st Store, matcher Matcher, gatherer prometheus.Gatherer, logger *slog.Logger, reg prometheus.Registerer) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return nil, errors.New("api: new: nil store")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, st: st, matcher: matcher, logger: logger, m: m, now: time.Now}
+	for _, t := range cfg.Tokens {
+		s.tokens = append(s.tokens, tokenEntry{name: t.Name, hash: sha256.Sum256([]byte(t.Token)), scope: t.Scope})
+	}
+	if len(s.tokens) == 0 {
+		logger.Warn("api: no tokens configured: read endpoints are open, admin endpoints are disabled")
+	}
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.Logger.SetOutput(io.Discard)
+	// Echo's default RealIP believes X-Forwarded-For from anyone; only
+	// configured proxies may speak for the client.
+	e.IPExtractor = echo.ExtractIPDirect()
+	if len(cfg.TrustedProxies) > 0 {
+		prefixes, _ := cfg.trustedPrefixes() // validated above
+		opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+		for _, p := range prefixes {
+			opts = append(opts, echo.TrustIPRange(&net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}))
+		}
+		e.IPExtractor = echo.ExtractIPFromXFFHeader(opts...)
+	}
+	e.HTTPErrorHandler = s.handleError
+	e.Use(s.observe, s.headers, s.bodyLimit)
+	if len(cfg.CORS.AllowOrigins) > 0 {
+		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
+			AllowOrigins: cfg.CORS.AllowOrigins,
+			AllowMethods: []string{http.MethodGet, http.MethodHead, http.MethodPost},
+			AllowHeaders: []string{echo.HeaderAuthorization, echo.HeaderContentType},
+			MaxAge:       600,
+		}))
+	}
+	if cfg.RateLimit.RequestsPerSecond > 0 {
+		burst := cfg.RateLimit.Burst
+		if burst == 0 {
+			burst = int(math.Ceil(cfg.RateLimit.RequestsPerSecond))
+		}
+		e.Use(middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
+			// Probes and scrapes are not rate limited: only the API.
+			Skipper: func(c echo.Context) bool { return !strings.HasPrefix(c.Request().URL.Path, "/api/") },
+			Store: middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
+				Rate: rate.Limit(cfg.RateLimit.RequestsPerSecond), Burst: burst, ExpiresIn: 3 * time.Minute,
+			}),
+			IdentifierExtractor: func(c echo.Context) (string, error) { return c.RealIP(), nil },
+			DenyHandler: func(c echo.Context, _ string, _ error) error {
+				s.m.rateLimited.Inc()
+				c.Response().Header().Set("Retry-After", "1")
+				return &Error{Status: http.StatusTooManyRequests, Message: "rate limit exceeded"}
+			},
+		}))
+	}
+
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	if gatherer != nil {
+		e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{
+			ErrorHandling: promhttp.ContinueOnError,
+			ErrorLog:      slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		})))
+	}
+	e.GET("/api/v1/openapi.json", s.openapi)
+
+	read, admin := s.requireScope(ScopeRead), s.requireScope(ScopeAdmin)
+	v1 := e.Group("/api/v1")
+	// A prefix contains a slash: /prefixes/192.0.2.0/24 is the natural
+	// form; /prefixes/192.0.2.0%2F24 (one escaped segment) works too.
+	v1.GET("/prefixes/:addr/:len", s.getPrefix, read)
+	v1.GET("/prefixes/:addr", s.getPrefix, read)
+	v1.GET("/prefixes/:addr/:len/history", s.getHistory, read)
+	v1.GET("/prefixes/:addr/history", s.getHistory, read)
+	v1.GET("/events", s.getEvents, read)
+	v1.POST("/events", s.postEvents, admin)
+	v1.GET("/events/:id", s.getEvent, read)
+	v1.GET("/providers", s.getProviders, read)
+	v1.GET("/providers/:provider/regions/:region", s.getRegion, read)
+	v1.GET("/peers", s.getPeers, read)
+	v1.GET("/asns/:asn/prefixes", s.getASNPrefixes, read)
+	s.e = e
+	return s, nil
+}
+
+// AddReadyCheck adds a readiness condition reported by /readyz next to
+// the store ping (e.g. "collector": every configured session is up). Call
+// it while wiring, before serving.
+func (s *Server) AddReadyCheck(name string, fn func(context.Context) error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.checks = append(s.checks, readyCheck{name: name, fn: fn})
+}
+
+// Handler returns the API as an http.Handler (for tests or embedding in
+// another server).
+func (s *Server) Handler() http.Handler { return s.e }
+
+// Run listens on cfg.Listen and serves until ctx is done, then shuts down
+// gracefully within cfg.ShutdownTimeout.
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("api: listen: %w", err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve is Run on an existing listener, which it closes.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.e,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	}
+	s.logger.Info("api: listening", "addr", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("api: serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	<-errc
+	if err != nil {
+		return fmt.Errorf("api: shutdown: %w", err)
+	}
+	return nil
+}
+
+// observe records metrics, recovers panics and logs failures.
+func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		start := time.Now()
+		defer func() {
+			if r := recover(); r != nil {
+				err = &Error{Status: http.StatusInternalServerError, Message: "internal error", Err: fmt.Errorf("api: panic: %v", r)}
+			}
+			if err != nil {
+				// Render now so the status code below is the real one.
+				s.handleError(err, c)
+				err = nil
+			}
+			path := c.Path()
+			if path == "" || c.Response().Status == http.StatusNotFound && path == "/*" {
+				path = "unmatched"
+			}
+			s.m.requests.WithLabelValues(path, c.Request().Method, strconv.Itoa(c.Response().Status)).Inc()
+			s.m.duration.WithLabelValues(path).Observe(time.Since(start).Seconds())
+		}()
+		return next(c)
+	}
+}
+
+// headers sets response headers every answer gets.
+func (s *Server) headers(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Cache-Control", "no-store")
+		return next(c)
+	}
+}
+
+// bodyLimit refuses bodies over cfg.BodyLimit: by Content-Length up
+// front, and by counting for chunked bodies.
+func (s *Server) bodyLimit(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		if req.ContentLength > s.cfg.BodyLimit {
+			return &Error{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("request body larger than %d bytes", s.cfg.BodyLimit), Parameter: "body"}
+		}
+		if req.Body != nil {
+			req.Body = http.MaxBytesReader(c.Response(), req.Body, s.cfg.BodyLimit)
+		}
+		return next(c)
+	}
+}
+
+// requireScope checks the bearer token. Every configured token is compared
+// (in constant time, over SHA-256 digests so lengths do not leak) before
+// deciding, so timing does not reveal which token nearly matched.
+func (s *Server) requireScope(need Scope) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if len(s.tokens) == 0 {
+				if need == ScopeRead {
+					return next(c)
+				}
+				s.m.authFailed.WithLabelValues("scope").Inc()
+				return &Error{Status: http.StatusForbidden, Message: "admin endpoints are disabled: no admin token configured"}
+			}
+			auth := c.Request().Header.Get(echo.HeaderAuthorization)
+			scheme, tok, ok := strings.Cut(auth, " ")
+			if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+				s.m.authFailed.WithLabelValues("missing").Inc()
+				c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="routewatch"`)
+				return &Error{Status: http.StatusUnauthorized, Message: "missing bearer token"}
+			}
+			h := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+			var found *tokenEntry
+			for i := range s.tokens {
+				if subtle.ConstantTimeCompare(h[:], s.tokens[i].hash[:]) == 1 {
+					found = &s.tokens[i]
+				}
+			}
+			if found == nil {
+				s.m.authFailed.WithLabelValues("invalid").Inc()
+				c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="routewatch", error="invalid_token"`)
+				return &Error{Status: http.StatusUnauthorized, Message: "invalid bearer token"}
+			}
+			if need == ScopeAdmin && found.scope != ScopeAdmin {
+				s.m.authFailed.WithLabelValues("scope").Inc()
+				return &Error{Status: http.StatusForbidden, Message: "admin scope required"}
+			}
+			return next(c)
+		}
+	}
+}
+
+// handleError renders every error as {"error": ..., "parameter": ...}.
+// Store and internal failures are logged and never described to the
+// client; malformed input always maps to 4xx.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	var ae *Error
+	var he *echo.HTTPError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &ae):
+	case errors.Is(err, store.ErrBadCursor):
+		ae = badParam("cursor", "invalid cursor")
+	case errors.Is(err, store.ErrNotFound):
+		ae = &Error{Status: http.StatusNotFound, Message: "not found"}
+	case errors.As(err, &mbe):
+		ae = &Error{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("request body larger than %d bytes", s.cfg.BodyLimit), Parameter: "body"}
+	case errors.As(err, &he):
+		msg := strings.ToLower(http.StatusText(he.Code))
+		if m, ok := he.Message.(string); ok && he.Code < 500 {
+			msg = strings.ToLower(m)
+		}
+		ae = &Error{Status: he.Code, Message: msg}
+	case errors.Is(err, context.DeadlineExceeded):
+		ae = &Error{Status: http.StatusServiceUnavailable, Message: "store timed out", Err: err}
+	default:
+		ae = &Error{Status: http.StatusInternalServerError, Message: "internal error", Err: err}
+	}
+	switch {
+	case ae.Status >= 500:
+		s.logger.Error("api: request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "status", ae.Status, "err", err)
+	case ae.Status == http.StatusBadRequest:
+		s.m.badRequest(ae.Parameter)
+	}
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(ae.Status)
+		return
+	}
+	if werr := c.JSON(ae.Status, ae); werr != nil {
+		s.logger.Debug("api: write error response", "err", werr)
+	}
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+type readyView struct {
+	Status string            `json:"status"`
+	Checks map[string]string `json:"checks"`
+}
+
+// readyz is ready when the store answers and every added check passes.
+func (s *Server) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	s.mu.Lock()
+	checks := append([]readyCheck{{name: "store", fn: s.st.Ping}}, s.checks...)
+	s.mu.Unlock()
+	v := readyView{Status: "ready", Checks: map[string]string{}}
+	for _, ch := range checks {
+		if err := ch.fn(ctx); err != nil {
+			v.Status = "not ready"
+			v.Checks[ch.name] = err.Error()
+			continue
+		}
+		v.Checks[ch.name] = "ok"
+	}
+	if v.Status != "ready" {
+		return c.JSON(http.StatusServiceUnavailable, v)
+	}
+	return c.JSON(http.StatusOK, v)
+}
+
+func (s *Server) openapi(c echo.Context) error {
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, openAPIDoc)
+}
