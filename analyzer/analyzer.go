@@ -1,0 +1,762 @@
+// Package analyzer finds sudden, correlated routing events of watched
+// provider prefixes in a stream of BGP updates: regional path shifts,
+// regional withdrawals (outages) and lost vantage points (peer_down).
+//
+// The analyzer is pure: it does no I/O, never reads the wall clock (time
+// comes from the updates and from Tick) and gives the same events for the
+// same input. It keeps state per (peer, prefix, path-ID) for watched
+// prefixes only, so memory is proportional to the watched routes.
+//
+// Model: a change of a slot (withdrawal, re-announcement, AS path change)
+// enters a sliding window. A prefix whose path changed at several distinct
+// peer ASNs within the window is "correlated"; random flaps and one busy
+// peer touch one vantage point. A provider/region group opens an event when
+// enough of its prefixes are correlated at once, at enough independent
+// vantage points, well above the group's own baseline. The event remembers
+// the pre-event route of every slot it touches and resolves when the routes
+// are back (restoration) or nothing correlated happened for StablePeriod.
+package analyzer
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"net/netip"
+	"slices"
+	"time"
+
+	"routewatch/route"
+)
+
+// Analyzer is the detection engine. It is not safe for concurrent use:
+// one goroutine feeds it.
+type Analyzer struct {
+	cfg   Config
+	alpha float64 // baseline EWMA weight per window
+
+	started    bool
+	now        time.Time
+	nextSample time.Time
+
+	peers     map[route.Peer]*peerState
+	prefixes  map[netip.Prefix]*pfxState
+	groups    map[route.Group]*group
+	groupList []*group // creation order, for deterministic iteration
+
+	win  []record // sliding window, time ordered from head
+	head int
+
+	events     []*event // every event, open and resolved
+	open       []*event // open events in opening order
+	pending    []*group // groups past the threshold, waiting for Settle
+	suspects   []*peerState
+	suspectLog []suspectMark
+
+	stats Stats
+}
+
+// Stats counts what the analyzer has seen.
+type Stats struct {
+	Updates    int64 // Observe calls
+	Watched    int64 // updates of watched prefixes
+	PeerStates int64 // ObservePeer calls
+	// Changes counts classified changes by ChangeType (index).
+	Changes [ChangeAttrs + 1]int64
+	// Stale counts routes made stale by a lost session or table.
+	Stale int64
+}
+
+type slotKey struct {
+	prefix netip.Prefix
+	pathID uint32
+}
+
+type slotState uint8
+
+const (
+	absent slotState = iota
+	present
+	stale // the peer lost its session or table; route not confirmed
+)
+
+type slot struct {
+	peer  *peerState
+	pfx   *pfxState
+	attrs *route.Attrs // last announced attributes, kept after withdrawal
+	state slotState
+}
+
+type asnCount struct {
+	asn uint32
+	n   int32
+}
+
+type pfxState struct {
+	prefix netip.Prefix
+	groups []*group
+	slots  []*slot
+	win    []asnCount // peer ASNs with changes of this prefix in the window
+}
+
+type peerState struct {
+	peer    route.Peer
+	slots   map[slotKey]*slot
+	present int // slots in state present
+	staleN  int
+
+	wd     []time.Time // own withdrawals within the window
+	wdHead int
+
+	suspectAt       time.Time
+	suspectCooldown time.Time
+
+	down        bool
+	downEvent   *event
+	downStale   int
+	reannounced int
+}
+
+type suspectMark struct {
+	asn uint32
+	t   time.Time
+}
+
+type group struct {
+	g       route.Group
+	service string
+	size    int // distinct known prefixes
+
+	changed int // prefixes with changes in the window
+	corr    int // prefixes changed at >= MinPeersPerPrefix peer ASNs
+
+	baseline  float64
+	nextCheck time.Time
+	pendingAt time.Time
+	epoch     time.Time // changes up to here belong to a resolved event
+	cooldown  time.Time
+	event     *event
+}
+
+type record struct {
+	t           time.Time
+	slot        *slot
+	typ         ChangeType
+	fromPresent bool
+	fromAttrs   *route.Attrs
+	removed     bool
+}
+
+// New returns an analyzer. cfg should have passed Validate; zero or
+// invalid fields fall back to the defaults.
+func New(cfg Config) *Analyzer {
+	if cfg.Validate() != nil {
+		cfg = fillDefaults(cfg)
+	}
+	return &Analyzer{
+		cfg:      cfg,
+		alpha:    1 - math.Exp2(-float64(cfg.Window)/float64(cfg.BaselineHalfLife)),
+		peers:    make(map[route.Peer]*peerState),
+		prefixes: make(map[netip.Prefix]*pfxState),
+		groups:   make(map[route.Group]*group),
+	}
+}
+
+// fillDefaults replaces every invalid field of c by its default.
+func fillDefaults(c Config) Config {
+	out := DefaultConfig()
+	// Keep each valid user setting: apply it to the defaults and keep it
+	// only if the result still validates.
+	fields := []func(*Config){
+		func(x *Config) { x.Window = c.Window },
+		func(x *Config) { x.MinPrefixes = c.MinPrefixes },
+		func(x *Config) { x.MinShare = c.MinShare },
+		func(x *Config) { x.MinPeers = c.MinPeers },
+		func(x *Config) { x.MinPeersPerPrefix = c.MinPeersPerPrefix },
+		func(x *Config) { x.BaselineMultiple = c.BaselineMultiple },
+		func(x *Config) { x.BaselineHalfLife = c.BaselineHalfLife },
+		func(x *Config) { x.Settle = c.Settle },
+		func(x *Config) { x.RestoreTolerance = c.RestoreTolerance },
+		func(x *Config) { x.StablePeriod = c.StablePeriod },
+		func(x *Config) { x.UpdateInterval = c.UpdateInterval },
+		func(x *Config) { x.PeerDownShare = c.PeerDownShare },
+		func(x *Config) { x.PeerDownMinRoutes = c.PeerDownMinRoutes },
+		func(x *Config) { x.PeerDownHold = c.PeerDownHold },
+		func(x *Config) { x.SamplePrefixes = c.SamplePrefixes },
+	}
+	for _, f := range fields {
+		next := out
+		f(&next)
+		if next.Validate() == nil {
+			out = next
+		}
+	}
+	return out
+}
+
+// Config returns the configuration in use.
+func (a *Analyzer) Config() Config { return a.cfg }
+
+// Stats returns counters of what was observed.
+func (a *Analyzer) Stats() Stats { return a.stats }
+
+// Observe feeds one update. Updates of prefixes without tags are ignored
+// unless the prefix is already watched (withdrawals carry no attributes,
+// so their tags are carried forward from the prefix's announcements).
+func (a *Analyzer) Observe(u route.Update) []route.EventChange {
+	a.stats.Updates++
+	out := a.advance(u.Time, nil)
+	pf := a.prefixes[u.Prefix]
+	if pf == nil {
+		if len(u.Tags) == 0 || u.Withdraw || u.Attrs == nil {
+			return out
+		}
+		pf = a.newPrefix(u.Prefix, u.Tags)
+		if pf == nil {
+			return out
+		}
+	}
+	a.stats.Watched++
+	p := a.peerOf(u.Peer)
+	k := slotKey{prefix: u.Prefix, pathID: u.PathID}
+	s := p.slots[k]
+	if s == nil {
+		if u.Withdraw || u.Attrs == nil {
+			return out // never saw it: nothing to take away
+		}
+		// Initial load: the first announcement of a slot is not a change.
+		s = &slot{peer: p, pfx: pf, attrs: u.Attrs, state: present}
+		p.slots[k] = s
+		p.present++
+		pf.slots = append(pf.slots, s)
+		a.stats.Changes[ChangeInitial]++
+		return out
+	}
+	if u.Withdraw || u.Attrs == nil {
+		return a.withdraw(s, out)
+	}
+	return a.announce(s, u, out)
+}
+
+func (a *Analyzer) withdraw(s *slot, out []route.EventChange) []route.EventChange {
+	p := s.peer
+	switch {
+	case s.state == absent:
+		return out
+	case s.state == stale:
+		// The peer confirms the route is gone; its loss was already
+		// accounted to the peer, not to the provider.
+		s.state = absent
+		p.staleN--
+		a.touch(s)
+		return a.checkRestored(out)
+	case p.down:
+		s.state = stale
+		p.present--
+		p.staleN++
+		a.stats.Stale++
+		a.touch(s)
+		return a.checkRestored(out)
+	}
+	r := record{t: a.now, slot: s, typ: ChangeWithdraw, fromPresent: true, fromAttrs: s.attrs}
+	s.state = absent
+	p.present--
+	out = a.add(r, out)
+	return a.peerWithdrew(p, out)
+}
+
+func (a *Analyzer) announce(s *slot, u route.Update, out []route.EventChange) []route.EventChange {
+	p := s.peer
+	r := record{t: a.now, slot: s, fromAttrs: s.attrs}
+	switch s.state {
+	case stale:
+		p.staleN--
+		p.present++
+		p.reannounced++
+		s.state = present
+		if s.attrs.ASPath.Equal(u.Attrs.ASPath) {
+			// A returning peer re-announcing the old path: not a change.
+			s.attrs = u.Attrs
+			a.touch(s)
+			out = a.checkRestored(out)
+			return a.peerBack(p, out)
+		}
+		out = a.peerBack(p, out)
+		r.fromPresent = true
+		r.typ = Classify(r.fromAttrs, u.Attrs)
+	case absent:
+		s.state = present
+		p.present++
+		r.typ = ChangeAnnounce
+	default:
+		r.fromPresent = true
+		r.typ = Classify(s.attrs, u.Attrs)
+	}
+	s.attrs = u.Attrs
+	switch {
+	case r.typ == ChangeNone:
+		return out
+	case r.typ == ChangeAttrs:
+		a.stats.Changes[ChangeAttrs]++
+		return out
+	case u.TableDump:
+		// A RIB snapshot syncs state; it never opens provider events.
+		a.touch(s)
+		return a.checkRestored(out)
+	}
+	return a.add(r, out)
+}
+
+// ObservePeer feeds a session state change.
+func (a *Analyzer) ObservePeer(st route.PeerState) []route.EventChange {
+	a.stats.PeerStates++
+	out := a.advance(st.Time, nil)
+	p := a.peerOf(st.Peer)
+	switch {
+	case st.Down():
+		n := 0
+		for _, s := range p.slots {
+			if s.state == present {
+				s.state = stale
+				p.present--
+				p.staleN++
+				n++
+				a.touch(s)
+			}
+		}
+		a.stats.Stale += int64(n)
+		out = a.checkRestored(out)
+		reason := "session " + st.Old.String() + " → " + st.New.String()
+		if st.Reason != "" {
+			reason += " (" + st.Reason + ")"
+		}
+		if p.down && p.downEvent != nil && p.downEvent.open() {
+			p.downEvent.reason = reason
+			p.downEvent.stalePrefixes += n
+			p.downStale += n
+			return out
+		}
+		out = a.openPeerDown(p, a.now, a.now, n, reason, out)
+	case st.Up():
+		if p.down {
+			out = a.resolvePeer(p, a.now, out)
+		}
+	}
+	return out
+}
+
+// Tick advances the analyzer's clock without an update (the live service
+// calls it periodically) and returns what that time changes: events opened
+// after Settle, updated, or resolved after StablePeriod.
+func (a *Analyzer) Tick(t time.Time) []route.EventChange {
+	return a.advance(t, nil)
+}
+
+// Flush opens every event still waiting for its Settle period and decides
+// pending peer_down suspicions, as at the end of a replayed archive.
+func (a *Analyzer) Flush() []route.EventChange {
+	var out []route.EventChange
+	for _, g := range a.pending {
+		out = a.openGroup(g, out)
+	}
+	a.pending = a.pending[:0]
+	for _, p := range a.suspects {
+		out = a.decideSuspect(p, out)
+	}
+	a.suspects = a.suspects[:0]
+	return a.emitDirty(out, true)
+}
+
+// Events returns every event in its current state, ordered by start.
+func (a *Analyzer) Events() []route.Event {
+	out := make([]route.Event, 0, len(a.events))
+	for _, e := range a.events {
+		out = append(out, a.snapshot(e))
+	}
+	slices.SortStableFunc(out, func(x, y route.Event) int {
+		if c := x.Start.Compare(y.Start); c != 0 {
+			return c
+		}
+		if x.ID < y.ID {
+			return -1
+		}
+		if x.ID > y.ID {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+func (a *Analyzer) peerOf(rp route.Peer) *peerState {
+	p := a.peers[rp]
+	if p == nil {
+		p = &peerState{peer: rp, slots: make(map[slotKey]*slot)}
+		a.peers[rp] = p
+	}
+	return p
+}
+
+// newPrefix starts watching a prefix. Its groups come from the tags of the
+// best match kind (equal, then covered, then covering, then origin ASN), so
+// a covering aggregate is not counted in every region it spans unless
+// nothing more specific matched.
+func (a *Analyzer) newPrefix(pr netip.Prefix, tags []route.Tag) *pfxState {
+	best := route.MatchKind(0)
+	rank := func(m route.MatchKind) int {
+		switch m {
+		case route.MatchEqual:
+			return 4
+		case route.MatchCovered:
+			return 3
+		case route.MatchCovering:
+			return 2
+		case route.MatchOriginASN:
+			return 1
+		}
+		return 0
+	}
+	for _, t := range tags {
+		if best == 0 || rank(t.Match) > rank(best) {
+			best = t.Match
+		}
+	}
+	pf := &pfxState{prefix: pr}
+	for _, t := range tags {
+		if t.Match != best || t.Provider == "" {
+			continue
+		}
+		g := a.groupOf(t)
+		if !slices.Contains(pf.groups, g) {
+			pf.groups = append(pf.groups, g)
+			g.size++
+		}
+	}
+	if len(pf.groups) == 0 {
+		return nil
+	}
+	a.prefixes[pr] = pf
+	return pf
+}
+
+func (a *Analyzer) groupOf(t route.Tag) *group {
+	k := t.Group()
+	g := a.groups[k]
+	if g == nil {
+		g = &group{g: k}
+		a.groups[k] = g
+		a.groupList = append(a.groupList, g)
+	}
+	return g
+}
+
+// advance moves the clock to t (never backwards) and runs what is due.
+func (a *Analyzer) advance(t time.Time, out []route.EventChange) []route.EventChange {
+	if !a.started {
+		if t.IsZero() {
+			return out
+		}
+		a.started = true
+		a.now = t
+		a.nextSample = t.Add(a.cfg.Window)
+		return out
+	}
+	if !t.After(a.now) {
+		return out
+	}
+	a.now = t
+	cut := t.Add(-a.cfg.Window)
+	for a.head < len(a.win) && a.win[a.head].t.Before(cut) {
+		a.exit(&a.win[a.head])
+		a.win[a.head] = record{}
+		a.head++
+	}
+	if a.head > 1024 && a.head*2 > len(a.win) {
+		n := copy(a.win, a.win[a.head:])
+		clear(a.win[n:])
+		a.win = a.win[:n]
+		a.head = 0
+	}
+	a.sampleBaselines()
+	if len(a.pending) > 0 {
+		keep := a.pending[:0]
+		for _, g := range a.pending {
+			if a.now.Before(g.pendingAt.Add(a.cfg.Settle)) {
+				keep = append(keep, g)
+				continue
+			}
+			out = a.openGroup(g, out)
+		}
+		clear(a.pending[len(keep):])
+		a.pending = keep
+	}
+	if len(a.suspects) > 0 {
+		keep := a.suspects[:0]
+		for _, p := range a.suspects {
+			if a.now.Before(p.suspectAt.Add(a.cfg.PeerDownHold)) {
+				keep = append(keep, p)
+				continue
+			}
+			out = a.decideSuspect(p, out)
+		}
+		clear(a.suspects[len(keep):])
+		a.suspects = keep
+	}
+	if len(a.suspectLog) > 0 && a.suspectLog[0].t.Before(cut.Add(-a.cfg.Window-a.cfg.PeerDownHold)) {
+		i := 0
+		for i < len(a.suspectLog) && a.suspectLog[i].t.Before(cut.Add(-a.cfg.Window-a.cfg.PeerDownHold)) {
+			i++
+		}
+		a.suspectLog = slices.Delete(a.suspectLog, 0, i)
+	}
+	for _, e := range slices.Clone(a.open) {
+		if e.kind != route.KindPeerDown && !a.now.Before(e.lastActive.Add(a.cfg.StablePeriod)) {
+			out = a.resolve(e, e.lastActive, out)
+		}
+	}
+	return a.emitDirty(out, false)
+}
+
+// sampleBaselines folds each quiet group's correlated count into its
+// baseline once per window.
+func (a *Analyzer) sampleBaselines() {
+	if a.now.Before(a.nextSample) {
+		return
+	}
+	n := int(a.now.Sub(a.nextSample)/a.cfg.Window) + 1
+	a.nextSample = a.nextSample.Add(time.Duration(n) * a.cfg.Window)
+	// Windows without any update decay the baseline toward the current
+	// (usually zero) count.
+	w := 1 - math.Pow(1-a.alpha, float64(min(n, 10000)))
+	for _, g := range a.groupList {
+		if g.event != nil || !g.pendingAt.IsZero() || a.now.Before(g.cooldown) {
+			continue
+		}
+		g.baseline += w * (float64(g.corr) - g.baseline)
+	}
+}
+
+func (a *Analyzer) emitDirty(out []route.EventChange, force bool) []route.EventChange {
+	for _, e := range a.open {
+		if e.dirty && (force || !a.now.Before(e.lastEmit.Add(a.cfg.UpdateInterval))) {
+			e.dirty = false
+			e.lastEmit = a.now
+			out = append(out, route.EventChange{Change: route.EventUpdated, Event: a.snapshot(e)})
+		}
+	}
+	return out
+}
+
+// add records a path change in the window and lets the groups react.
+func (a *Analyzer) add(r record, out []route.EventChange) []route.EventChange {
+	a.stats.Changes[r.typ]++
+	a.win = append(a.win, r)
+	rp := &a.win[len(a.win)-1]
+	a.enter(rp)
+	for _, g := range rp.slot.pfx.groups {
+		if g.event != nil {
+			out = a.absorb(g.event, rp, out)
+		} else {
+			a.check(g)
+		}
+	}
+	return out
+}
+
+func (a *Analyzer) enter(r *record) {
+	pf := r.slot.pfx
+	asn := r.slot.peer.peer.ASN
+	for i := range pf.win {
+		if pf.win[i].asn == asn {
+			pf.win[i].n++
+			return
+		}
+	}
+	pf.win = append(pf.win, asnCount{asn: asn, n: 1})
+	n := len(pf.win)
+	for _, g := range pf.groups {
+		if n == 1 {
+			g.changed++
+		}
+		if n == a.cfg.MinPeersPerPrefix {
+			g.corr++
+		}
+	}
+}
+
+func (a *Analyzer) exit(r *record) {
+	if r.removed || r.slot == nil {
+		return
+	}
+	pf := r.slot.pfx
+	asn := r.slot.peer.peer.ASN
+	for i := range pf.win {
+		if pf.win[i].asn != asn {
+			continue
+		}
+		pf.win[i].n--
+		if pf.win[i].n > 0 {
+			return
+		}
+		n := len(pf.win)
+		pf.win[i] = pf.win[n-1]
+		pf.win = pf.win[:n-1]
+		for _, g := range pf.groups {
+			if n == a.cfg.MinPeersPerPrefix {
+				g.corr--
+			}
+			if n == 1 {
+				g.changed--
+			}
+		}
+		return
+	}
+}
+
+func (a *Analyzer) correlated(pf *pfxState) bool { return len(pf.win) >= a.cfg.MinPeersPerPrefix }
+
+func inGroup(pf *pfxState, g *group) bool { return slices.Contains(pf.groups, g) }
+
+// check marks g pending when the window crossed every threshold.
+func (a *Analyzer) check(g *group) {
+	c := a.cfg
+	switch {
+	case !g.pendingAt.IsZero(), a.now.Before(g.cooldown), a.now.Before(g.nextCheck),
+		g.corr < c.MinPrefixes,
+		float64(g.corr) < c.MinShare*float64(g.size),
+		float64(g.corr) < c.BaselineMultiple*g.baseline:
+		return
+	}
+	if a.vantagePoints(g) < c.MinPeers {
+		// Counting vantage points walks the window: do it at most once
+		// a second of stream time per group.
+		g.nextCheck = a.now.Add(time.Second)
+		return
+	}
+	g.pendingAt = a.now
+	a.pending = append(a.pending, g)
+}
+
+// vantagePoints counts distinct peer ASNs among the group's correlated
+// changes in the window.
+func (a *Analyzer) vantagePoints(g *group) int {
+	seen := make(map[uint32]struct{})
+	for i := a.head; i < len(a.win); i++ {
+		r := &a.win[i]
+		if r.removed || !r.t.After(g.epoch) || !inGroup(r.slot.pfx, g) || !a.correlated(r.slot.pfx) {
+			continue
+		}
+		seen[r.slot.peer.peer.ASN] = struct{}{}
+	}
+	return len(seen)
+}
+
+// peerWithdrew tracks one peer's withdrawals to tell a lost table from an
+// outage.
+func (a *Analyzer) peerWithdrew(p *peerState, out []route.EventChange) []route.EventChange {
+	cut := a.now.Add(-a.cfg.Window)
+	p.wd = append(p.wd, a.now)
+	for p.wdHead < len(p.wd) && p.wd[p.wdHead].Before(cut) {
+		p.wdHead++
+	}
+	if p.wdHead > 256 && p.wdHead*2 > len(p.wd) {
+		p.wd = p.wd[:copy(p.wd, p.wd[p.wdHead:])]
+		p.wdHead = 0
+	}
+	n := len(p.wd) - p.wdHead
+	if !p.suspectAt.IsZero() || p.down || a.now.Before(p.suspectCooldown) ||
+		n < a.cfg.PeerDownMinRoutes || float64(n) < a.cfg.PeerDownShare*float64(p.present+n) {
+		return out
+	}
+	p.suspectAt = a.now
+	a.suspects = append(a.suspects, p)
+	a.suspectLog = append(a.suspectLog, suspectMark{asn: p.peer.ASN, t: a.now})
+	return out
+}
+
+// decideSuspect: one or two vantage points dropping their table is
+// peer_down; MinPeers of them at once is the provider's outage.
+func (a *Analyzer) decideSuspect(p *peerState, out []route.EventChange) []route.EventChange {
+	at := p.suspectAt
+	p.suspectAt = time.Time{}
+	p.suspectCooldown = a.now.Add(a.cfg.Window)
+	asns := map[uint32]struct{}{}
+	for _, m := range a.suspectLog {
+		if m.t.Sub(at).Abs() <= a.cfg.Window {
+			asns[m.asn] = struct{}{}
+		}
+	}
+	if len(asns) >= a.cfg.MinPeers || p.down {
+		return out
+	}
+	start := at
+	if p.wdHead < len(p.wd) {
+		start = p.wd[p.wdHead]
+	}
+	// Take the peer's withdrawals back out of the window: its routes are
+	// stale, not withdrawn by the provider.
+	n := 0
+	for i := a.head; i < len(a.win); i++ {
+		r := &a.win[i]
+		if r.removed || r.slot.peer != p || r.typ != ChangeWithdraw || r.slot.state != absent {
+			continue
+		}
+		a.exit(r)
+		r.removed = true
+		r.slot.state = stale
+		p.staleN++
+		n++
+		a.touch(r.slot)
+	}
+	a.stats.Stale += int64(n)
+	out = a.checkRestored(out)
+	total := n + p.present
+	return a.openPeerDown(p, start, at, n, fmt.Sprintf("withdrew %d of %d watched routes", n, total), out)
+}
+
+// peerBack resolves a table-loss peer_down once the peer re-announced at
+// least half of the routes that went stale.
+func (a *Analyzer) peerBack(p *peerState, out []route.EventChange) []route.EventChange {
+	if p.down && p.reannounced*2 >= max(p.downStale, 1) {
+		return a.resolvePeer(p, a.now, out)
+	}
+	return out
+}
+
+func (a *Analyzer) openPeerDown(p *peerState, start, detected time.Time, n int, reason string, out []route.EventChange) []route.EventChange {
+	e := &event{
+		kind:          route.KindPeerDown,
+		peer:          p.peer,
+		start:         start,
+		detected:      detected,
+		lastActive:    detected,
+		reason:        reason,
+		stalePrefixes: n,
+	}
+	e.id = eventID(e.kind, route.Group{}, p.peer, start)
+	p.down = true
+	p.downEvent = e
+	p.downStale = n
+	p.reannounced = 0
+	a.events = append(a.events, e)
+	a.open = append(a.open, e)
+	e.lastEmit = a.now
+	return append(out, route.EventChange{Change: route.EventOpened, Event: a.snapshot(e)})
+}
+
+func (a *Analyzer) resolvePeer(p *peerState, end time.Time, out []route.EventChange) []route.EventChange {
+	p.down = false
+	p.reannounced = 0
+	e := p.downEvent
+	p.downEvent = nil
+	if e == nil || !e.open() {
+		return out
+	}
+	return a.resolve(e, end, out)
+}
+
+func eventID(kind route.EventKind, g route.Group, p route.Peer, start time.Time) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s|%s|%s|%s|%d|%d", kind, g.Provider, g.Region, p.Addr, p.ASN, start.UnixNano())
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
