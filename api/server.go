@@ -126,6 +126,7 @@ func New(cfg Config, st Store, matcher Matcher, gatherer prometheus.Gatherer, lo
 		e.IPExtractor = echo.ExtractIPFromXFFHeader(opts...)
 	}
 	e.HTTPErrorHandler = s.handleError
+	e.Pre(escapedPath)
 	e.Use(s.observe, s.headers, s.bodyLimit)
 	if len(cfg.CORS.AllowOrigins) > 0 {
 		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
@@ -256,6 +257,19 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			s.m.requests.WithLabelValues(path, c.Request().Method, strconv.Itoa(c.Response().Status)).Inc()
 			s.m.duration.WithLabelValues(path).Observe(time.Since(start).Seconds())
 		}()
+		return next(c)
+	}
+}
+
+// escapedPath makes Echo always route on the escaped path. Echo uses
+// URL.RawPath only when it is set, which net/url does only when the
+// escaping is not the default one; without this, a parameter would arrive
+// escaped for some requests and unescaped for others, and the handlers'
+// single unescape would decode %252F twice.
+func escapedPath(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		u := c.Request().URL
+		u.RawPath = u.EscapedPath()
 		return next(c)
 	}
 }
