@@ -138,7 +138,7 @@ func peerLabel(p route.Peer) string {
 
 func upstreamLabel(asn uint32) string {
 	if asn == 0 {
-		return "none"
+		return "no route"
 	}
 	return "via AS" + strconv.FormatUint(uint64(asn), 10)
 }

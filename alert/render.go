@@ -29,7 +29,7 @@ const (
 	teamsMaxBytes    = 28 * 1024 // Teams message size limit (~28 KB)
 	teamsCardVersion = "1.4"     // Workflows render up to 1.5; 1.4 is widely supported
 
-	mattermostMaxBytes = 16000 // Mattermost posts hold 16383 runes
+	mattermostMaxBytes = 16000 // characters; Mattermost posts hold 16383
 )
 
 // errTooBig says a message cannot be made to fit the service's limits.
@@ -57,7 +57,7 @@ func render(t SinkType, ns []notice, apiBase string) ([]byte, error) {
 		case Slack:
 			b, err = renderSlack(views, final)
 		case Teams:
-			b, err = renderTeams(views)
+			b, err = renderTeams(views, final)
 		case Discord:
 			b, err = renderDiscord(views, final)
 		case Mattermost:
@@ -265,7 +265,7 @@ func teamsColor(v view) string {
 	return "Attention"
 }
 
-func renderTeams(vs []view) ([]byte, error) {
+func renderTeams(vs []view, final bool) ([]byte, error) {
 	card := teamsCard{
 		Schema:  "http://adaptivecards.io/schemas/adaptive-card.json",
 		Type:    "AdaptiveCard",
@@ -314,9 +314,33 @@ func renderTeams(vs []view) ([]byte, error) {
 		return nil, err
 	}
 	if len(b) > teamsMaxBytes {
+		if final && !titlesOnly(vs) {
+			// Last resort: one short line per notice.
+			return renderTeams(shortTitles(vs), true)
+		}
 		return nil, fmt.Errorf("%w: %d bytes", errTooBig, len(b))
 	}
 	return b, nil
+}
+
+const shortTitle = 300 // runes, for the last-resort rendering
+
+// shortTitles strips views to their (shortened) titles.
+func shortTitles(vs []view) []view {
+	out := make([]view, len(vs))
+	for i, v := range vs {
+		out[i] = view{title: truncate(v.title, shortTitle), quiet: true, change: v.change, link: v.link, eventID: v.eventID, at: v.at}
+	}
+	return out
+}
+
+func titlesOnly(vs []view) bool {
+	for _, v := range vs {
+		if !v.quiet || runes(v.title) > shortTitle {
+			return false
+		}
+	}
+	return true
 }
 
 // ---- Discord (webhook, embeds) ----
@@ -500,14 +524,11 @@ func renderMattermost(vs []view, final bool) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(b) > mattermostMaxBytes {
-		if !final {
-			return nil, fmt.Errorf("%w: %d bytes", errTooBig, len(b))
+	if runes(string(b)) > mattermostMaxBytes {
+		if final && !titlesOnly(vs) {
+			return renderMattermost(shortTitles(vs), true)
 		}
-		for i := range msg.Attachments {
-			msg.Attachments[i].Text, msg.Attachments[i].Fields = "", nil
-		}
-		return json.Marshal(msg)
+		return nil, fmt.Errorf("%w: %d characters", errTooBig, runes(string(b)))
 	}
 	return b, nil
 }
