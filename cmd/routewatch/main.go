@@ -84,3 +84,9 @@ func notBuilt(io stdio, name string) int {
 	fmt.Fprintf(io.err, "routewatch %s: not built yet\n", name)
 	return exitUsage
 }
+
+// multiFlag is a repeatable string flag (--ranges SPEC --ranges SPEC).
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return fmt.Sprint([]string(*m)) }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
