@@ -36,6 +36,7 @@ type Analyzer struct {
 	alpha float64 // baseline EWMA weight per window
 
 	started    bool
+	startAt    time.Time
 	now        time.Time
 	nextSample time.Time
 
@@ -131,6 +132,7 @@ type group struct {
 	corr    int // prefixes changed at >= MinPeersPerPrefix peer ASNs
 
 	baseline  float64
+	bsum, bw  float64 // bias-corrected EWMA state
 	nextCheck time.Time
 	pendingAt time.Time
 	epoch     time.Time // changes up to here belong to a resolved event
@@ -457,6 +459,7 @@ func (a *Analyzer) advance(t time.Time, out []route.EventChange) []route.EventCh
 			return out
 		}
 		a.started = true
+		a.startAt = t
 		a.now = t
 		a.nextSample = t.Add(a.cfg.Window)
 		return out
@@ -478,18 +481,6 @@ func (a *Analyzer) advance(t time.Time, out []route.EventChange) []route.EventCh
 		a.head = 0
 	}
 	a.sampleBaselines()
-	if len(a.pending) > 0 {
-		keep := a.pending[:0]
-		for _, g := range a.pending {
-			if a.now.Before(g.pendingAt.Add(a.cfg.Settle)) {
-				keep = append(keep, g)
-				continue
-			}
-			out = a.openGroup(g, out)
-		}
-		clear(a.pending[len(keep):])
-		a.pending = keep
-	}
 	if len(a.suspects) > 0 {
 		keep := a.suspects[:0]
 		for _, p := range a.suspects {
@@ -501,6 +492,20 @@ func (a *Analyzer) advance(t time.Time, out []route.EventChange) []route.EventCh
 		}
 		clear(a.suspects[len(keep):])
 		a.suspects = keep
+	}
+	if len(a.pending) > 0 {
+		keep := a.pending[:0]
+		for _, g := range a.pending {
+			// A vantage point that may have lost its table is decided
+			// first: its withdrawals must not count for the provider.
+			if a.now.Before(g.pendingAt.Add(a.cfg.Settle)) || len(a.suspects) > 0 {
+				keep = append(keep, g)
+				continue
+			}
+			out = a.openGroup(g, out)
+		}
+		clear(a.pending[len(keep):])
+		a.pending = keep
 	}
 	if len(a.suspectLog) > 0 && a.suspectLog[0].t.Before(cut.Add(-a.cfg.Window-a.cfg.PeerDownHold)) {
 		i := 0
@@ -532,7 +537,11 @@ func (a *Analyzer) sampleBaselines() {
 		if g.event != nil || !g.pendingAt.IsZero() || a.now.Before(g.cooldown) {
 			continue
 		}
-		g.baseline += w * (float64(g.corr) - g.baseline)
+		// Bias-corrected: early on the baseline is the plain mean of the
+		// windows seen so far instead of being dragged toward zero.
+		g.bsum += w * (float64(g.corr) - g.bsum)
+		g.bw += w * (1 - g.bw)
+		g.baseline = g.bsum / g.bw
 	}
 }
 
@@ -541,7 +550,7 @@ func (a *Analyzer) emitDirty(out []route.EventChange, force bool) []route.EventC
 		if e.dirty && (force || !a.now.Before(e.lastEmit.Add(a.cfg.UpdateInterval))) {
 			e.dirty = false
 			e.lastEmit = a.now
-			out = append(out, route.EventChange{Change: route.EventUpdated, Event: a.snapshot(e)})
+			out = append(out, route.EventChange{Change: route.EventUpdated, Event: a.refresh(e)})
 		}
 	}
 	return out
@@ -617,14 +626,21 @@ func (a *Analyzer) correlated(pf *pfxState) bool { return len(pf.win) >= a.cfg.M
 
 func inGroup(pf *pfxState, g *group) bool { return slices.Contains(pf.groups, g) }
 
-// check marks g pending when the window crossed every threshold.
+// crossed reports whether g's window is past the prefix thresholds.
+func (a *Analyzer) crossed(g *group) bool {
+	c := a.cfg
+	return g.corr >= c.MinPrefixes &&
+		float64(g.corr) >= c.MinShare*float64(g.size) &&
+		float64(g.corr) >= c.BaselineMultiple*g.baseline
+}
+
+// check marks g pending when the window crossed every threshold. The
+// first window after start is a warm-up: the group's baseline is unknown.
 func (a *Analyzer) check(g *group) {
 	c := a.cfg
 	switch {
 	case !g.pendingAt.IsZero(), a.now.Before(g.cooldown), a.now.Before(g.nextCheck),
-		g.corr < c.MinPrefixes,
-		float64(g.corr) < c.MinShare*float64(g.size),
-		float64(g.corr) < c.BaselineMultiple*g.baseline:
+		a.now.Before(a.startAt.Add(c.Window)), !a.crossed(g):
 		return
 	}
 	if a.vantagePoints(g) < c.MinPeers {
@@ -691,7 +707,7 @@ func (a *Analyzer) decideSuspect(p *peerState, out []route.EventChange) []route.
 	}
 	start := at
 	if p.wdHead < len(p.wd) {
-		start = p.wd[p.wdHead]
+		start = robustStart(p.wd[p.wdHead:], a.cfg.PeerDownMinRoutes)
 	}
 	// Take the peer's withdrawals back out of the window: its routes are
 	// stale, not withdrawn by the provider.
@@ -759,4 +775,25 @@ func eventID(kind route.EventKind, g route.Group, p route.Peer, start time.Time)
 	h := sha256.New()
 	fmt.Fprintf(h, "%s|%s|%s|%s|%d|%d", kind, g.Provider, g.Region, p.Addr, p.ASN, start.UnixNano())
 	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// robustStart is the start of a burst in sorted change times: the first
+// time from which the next minute holds a dense share of the burst
+// (max(minN, 10%) of the changes). Unrelated flaps in the minutes before
+// the burst are sparse and do not move the start.
+func robustStart(ts []time.Time, minN int) time.Time {
+	if len(ts) == 0 {
+		return time.Time{}
+	}
+	need := max(min(minN, len(ts)), len(ts)/10, 1)
+	j := 0
+	for i := range ts {
+		for j < len(ts) && ts[j].Sub(ts[i]) <= time.Minute {
+			j++
+		}
+		if j-i >= need {
+			return ts[i]
+		}
+	}
+	return ts[len(ts)/2]
 }

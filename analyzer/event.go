@@ -41,6 +41,8 @@ type event struct {
 	peers    map[route.Peer]struct{}
 	trans    map[transKey]map[netip.Prefix]struct{}
 
+	visible int // median vantage points still seeing a prefix (withdrawal)
+
 	// peer_down
 	reason        string
 	stalePrefixes int
@@ -87,7 +89,10 @@ func (e *event) addTransition(s *slot, b *baseState) {
 		m = make(map[netip.Prefix]struct{})
 		e.trans[k] = m
 	}
-	m[s.pfx.prefix] = struct{}{}
+	if _, ok := m[s.pfx.prefix]; !ok {
+		m[s.pfx.prefix] = struct{}{}
+		e.dirty = true
+	}
 }
 
 func (e *event) involve(s *slot) bool {
@@ -118,7 +123,11 @@ func (a *Analyzer) openGroup(g *group, out []route.EventChange) []route.EventCha
 		peers:    make(map[route.Peer]struct{}),
 		trans:    make(map[transKey]map[netip.Prefix]struct{}),
 	}
-	var corrSlots []*slot
+	if !a.crossed(g) || a.vantagePoints(g) < a.cfg.MinPeers {
+		// Taken back meanwhile (a vantage point's lost table): no event.
+		return out
+	}
+	var corr []*record
 	for i := a.head; i < len(a.win); i++ {
 		r := &a.win[i]
 		if r.removed || !r.t.After(g.epoch) || !inGroup(r.slot.pfx, g) {
@@ -127,33 +136,45 @@ func (a *Analyzer) openGroup(g *group, out []route.EventChange) []route.EventCha
 		if _, ok := e.base[r.slot]; !ok {
 			e.base[r.slot] = &baseState{present: r.fromPresent, attrs: r.fromAttrs}
 		}
-		if !a.correlated(r.slot.pfx) {
-			continue
+		if a.correlated(r.slot.pfx) {
+			corr = append(corr, r)
 		}
-		if e.start.IsZero() {
-			e.start = r.t
-		}
-		e.lastActive = r.t
-		e.involve(r.slot)
-		corrSlots = append(corrSlots, r.slot)
-	}
-	if e.start.IsZero() {
-		// The burst left the window during Settle (only possible with a
-		// Settle longer than the window): nothing to report.
-		return out
 	}
 	withdrawn, shifted := 0, 0
-	for _, s := range corrSlots {
-		b := e.base[s]
-		if b.dev || !e.setDev(s, b) {
-			continue
+	// A slot's change starts at its last record that left the pre-event
+	// route: an earlier flap that came back is not part of the event.
+	left := make(map[*slot]time.Time, len(corr))
+	for _, r := range corr {
+		b := e.base[r.slot]
+		e.involve(r.slot)
+		e.lastActive = r.t
+		if r.fromPresent == b.present && (!b.present || r.fromAttrs.ASPath.Equal(b.attrs.ASPath)) {
+			left[r.slot] = r.t
 		}
+	}
+	var times []time.Time
+	for _, r := range corr {
+		s := r.slot
+		b := e.base[s]
+		if !deviates(s, b) || b.dev {
+			continue // flapped back, or counted already
+		}
+		times = append(times, left[s])
+		e.setDev(s, b)
 		e.addTransition(s, b)
 		if s.state == present {
 			shifted++
 		} else {
 			withdrawn++
 		}
+	}
+	slices.SortFunc(times, time.Time.Compare)
+	e.start = robustStart(times, a.cfg.MinPrefixes)
+	if e.start.IsZero() && len(corr) > 0 {
+		e.start = corr[0].t
+	}
+	if e.start.IsZero() {
+		return out
 	}
 	for s, b := range e.base {
 		e.setDev(s, b) // the uncorrelated rest
@@ -164,10 +185,12 @@ func (a *Analyzer) openGroup(g *group, out []route.EventChange) []route.EventCha
 	}
 	e.id = eventID(e.kind, g.g, route.Peer{}, e.start)
 	e.lastEmit = a.now
+	e.visible = -1
 	g.event = e
 	a.events = append(a.events, e)
 	a.open = append(a.open, e)
-	out = append(out, route.EventChange{Change: route.EventOpened, Event: a.snapshot(e)})
+	e.dirty = false
+	out = append(out, route.EventChange{Change: route.EventOpened, Event: a.refresh(e)})
 	if a.restored(e) || e.peak == 0 {
 		// Everything flapped back within Settle: a short event.
 		out = a.resolve(e, e.lastActive, out)
@@ -185,7 +208,10 @@ func (a *Analyzer) absorb(e *event, r *record, out []route.EventChange) []route.
 	}
 	dev := e.setDev(s, b)
 	if a.correlated(s.pfx) {
-		e.lastActive = r.t
+		// Only a burst keeps the event alive; coincidental flaps do not.
+		if e.group.corr >= a.cfg.MinPrefixes {
+			e.lastActive = r.t
+		}
 		if e.involve(s) {
 			e.dirty = true
 		}
@@ -236,7 +262,7 @@ func (a *Analyzer) resolve(e *event, end time.Time, out []route.EventChange) []r
 		g.epoch = a.now
 		g.cooldown = a.now.Add(a.cfg.Window)
 	}
-	snap := a.snapshot(e)
+	snap := a.refresh(e)
 	e.final = &snap
 	e.base = nil // the pre-event routes are no longer needed
 	return append(out, route.EventChange{Change: route.EventResolved, Event: snap})
@@ -335,8 +361,8 @@ func (a *Analyzer) summary(e *event, ev *route.Event, prefixes []netip.Prefix) s
 		verb = "withdrawn"
 	}
 	fmt.Fprintf(&b, ": %d prefixes %s at %d vantage points", ev.Prefixes, verb, ev.Peers)
-	if ev.Kind == route.KindWithdrawal {
-		fmt.Fprintf(&b, "; still visible at %d vantage points", a.visibleAt(prefixes))
+	if ev.Kind == route.KindWithdrawal && e.visible >= 0 {
+		fmt.Fprintf(&b, "; still visible at %d vantage points (median)", e.visible)
 	}
 	for i, t := range ev.Transitions {
 		if i == 3 {
@@ -356,20 +382,38 @@ func (a *Analyzer) summary(e *event, ev *route.Event, prefixes []netip.Prefix) s
 	return b.String()
 }
 
-// visibleAt counts vantage points that still have a route to any of the
-// prefixes.
-func (a *Analyzer) visibleAt(prefixes []netip.Prefix) int {
-	seen := map[route.Peer]struct{}{}
-	for _, p := range prefixes {
+// refresh updates what is measured only when the event is reported (the
+// lowest visibility seen while open) and returns the snapshot.
+func (a *Analyzer) refresh(e *event) route.Event {
+	if e.kind == route.KindWithdrawal && e.open() {
+		v := a.medianVisible(e)
+		if e.visible < 0 || v < e.visible {
+			e.visible = v
+		}
+	}
+	return a.snapshot(e)
+}
+
+// medianVisible is the median number of vantage points that still have a
+// route to one of the event's prefixes.
+func (a *Analyzer) medianVisible(e *event) int {
+	counts := make([]int, 0, len(e.prefixes))
+	for p := range e.prefixes {
+		n := 0
 		if pf := a.prefixes[p]; pf != nil {
 			for _, s := range pf.slots {
 				if s.state == present {
-					seen[s.peer.peer] = struct{}{}
+					n++
 				}
 			}
 		}
+		counts = append(counts, n)
 	}
-	return len(seen)
+	if len(counts) == 0 {
+		return 0
+	}
+	slices.Sort(counts)
+	return counts[len(counts)/2]
 }
 
 // TransitionString renders a transition as "via 3356 → via 2914",
