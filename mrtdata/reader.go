@@ -155,7 +155,11 @@ func (r *Reader) Next() (Record, error) {
 	length := binary.BigEndian.Uint32(r.hdr[8:])
 	if length > MaxRecordLen {
 		// A length this large means the framing is lost: stop here.
-		r.done = r.fail("framing", fmt.Sprintf("record length %d exceeds the %d byte limit (corrupt header)", length, MaxRecordLen), ErrTruncated)
+		hint := "corrupt header"
+		if r.index == 0 {
+			hint = "not an MRT archive?"
+		}
+		r.done = r.fail("framing", fmt.Sprintf("record length %d exceeds the %d byte limit (%s)", length, MaxRecordLen, hint), ErrTruncated)
 		return Record{}, r.done
 	}
 	if cap(r.body) < int(length) {

@@ -1,7 +1,351 @@
 package main
 
-import "context"
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
 
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"routewatch/mrtdata"
+	"routewatch/route"
+)
+
+// maxReportedErrors bounds the per-record error lines on stderr; the
+// summary still counts every error.
+const maxReportedErrors = 20
+
+// cmdMRTDump implements `routewatch mrt dump [-m] [-count] FILE|URL...`.
 func cmdMRTDump(ctx context.Context, args []string, io stdio) int {
-	return notBuilt(io, "mrt dump")
+	fs := flag.NewFlagSet("mrt dump", flag.ContinueOnError)
+	fs.SetOutput(io.err)
+	oneLine := fs.Bool("m", false, "one line per route, byte-identical to `bgpdump -m`")
+	count := fs.Bool("count", false, "decode only: print no routes, just the summary")
+	quiet := fs.Bool("q", false, "no progress bar and no summary line")
+	fs.Usage = func() {
+		fmt.Fprint(io.err, "usage: routewatch mrt dump [-m] [-count] [-q] FILE|URL|- ...\n"+
+			"Without -m: one JSON object per route (and per peer state change).\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return exitUsage
+	}
+	out := bufio.NewWriterSize(io.out, 1<<20)
+	d := &dumper{out: out, errw: io.err, oneLine: *oneLine, count: *count, quiet: *quiet}
+	d.total.Skipped = map[string]int64{}
+	d.total.Errors = map[string]int64{}
+	code := exitOK
+	for _, name := range fs.Args() {
+		if err := d.file(ctx, name); err != nil {
+			fmt.Fprintf(io.err, "routewatch mrt dump: %v\n", err)
+			code = exitFail
+			break
+		}
+	}
+	if err := out.Flush(); err != nil {
+		fmt.Fprintf(io.err, "routewatch mrt dump: write: %v\n", err)
+		code = exitFail
+	}
+	if !*quiet {
+		fmt.Fprintln(io.err, d.summary())
+	}
+	return code
+}
+
+type dumper struct {
+	out                   *bufio.Writer
+	errw                  io.Writer
+	oneLine, count, quiet bool
+	fm                    mrtdata.BgpdumpFormatter
+	buf                   []byte
+	total                 mrtdata.Stats
+	reported              int
+	files                 int
+	start                 time.Time
+}
+
+// progressReader counts compressed bytes for the progress bar.
+type progressReader struct {
+	r   io.ReadCloser
+	bar *progressbar.ProgressBar
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	_ = p.bar.Add(n)
+	return n, err
+}
+
+func (p *progressReader) Close() error { return p.r.Close() }
+
+// open opens name; local files that are large get a progress bar on a
+// terminal stderr.
+func (d *dumper) open(ctx context.Context, name string) (io.ReadCloser, *progressbar.ProgressBar, error) {
+	f, ok := d.errw.(*os.File)
+	tty := ok && term.IsTerminal(int(f.Fd()))
+	if d.quiet || !tty || name == "-" || strings.Contains(name, "://") {
+		rc, err := mrtdata.Open(ctx, name)
+		return rc, nil, err
+	}
+	st, err := os.Stat(name)
+	if err != nil || st.Size() < 8<<20 {
+		rc, err := mrtdata.Open(ctx, name)
+		return rc, nil, err
+	}
+	raw, err := os.Open(name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("mrtdata: open: %w", err)
+	}
+	bar := progressbar.NewOptions64(st.Size(),
+		progressbar.OptionSetWriter(d.errw), progressbar.OptionShowBytes(true),
+		progressbar.OptionSetDescription(name), progressbar.OptionThrottle(200*time.Millisecond),
+		progressbar.OptionClearOnFinish())
+	rc, err := mrtdata.Decompress(&progressReader{r: raw, bar: bar})
+	if err != nil {
+		return nil, nil, fmt.Errorf("mrtdata: open %s: %w", name, err)
+	}
+	return rc, bar, nil
+}
+
+func (d *dumper) file(ctx context.Context, name string) error {
+	if d.start.IsZero() {
+		d.start = time.Now()
+	}
+	rc, bar, err := d.open(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	d.files++
+	r := mrtdata.NewReader(rc, name)
+	defer func() { d.add(r.Stats()) }()
+	for n := 0; ; n++ {
+		if n&1023 == 0 && ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", name, ctx.Err())
+		}
+		rec, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if errors.Is(err, mrtdata.ErrCorrupt) {
+				if d.reported < maxReportedErrors {
+					fmt.Fprintf(d.errw, "routewatch mrt dump: %v\n", err)
+				}
+				d.reported++
+				continue
+			}
+			return err
+		}
+		if d.count {
+			continue
+		}
+		if d.oneLine {
+			d.buf = d.fm.Append(d.buf[:0], &rec)
+		} else {
+			d.buf = appendJSON(d.buf[:0], &rec)
+		}
+		if _, err := d.out.Write(d.buf); err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
+	}
+	if bar != nil {
+		_ = bar.Finish()
+	}
+	return nil
+}
+
+func (d *dumper) add(s mrtdata.Stats) {
+	d.total.Records += s.Records
+	d.total.Routes += s.Routes
+	d.total.States += s.States
+	d.total.Bytes += s.Bytes
+	for k, v := range s.Skipped {
+		d.total.Skipped[k] += v
+	}
+	for k, v := range s.Errors {
+		d.total.Errors[k] += v
+	}
+}
+
+func (d *dumper) summary() string {
+	s := d.total
+	el := time.Since(d.start)
+	var b strings.Builder
+	fmt.Fprintf(&b, "mrt dump: %d files, %d records, %d routes, %d state changes, %.1f MB in %.2fs",
+		d.files, s.Records, s.Routes, s.States, float64(s.Bytes)/1e6, el.Seconds())
+	b.WriteString("; skipped: ")
+	b.WriteString(counts(s.Skipped))
+	b.WriteString("; errors: ")
+	b.WriteString(counts(s.Errors))
+	return b.String()
+}
+
+func counts(m map[string]int64) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	keys := slices.Sorted(maps.Keys(m))
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + strconv.FormatInt(m[k], 10)
+	}
+	return strings.Join(parts, " ")
+}
+
+// appendJSON renders one JSON object per route and per state change.
+// Field names are snake_case; absent MED / local-pref are null.
+func appendJSON(dst []byte, rec *mrtdata.Record) []byte {
+	for i := range rec.Updates {
+		u := &rec.Updates[i]
+		typ := "A"
+		switch {
+		case u.Withdraw:
+			typ = "W"
+		case u.TableDump:
+			typ = "B"
+		}
+		dst = append(dst, `{"type":"`...)
+		dst = append(dst, typ...)
+		dst = append(dst, `","time":"`...)
+		dst = u.Time.AppendFormat(dst, time.RFC3339Nano)
+		dst = append(dst, `","peer":"`...)
+		dst = u.Peer.Addr.AppendTo(dst)
+		dst = append(dst, `","peer_asn":`...)
+		dst = strconv.AppendUint(dst, uint64(u.Peer.ASN), 10)
+		dst = append(dst, `,"prefix":"`...)
+		dst = u.Prefix.AppendTo(dst)
+		dst = append(dst, `","path_id":`...)
+		dst = strconv.AppendUint(dst, uint64(u.PathID), 10)
+		if rec.Local {
+			dst = append(dst, `,"local":true`...)
+		}
+		if a := u.Attrs; a != nil {
+			dst = appendAttrsJSON(dst, a)
+		}
+		dst = append(dst, "}\n"...)
+	}
+	for _, s := range rec.States {
+		dst = append(dst, `{"type":"STATE","time":"`...)
+		dst = s.Time.AppendFormat(dst, time.RFC3339Nano)
+		dst = append(dst, `","peer":"`...)
+		dst = s.Peer.Addr.AppendTo(dst)
+		dst = append(dst, `","peer_asn":`...)
+		dst = strconv.AppendUint(dst, uint64(s.Peer.ASN), 10)
+		dst = append(dst, `,"old_state":"`...)
+		dst = append(dst, s.Old.String()...)
+		dst = append(dst, `","new_state":"`...)
+		dst = append(dst, s.New.String()...)
+		dst = append(dst, "\"}\n"...)
+	}
+	return dst
+}
+
+func appendAttrsJSON(dst []byte, a *route.Attrs) []byte {
+	dst = append(dst, `,"as_path":[`...)
+	for i, s := range a.ASPath {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		if s.Type == route.ASSequence {
+			for j, asn := range s.ASNs {
+				if j > 0 {
+					dst = append(dst, ',')
+				}
+				dst = strconv.AppendUint(dst, uint64(asn), 10)
+			}
+			continue
+		}
+		// Sets and confederation segments become nested arrays tagged
+		// by type so the flat sequence stays easy to read.
+		dst = append(dst, `{"`...)
+		switch s.Type {
+		case route.ASSet:
+			dst = append(dst, "set"...)
+		case route.ASConfedSequence:
+			dst = append(dst, "confed_sequence"...)
+		default:
+			dst = append(dst, "confed_set"...)
+		}
+		dst = append(dst, `":[`...)
+		for j, asn := range s.ASNs {
+			if j > 0 {
+				dst = append(dst, ',')
+			}
+			dst = strconv.AppendUint(dst, uint64(asn), 10)
+		}
+		dst = append(dst, "]}"...)
+	}
+	dst = append(dst, `],"origin":"`...)
+	dst = append(dst, a.Origin.String()...)
+	dst = append(dst, `","next_hop":`...)
+	if a.NextHop.IsValid() {
+		dst = append(dst, '"')
+		dst = a.NextHop.AppendTo(dst)
+		dst = append(dst, '"')
+	} else {
+		dst = append(dst, "null"...)
+	}
+	dst = append(dst, `,"med":`...)
+	if a.HasMED {
+		dst = strconv.AppendUint(dst, uint64(a.MED), 10)
+	} else {
+		dst = append(dst, "null"...)
+	}
+	dst = append(dst, `,"local_pref":`...)
+	if a.HasLocalPref {
+		dst = strconv.AppendUint(dst, uint64(a.LocalPref), 10)
+	} else {
+		dst = append(dst, "null"...)
+	}
+	dst = append(dst, `,"communities":[`...)
+	for i, c := range a.Communities {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, '"')
+		dst = strconv.AppendUint(dst, uint64(c>>16), 10)
+		dst = append(dst, ':')
+		dst = strconv.AppendUint(dst, uint64(c&0xffff), 10)
+		dst = append(dst, '"')
+	}
+	dst = append(dst, `],"large_communities":[`...)
+	for i, c := range a.LargeCommunities {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, '"')
+		dst = strconv.AppendUint(dst, uint64(c.Global), 10)
+		dst = append(dst, ':')
+		dst = strconv.AppendUint(dst, uint64(c.Local1), 10)
+		dst = append(dst, ':')
+		dst = strconv.AppendUint(dst, uint64(c.Local2), 10)
+		dst = append(dst, '"')
+	}
+	dst = append(dst, ']')
+	if a.AtomicAggregate {
+		dst = append(dst, `,"atomic_aggregate":true`...)
+	}
+	if ag := a.Aggregator; ag != nil {
+		dst = append(dst, `,"aggregator":{"asn":`...)
+		dst = strconv.AppendUint(dst, uint64(ag.ASN), 10)
+		dst = append(dst, `,"addr":"`...)
+		dst = ag.Addr.AppendTo(dst)
+		dst = append(dst, `"}`...)
+	}
+	return dst
 }
