@@ -71,7 +71,7 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Collector
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	if err := checkSecurity(cfg); err != nil {
+	if err := checkSecurity(cfg, kernelProbes()); err != nil {
 		return nil, err
 	}
 	c := &Collector{cfg: cfg, logger: logger, q: make(chan Batch, cfg.QueueBatches)}
@@ -79,15 +79,24 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Collector
 	return c, nil
 }
 
-func checkSecurity(cfg Config) error {
+// probes ask the kernel whether it honours session protection; tests swap
+// them to exercise the fail-closed path.
+type probes struct {
+	md5 func(netip.Addr, string) error
+	ttl func(netip.Addr, int) error
+}
+
+func kernelProbes() probes { return probes{md5: probeMD5, ttl: probeTTL} }
+
+func checkSecurity(cfg Config, pr probes) error {
 	check := func(what string, addr netip.Addr, md5 string, ttl int) error {
 		if md5 != "" {
-			if err := probeMD5(addr, md5); err != nil {
+			if err := pr.md5(addr, md5); err != nil {
 				return fmt.Errorf("collector: %s: md5_password configured but %w: %v", what, ErrSecurityUnavailable, err)
 			}
 		}
 		if ttl > 0 {
-			if err := probeTTL(addr, ttl); err != nil {
+			if err := pr.ttl(addr, ttl); err != nil {
 				return fmt.Errorf("collector: %s: ttl_min configured but %w: %v", what, ErrSecurityUnavailable, err)
 			}
 		}
@@ -325,6 +334,9 @@ type session struct {
 
 func (s *session) onPaths(paths []*apiutil.Path, at time.Time) {
 	m := s.c.m
+	if at.IsZero() {
+		at = time.Now()
+	}
 	ups := make([]route.Update, 0, len(paths))
 	var ann, wd float64
 	for _, p := range paths {
@@ -397,6 +409,10 @@ func (s *session) onEOR(p *apiutil.Path, at time.Time) {
 	if !ok {
 		return
 	}
+	if at.IsZero() {
+		// GoBGP v4.8.0 leaves the End-of-RIB event's timestamp unset.
+		at = time.Now()
+	}
 	ups, sts := s.tr.endOfRIB(at, addr, fam)
 	s.syncCounters()
 	if len(sts) > 0 {
@@ -411,6 +427,9 @@ func (s *session) onEOR(p *apiutil.Path, at time.Time) {
 }
 
 func (s *session) onPeer(ev *apiutil.WatchEventMessage_PeerEvent, at time.Time) {
+	if at.IsZero() {
+		at = time.Now()
+	}
 	pe, ok := peerEventOf(ev, at)
 	if !ok {
 		return

@@ -1,7 +1,9 @@
 package collector
 
 import (
+	"cmp"
 	"net/netip"
+	"slices"
 	"time"
 
 	"routewatch/route"
@@ -211,6 +213,16 @@ func (t *tracker) endOfRIB(at time.Time, addr netip.Addr, fam famSet) ([]route.U
 		ups = append(ups, route.Update{Time: at, Source: t.source, Peer: peer, Prefix: k.prefix(), PathID: k.id, Withdraw: true})
 		delete(p.stale, k)
 	}
+	// Map order is random; a stable order makes runs reproducible.
+	slices.SortFunc(ups, func(a, b route.Update) int {
+		if c := a.Prefix.Addr().Compare(b.Prefix.Addr()); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.Prefix.Bits(), b.Prefix.Bits()); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.PathID, b.PathID)
+	})
 	t.staleWithdrawn += uint64(len(ups))
 	if len(p.stale) == 0 {
 		p.stale = nil
