@@ -1,7 +1,27 @@
 package main
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"os"
 
+	"routewatch/service"
+)
+
+// cmdConfigCheck validates a config file like `promtool check config`:
+// exit 0 and a one-line summary, or the problems and exit 1.
 func cmdConfigCheck(ctx context.Context, args []string, io stdio) int {
-	return notBuilt(io, "config check")
+	if len(args) != 1 {
+		fmt.Fprint(io.err, "usage: routewatch config check FILE\n")
+		return exitUsage
+	}
+	cfg, err := service.LoadFile(args[0], os.Getenv)
+	if err != nil {
+		fmt.Fprintf(io.err, "routewatch config check: %v\n", err)
+		return exitFail
+	}
+	fmt.Fprintf(io.out, "%s: OK (store %s, api %s, bgp %v port %d, %d neighbors, %d dynamic ranges, %d range specs, %d alert sinks)\n",
+		args[0], cfg.Store.Backend, cfg.API.Listen, *cfg.Collector.Enabled, cfg.Collector.Port,
+		len(cfg.Collector.Neighbors), len(cfg.Collector.DynamicNeighbors), len(cfg.Ranges.Specs), len(cfg.Alert.Sinks))
+	return exitOK
 }

@@ -1,0 +1,264 @@
+package service
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"routewatch/alert"
+	"routewatch/analyzer"
+	"routewatch/api"
+	"routewatch/collector"
+	"routewatch/ranges"
+	"routewatch/store"
+)
+
+// Config is routewatch serve's one YAML file. It is decoded strictly:
+// unknown keys are errors. See config/routewatch.example.yaml for every
+// key with its default.
+type Config struct {
+	Log       LogConfig       `yaml:"log"`
+	Store     StoreConfig     `yaml:"store"`
+	Ranges    ranges.Config   `yaml:"ranges"`
+	Collector CollectorConfig `yaml:"collector"`
+	Replay    ReplayConfig    `yaml:"replay"`
+	Analyzer  analyzer.Config `yaml:"analyzer"`
+	API       api.Config      `yaml:"api"`
+	Alert     alert.Config    `yaml:"alert"`
+	// Demo feeds a bundled synthetic scenario (a regional path shift and
+	// its restoration) into the running service at startup, so a first
+	// run shows an event in the API and on the console, even offline.
+	Demo bool `yaml:"demo"`
+	// ShutdownTimeout bounds a clean shutdown (default 10s).
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// LogConfig selects slog's handler.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info (default), warn, error
+	Format string `yaml:"format"` // text (default) or json
+}
+
+// StoreConfig picks the backend.
+type StoreConfig struct {
+	// Backend is memory (default, embedded) or redis. Setting REDIS_URL
+	// in the environment selects redis.
+	Backend string             `yaml:"backend"`
+	Memory  store.MemoryConfig `yaml:"memory"`
+	Redis   store.RedisConfig  `yaml:"redis"`
+}
+
+// CollectorConfig enables the embedded BGP speaker.
+type CollectorConfig struct {
+	// Enabled defaults to true.
+	Enabled          *bool `yaml:"enabled"`
+	collector.Config `yaml:",inline"`
+}
+
+// ReplayConfig lists MRT files or URLs replayed through the engine at
+// startup, e.g. a RIS RIB to warm state before live updates.
+type ReplayConfig struct {
+	Files []string `yaml:"files"`
+}
+
+// Defaults for a fresh machine with nothing else installed.
+const (
+	DefaultAPIListen = "127.0.0.1:8080"
+	DefaultBGPPort   = 1179
+	DefaultLocalASN  = 64512
+)
+
+// Default returns the configuration used without a file: embedded store,
+// API on 127.0.0.1:8080, BGP listener on 127.0.0.1 port 1179 accepting any
+// ASN from 127.0.0.0/8, provider ranges from the official URLs.
+func Default() Config {
+	c := Config{Analyzer: analyzer.DefaultConfig(), API: api.DefaultConfig(), Alert: alert.DefaultConfig()}
+	c.applyDefaults()
+	return c
+}
+
+func (c *Config) applyDefaults() {
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+	if c.Store.Backend == "" {
+		c.Store.Backend = "memory"
+	}
+	if c.Collector.Enabled == nil {
+		t := true
+		c.Collector.Enabled = &t
+	}
+	cc := &c.Collector.Config
+	if cc.ASN == 0 {
+		cc.ASN = DefaultLocalASN
+	}
+	if cc.RouterID == "" {
+		cc.RouterID = "127.0.0.1"
+	}
+	if cc.Port == 0 {
+		cc.Port = DefaultBGPPort
+	}
+	if len(cc.ListenAddresses) == 0 && cc.Port == DefaultBGPPort {
+		cc.ListenAddresses = []string{"127.0.0.1"}
+	}
+	if len(cc.Neighbors) == 0 && len(cc.DynamicNeighbors) == 0 {
+		cc.DynamicNeighbors = []collector.DynamicNeighbor{{Prefix: "127.0.0.0/8"}}
+	}
+	if c.API.Listen == "" {
+		c.API.Listen = DefaultAPIListen
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 10 * time.Second
+	}
+}
+
+// Parse decodes and validates a YAML config strictly, then applies
+// environment overrides (getenv may be nil).
+func Parse(r io.Reader, getenv func(string) string) (Config, error) {
+	var c Config
+	// Analyzer thresholds start from the documented defaults; the file
+	// overrides single keys.
+	c.Analyzer = analyzer.DefaultConfig()
+	c.API = api.DefaultConfig()
+	c.Alert = alert.DefaultConfig()
+	dec := yaml.NewDecoder(r)
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, fmt.Errorf("service: decode config: %w", err)
+	}
+	// A second document is almost certainly a mistake.
+	var extra any
+	if err := dec.Decode(&extra); err == nil {
+		return Config{}, errors.New("service: decode config: more than one YAML document")
+	}
+	c.applyEnv(getenv)
+	c.applyDefaults()
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// LoadFile reads a config file; an empty path gives Default() with
+// environment overrides.
+func LoadFile(path string, getenv func(string) string) (Config, error) {
+	if path == "" {
+		return Parse(bytes.NewReader(nil), getenv)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("service: open config: %w", err)
+	}
+	defer f.Close()
+	c, err := Parse(f, getenv)
+	if err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// applyEnv puts secrets from the environment over the file:
+//
+//	REDIS_URL                      store.redis.url (and selects redis)
+//	ROUTEWATCH_API_TOKENS          name:scope:token,... replaces api.tokens
+//	ROUTEWATCH_WEBHOOK_<SINK>_URL  alert sink URL (SINK = name upper-cased, - → _)
+//	ROUTEWATCH_WEBHOOK_<SINK>_SECRET generic sink signing secret
+func (c *Config) applyEnv(getenv func(string) string) {
+	if getenv == nil {
+		return
+	}
+	if u := getenv("REDIS_URL"); u != "" {
+		c.Store.Redis.URL = u
+		if c.Store.Backend == "" {
+			c.Store.Backend = "redis"
+		}
+	}
+	if t := getenv("ROUTEWATCH_API_TOKENS"); t != "" {
+		c.API.Tokens = nil
+		for _, item := range strings.Split(t, ",") {
+			parts := strings.SplitN(strings.TrimSpace(item), ":", 3)
+			if len(parts) != 3 {
+				// Validate reports it: keep a recognisably broken entry.
+				c.API.Tokens = append(c.API.Tokens, api.Token{Name: "ROUTEWATCH_API_TOKENS"})
+				continue
+			}
+			c.API.Tokens = append(c.API.Tokens, api.Token{Name: parts[0], Scope: api.Scope(parts[1]), Token: parts[2]})
+		}
+	}
+	for i := range c.Alert.Sinks {
+		key := "ROUTEWATCH_WEBHOOK_" + strings.ToUpper(strings.NewReplacer("-", "_", ".", "_", " ", "_").Replace(c.Alert.Sinks[i].Name))
+		if u := getenv(key + "_URL"); u != "" {
+			c.Alert.Sinks[i].URL = u
+		}
+		if s := getenv(key + "_SECRET"); s != "" {
+			c.Alert.Sinks[i].Secret = s
+		}
+	}
+}
+
+// Validate checks every section and reports all problems at once.
+func (c *Config) Validate() error {
+	var errs []error
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level: %q is not one of debug, info, warn, error", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log.format: %q is not text or json", c.Log.Format))
+	}
+	switch c.Store.Backend {
+	case "memory":
+	case "redis":
+		if c.Store.Redis.URL == "" {
+			errs = append(errs, errors.New("store.redis.url: required with backend redis (or set REDIS_URL)"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("store.backend: %q is not memory or redis", c.Store.Backend))
+	}
+	if *c.Collector.Enabled {
+		if err := c.Collector.Config.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for i, f := range c.Replay.Files {
+		if strings.TrimSpace(f) == "" {
+			errs = append(errs, fmt.Errorf("replay.files[%d]: empty", i))
+		}
+	}
+	for i, s := range c.Ranges.Specs {
+		if _, err := ranges.ParseSpec(s); err != nil {
+			errs = append(errs, fmt.Errorf("ranges.specs[%d]: %w", i, err))
+		}
+	}
+	if c.Ranges.Refresh < 0 {
+		errs = append(errs, errors.New("ranges.refresh: must not be negative"))
+	}
+	if err := c.Analyzer.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.API.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Alert.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.ShutdownTimeout < 0 {
+		errs = append(errs, errors.New("shutdown_timeout: must not be negative"))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("service: invalid config: %w", errors.Join(errs...))
+	}
+	return nil
+}

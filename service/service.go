@@ -1,0 +1,270 @@
+// Package service assembles routewatch serve: collector, startup replay,
+// ranges refresh, analyzer engine, store, API and alerts, each a Run(ctx)
+// part under one errgroup, with a bounded clean shutdown.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"routewatch/alert"
+	"routewatch/analyzer"
+	"routewatch/api"
+	"routewatch/collector"
+	"routewatch/mrtdata"
+	"routewatch/ranges"
+	"routewatch/route"
+	"routewatch/store"
+)
+
+// Service is a wired routewatch serve.
+type Service struct {
+	cfg     Config
+	logger  *slog.Logger
+	console io.Writer
+
+	reg      *prometheus.Registry
+	st       store.Store
+	refresh  *ranges.Refresher
+	demoSet  *ranges.Set
+	engine   *Engine
+	coll     *collector.Collector
+	alerter  *alert.Alerter
+	api      *api.Server
+	in       chan collector.Batch
+	replayed chan struct{}
+}
+
+// New builds every part from cfg; nothing runs or listens until Run.
+// console receives one line per event change (nil: none).
+func New(ctx context.Context, cfg Config, logger *slog.Logger, console io.Writer) (*Service, error) {
+	s := &Service{cfg: cfg, logger: logger, console: console, reg: prometheus.NewRegistry(),
+		in: make(chan collector.Batch, 64), replayed: make(chan struct{})}
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	switch cfg.Store.Backend {
+	case "redis":
+		r, err := store.NewRedis(ctx, cfg.Store.Redis, logger, s.reg)
+		if err != nil {
+			return nil, fmt.Errorf("service: connect store: %w", err)
+		}
+		s.st = r
+	default:
+		s.st = store.NewMemory(cfg.Store.Memory)
+	}
+
+	specs := cfg.Ranges.Specs
+	if len(specs) == 0 && !cfg.Demo {
+		specs = ranges.DefaultSpecs()
+	}
+	interval := cfg.Ranges.Refresh
+	if interval == 0 {
+		interval = ranges.DefaultRefresh
+	}
+	s.refresh = ranges.NewRefresher(specs, interval, ranges.Options{WatchASNs: cfg.Ranges.WatchASNs}, logger, s.reg)
+	if cfg.Demo {
+		s.demoSet = demoRanges()
+	}
+
+	var notifier Notifier
+	if len(cfg.Alert.Sinks) > 0 {
+		a, err := alert.New(cfg.Alert, s.st, logger, s.reg)
+		if err != nil {
+			s.st.Close()
+			return nil, fmt.Errorf("service: alerts: %w", err)
+		}
+		s.alerter, notifier = a, a
+	}
+
+	s.engine = NewEngine(s.tagger, analyzer.New(cfg.Analyzer), s.st, notifier, s.printEvent, logger, s.reg)
+
+	if *cfg.Collector.Enabled {
+		c, err := collector.New(cfg.Collector.Config, logger, s.reg)
+		if err != nil {
+			s.st.Close()
+			return nil, fmt.Errorf("service: collector: %w", err)
+		}
+		s.coll = c
+	}
+
+	a, err := api.New(cfg.API, s.st, matcherFunc(s.match), s.reg, logger, s.reg)
+	if err != nil {
+		s.st.Close()
+		return nil, fmt.Errorf("service: api: %w", err)
+	}
+	s.api = a
+	return s, nil
+}
+
+// tagger returns the ranges in force; the demo's own ranges come first.
+func (s *Service) tagger() Tagger {
+	if s.demoSet != nil {
+		return multiTagger{s.demoSet, s.refresh.Set()}
+	}
+	return s.refresh.Set()
+}
+
+func (s *Service) match(p netip.Prefix) []route.Tag {
+	tags := s.refresh.Set().Match(p)
+	if s.demoSet != nil {
+		tags = append(append([]route.Tag(nil), s.demoSet.Match(p)...), tags...)
+	}
+	return tags
+}
+
+type matcherFunc func(netip.Prefix) []route.Tag
+
+func (f matcherFunc) Match(p netip.Prefix) []route.Tag { return f(p) }
+
+// multiTagger tags with the first set that matches.
+type multiTagger []*ranges.Set
+
+func (m multiTagger) Tag(u *route.Update) {
+	for _, s := range m {
+		s.Tag(u)
+		if len(u.Tags) > 0 {
+			return
+		}
+	}
+}
+
+func (s *Service) printEvent(c route.EventChange) {
+	ev := c.Event
+	s.logger.Info("event "+string(c.Change), "id", ev.ID, "kind", ev.Kind, "provider", ev.Provider, "region", ev.Region,
+		"start", ev.Start.Format(time.RFC3339), "prefixes", ev.Prefixes, "peers", ev.Peers)
+	if s.console != nil {
+		line := fmt.Sprintf("%-8s %-11s %s/%s start=%s prefixes=%d peers=%d",
+			c.Change, ev.Kind, ev.Provider, ev.Region, ev.Start.UTC().Format(time.RFC3339), ev.Prefixes, ev.Peers)
+		if ev.End != nil {
+			line += fmt.Sprintf(" end=%s duration=%s", ev.End.UTC().Format(time.RFC3339), ev.Duration())
+		}
+		fmt.Fprintf(s.console, "%s  %s\n", line, ev.Summary)
+	}
+}
+
+// Run runs every part until ctx ends, then shuts down within
+// cfg.ShutdownTimeout: sessions closed, pending writes flushed, the alert
+// worker stopped, the store closed.
+func (s *Service) Run(ctx context.Context) error {
+	defer s.st.Close()
+	if err := s.st.Ping(ctx); err != nil {
+		return fmt.Errorf("service: store unreachable: %w", err)
+	}
+	// Ranges: one refresh before anything is tagged, so a first run tags
+	// from the start; offline, say so clearly and go on with the origin-ASN
+	// watch list (and the demo's ranges).
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	if err := s.refresh.Refresh(rctx); err != nil {
+		s.logger.Warn("provider ranges could not all be loaded; routewatch watches only what loaded and the providers' origin ASNs (offline? give --ranges files or ranges.specs in the config)", "err", err)
+	}
+	cancel()
+	if s.coll != nil {
+		s.api.AddReadyCheck("collector", func(context.Context) error { return nil })
+	}
+
+	// Parts that feed the engine stop first; the engine and API stop when
+	// the root context ends.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.refresh.Run(gctx) })
+	if r, ok := s.st.(interface{ Run(context.Context) error }); ok {
+		g.Go(func() error { return r.Run(gctx) })
+	}
+	g.Go(func() error { return s.engine.Run(gctx, s.in, EngineConfig{}) })
+	g.Go(func() error { return s.api.Run(gctx) })
+	if s.alerter != nil {
+		g.Go(func() error { return s.alerter.Run(gctx) })
+	}
+	if s.coll != nil {
+		g.Go(func() error { return s.coll.Run(gctx, s.in) })
+	}
+	g.Go(func() error {
+		defer close(s.replayed)
+		if err := s.replayFiles(gctx); err != nil {
+			return err
+		}
+		if s.cfg.Demo {
+			return s.feedDemo(gctx)
+		}
+		return nil
+	})
+
+	done := make(chan error, 1)
+	go func() { done <- g.Wait() }()
+	select {
+	case err := <-done:
+		return ignoreCanceled(err)
+	case <-ctx.Done():
+	}
+	s.logger.Info("shutting down", "timeout", s.cfg.ShutdownTimeout)
+	select {
+	case err := <-done:
+		return ignoreCanceled(err)
+	case <-time.After(s.cfg.ShutdownTimeout):
+		return fmt.Errorf("service: shutdown took longer than %s", s.cfg.ShutdownTimeout)
+	}
+}
+
+func ignoreCanceled(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// replayFiles feeds the configured MRT archives through the engine, in
+// order, as fast as the engine takes them.
+func (s *Service) replayFiles(ctx context.Context) error {
+	for _, name := range s.cfg.Replay.Files {
+		if err := s.replayFile(ctx, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Service) replayFile(ctx context.Context, name string) error {
+	rc, err := mrtdata.Open(ctx, name)
+	if err != nil {
+		return fmt.Errorf("service: replay: %w", err)
+	}
+	defer rc.Close()
+	r := mrtdata.NewReader(rc, name)
+	start := time.Now()
+	for {
+		rec, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		var re *mrtdata.RecordError
+		if errors.As(err, &re) {
+			s.logger.Warn("replay: skipped corrupt record", "err", err)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("service: replay: %w", err)
+		}
+		if len(rec.Updates) == 0 && len(rec.States) == 0 {
+			continue
+		}
+		// The reader reuses its slices between records: copy.
+		b := collector.Batch{Updates: append([]route.Update(nil), rec.Updates...),
+			States: append([]route.PeerState(nil), rec.States...)}
+		select {
+		case s.in <- b:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	st := r.Stats()
+	s.logger.Info("replay: done", "file", name, "stats", fmt.Sprintf("%+v", st), "elapsed", time.Since(start).Round(time.Millisecond))
+	return nil
+}
