@@ -61,4 +61,3 @@ func newLogger(w io.Writer, c service.LogConfig) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
 }
-
