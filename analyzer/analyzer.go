@@ -298,8 +298,10 @@ func (a *Analyzer) announce(s *slot, u route.Update, out []route.EventChange) []
 	switch {
 	case r.typ == ChangeNone:
 		return out
-	case r.typ == ChangeAttrs:
-		a.stats.Changes[ChangeAttrs]++
+	case !r.typ.providerSide() && !(a.cfg.TransitChanges && (r.typ == ChangePath || r.typ == ChangePathLength)):
+		// Attributes or the transit side of the path: not the provider's
+		// doing (see Config.TransitChanges).
+		a.stats.Changes[r.typ]++
 		return out
 	case u.TableDump:
 		// A RIB snapshot syncs state; it never opens provider events.

@@ -18,11 +18,12 @@ const (
 	ChangeWithdraw
 	// ChangeUpstream: the AS adjacent to the origin (or the origin) changed.
 	ChangeUpstream
-	// ChangePrepend: same upstream, different prepending.
+	// ChangePrepend: same upstream, different origin prepending.
 	ChangePrepend
-	// ChangePathLength: same upstream and prepending, different length.
+	// ChangePathLength: same origin, upstream and origin prepending,
+	// different length (a change on the transit side of the path).
 	ChangePathLength
-	// ChangePath: same upstream, prepending and length, other ASNs differ.
+	// ChangePath: same length and provider side, other ASNs differ.
 	ChangePath
 	// ChangeAttrs: same AS path, other attributes (communities, MED, next
 	// hop, ...) differ.
@@ -38,10 +39,22 @@ func (c ChangeType) String() string {
 	return "unknown"
 }
 
-// pathChange reports whether c changes the AS path or visibility (what
-// detection counts); attribute-only changes do not.
-func (c ChangeType) pathChange() bool {
-	return c >= ChangeAnnounce && c <= ChangePath
+// providerSide reports whether c changes visibility or the provider side
+// of the path (origin, upstream, origin prepending).
+func (c ChangeType) providerSide() bool {
+	return c >= ChangeAnnounce && c <= ChangePrepend
+}
+
+// samePath compares two announced paths as the analyzer sees them: the
+// provider side only, or the whole path with transit changes counted.
+func samePath(a, b *route.Attrs, transit bool) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	if transit {
+		return a.ASPath.Equal(b.ASPath)
+	}
+	return classifyPath(a.ASPath, b.ASPath) >= ChangePathLength
 }
 
 // Classify compares two announcements of the same slot. nil old means the
@@ -70,7 +83,7 @@ func classifyPath(old, new route.ASPath) ChangeType {
 	switch {
 	case ou != nu || ook != nok || oo != no:
 		return ChangeUpstream
-	case old.Prepends() != new.Prepends():
+	case old.OriginPrepends() != new.OriginPrepends():
 		return ChangePrepend
 	case old.Len() != new.Len():
 		return ChangePathLength

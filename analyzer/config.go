@@ -27,7 +27,8 @@ type Config struct {
 	MinPeers int `yaml:"min_peers"`
 	// MinPeersPerPrefix is how many distinct peer ASNs must see a prefix
 	// change within Window for the change to count as correlated
-	// (default 2). A random flap or a busy peer touches one vantage point.
+	// (default 3). A random flap or a busy peer touches one vantage point;
+	// two coincidental flaps at two vantage points are not rare.
 	MinPeersPerPrefix int `yaml:"min_peers_per_prefix"`
 	// BaselineMultiple: the correlated prefix count must also be at least
 	// this multiple of the group's own baseline (an exponentially weighted
@@ -63,6 +64,12 @@ type Config struct {
 	// crossed PeerDownShare before it decides between peer_down and outage
 	// (default 1m).
 	PeerDownHold time.Duration `yaml:"peer_down_hold"`
+	// TransitChanges counts AS path changes that keep the provider side of
+	// the path (same origin, upstream and origin prepending) toward
+	// path_shift. Off by default: such changes happen between the vantage
+	// point and the upstream, i.e. they are a transit network's event and
+	// show up for every origin behind it.
+	TransitChanges bool `yaml:"transit_changes"`
 	// SamplePrefixes is how many prefixes an event lists (default 10).
 	SamplePrefixes int `yaml:"sample_prefixes"`
 }
@@ -74,7 +81,7 @@ func DefaultConfig() Config {
 		MinPrefixes:       5,
 		MinShare:          0.1,
 		MinPeers:          3,
-		MinPeersPerPrefix: 2,
+		MinPeersPerPrefix: 3,
 		BaselineMultiple:  4,
 		BaselineHalfLife:  6 * time.Hour,
 		Settle:            30 * time.Second,

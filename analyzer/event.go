@@ -54,7 +54,7 @@ func (e *event) open() bool { return e.end == nil }
 
 // deviates reports whether s differs from its pre-event state. A stale
 // route says nothing about the provider, so it does not deviate.
-func deviates(s *slot, b *baseState) bool {
+func (a *Analyzer) deviates(s *slot, b *baseState) bool {
 	switch {
 	case s.state == stale:
 		return false
@@ -63,11 +63,11 @@ func deviates(s *slot, b *baseState) bool {
 	case !b.present:
 		return false
 	}
-	return !s.attrs.ASPath.Equal(b.attrs.ASPath)
+	return !samePath(s.attrs, b.attrs, a.cfg.TransitChanges)
 }
 
-func (e *event) setDev(s *slot, b *baseState) bool {
-	d := deviates(s, b)
+func (a *Analyzer) setDev(e *event, s *slot, b *baseState) bool {
+	d := a.deviates(s, b)
 	if d != b.dev {
 		b.dev = d
 		if d {
@@ -148,7 +148,7 @@ func (a *Analyzer) openGroup(g *group, out []route.EventChange) []route.EventCha
 		b := e.base[r.slot]
 		e.involve(r.slot)
 		e.lastActive = r.t
-		if r.fromPresent == b.present && (!b.present || r.fromAttrs.ASPath.Equal(b.attrs.ASPath)) {
+		if r.fromPresent == b.present && (!b.present || samePath(r.fromAttrs, b.attrs, a.cfg.TransitChanges)) {
 			left[r.slot] = r.t
 		}
 	}
@@ -156,11 +156,11 @@ func (a *Analyzer) openGroup(g *group, out []route.EventChange) []route.EventCha
 	for _, r := range corr {
 		s := r.slot
 		b := e.base[s]
-		if !deviates(s, b) || b.dev {
+		if !a.deviates(s, b) || b.dev {
 			continue // flapped back, or counted already
 		}
 		times = append(times, left[s])
-		e.setDev(s, b)
+		a.setDev(e, s, b)
 		e.addTransition(s, b)
 		if s.state == present {
 			shifted++
@@ -177,7 +177,7 @@ func (a *Analyzer) openGroup(g *group, out []route.EventChange) []route.EventCha
 		return out
 	}
 	for s, b := range e.base {
-		e.setDev(s, b) // the uncorrelated rest
+		a.setDev(e, s, b) // the uncorrelated rest
 	}
 	e.kind = route.KindPathShift
 	if withdrawn > shifted {
@@ -206,7 +206,7 @@ func (a *Analyzer) absorb(e *event, r *record, out []route.EventChange) []route.
 		b = &baseState{present: r.fromPresent, attrs: r.fromAttrs}
 		e.base[s] = b
 	}
-	dev := e.setDev(s, b)
+	dev := a.setDev(e, s, b)
 	if a.correlated(s.pfx) {
 		// Only a burst keeps the event alive; coincidental flaps do not.
 		if e.group.corr >= a.cfg.MinPrefixes {
@@ -231,7 +231,7 @@ func (a *Analyzer) touch(s *slot) {
 	for _, g := range s.pfx.groups {
 		if e := g.event; e != nil {
 			if b, ok := e.base[s]; ok {
-				e.setDev(s, b)
+				a.setDev(e, s, b)
 			}
 		}
 	}
@@ -426,7 +426,7 @@ func TransitionString(t route.Transition) string {
 		return fmt.Sprintf("via %d", asn)
 	}
 	if t.FromUpstream == t.ToUpstream {
-		return via(t.FromUpstream, "direct") + " (prepend/path change)"
+		return via(t.FromUpstream, "direct") + " (prepend change)"
 	}
 	return via(t.FromUpstream, "none") + " → " + via(t.ToUpstream, "withdrawn")
 }

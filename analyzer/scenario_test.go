@@ -99,9 +99,12 @@ func checkExpected(t *testing.T, s *scenario.Scenario, evs []route.Event) {
 
 func TestScenarios(t *testing.T) {
 	for _, name := range scenario.Names() {
-		for _, initial := range []string{"rib", "updates"} {
-			t.Run(name+"/"+initial, func(t *testing.T) {
-				s, err := scenario.Build(name, scenario.Options{Seed: 1, InitialAsUpdates: initial == "updates"})
+		for _, tc := range []struct {
+			initial string
+			seed    int64
+		}{{"rib", 1}, {"updates", 1}, {"rib", 2}, {"rib", 3}, {"rib", 4}} {
+			t.Run(fmt.Sprintf("%s/%s/seed%d", name, tc.initial, tc.seed), func(t *testing.T) {
+				s, err := scenario.Build(name, scenario.Options{Seed: tc.seed, InitialAsUpdates: tc.initial == "updates"})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -12,6 +12,7 @@ package scenario
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -161,6 +162,46 @@ func (s *Scenario) Write(w io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("scenario: write: %w", err)
 		}
+	}
+	return nil
+}
+
+// WriteRanges writes the scenario's regions as an AWS ip-ranges.json
+// document (service "EC2"), so that `routewatch replay --ranges` and the
+// serve demo tag the scenario's prefixes with its regions. The provider
+// of every region is therefore "aws".
+func (s *Scenario) WriteRanges(w io.Writer) error {
+	type v4 struct {
+		IPPrefix string `json:"ip_prefix"`
+		Region   string `json:"region"`
+		Service  string `json:"service"`
+		NBG      string `json:"network_border_group"`
+	}
+	type v6 struct {
+		IPv6Prefix string `json:"ipv6_prefix"`
+		Region     string `json:"region"`
+		Service    string `json:"service"`
+		NBG        string `json:"network_border_group"`
+	}
+	doc := struct {
+		SyncToken  string `json:"syncToken"`
+		CreateDate string `json:"createDate"`
+		Prefixes   []v4   `json:"prefixes"`
+		IPv6       []v6   `json:"ipv6_prefixes"`
+	}{SyncToken: fmt.Sprint(s.Start.Unix()), CreateDate: s.Start.Format("2006-01-02-15-04-05"), Prefixes: []v4{}, IPv6: []v6{}}
+	for _, r := range s.Regions {
+		for _, p := range r.Prefixes {
+			if p.Addr().Is4() {
+				doc.Prefixes = append(doc.Prefixes, v4{p.String(), r.Region, "EC2", r.Region})
+			} else {
+				doc.IPv6 = append(doc.IPv6, v6{p.String(), r.Region, "EC2", r.Region})
+			}
+		}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(doc); err != nil {
+		return fmt.Errorf("scenario: write ranges: %w", err)
 	}
 	return nil
 }
@@ -519,8 +560,14 @@ func (b *builder) build() *Scenario {
 		case opNoisePath:
 			if cur := actual[k]; !down[k.peer] && cur != nil {
 				v := b.vps[k.peer]
+				// A different AS next to the origin (the vantage point's
+				// own best path moved), or a longer transit path.
 				seq := slices.Clone(cur.ASPath[0].ASNs)
-				seq = slices.Insert(seq, 1, uint32(64800+b.rng.IntN(100)))
+				if len(seq) > 2 && b.rng.IntN(2) == 0 {
+					seq[len(seq)-2] = uint32(64800 + b.rng.IntN(100))
+				} else {
+					seq = slices.Insert(seq, 1, uint32(64800+b.rng.IntN(100)))
+				}
 				emit(o.t, k, b.attrs(v, route.ASPath{{Type: route.ASSequence, ASNs: seq}}))
 			}
 		case opRestore:
