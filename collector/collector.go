@@ -327,6 +327,7 @@ type session struct {
 	// last attributes converted, reused while paths share them.
 	lastRaw   []bgp.PathAttributeInterface
 	lastAttrs *route.Attrs
+	lastBad   bool
 
 	timerMu sync.Mutex
 	timers  []*time.Timer
@@ -346,23 +347,32 @@ func (s *session) onPaths(paths []*apiutil.Path, at time.Time) {
 			continue
 		}
 		var attrs *route.Attrs
+		treatAsWithdraw := false
 		if !p.Withdrawal {
 			if s.lastAttrs != nil && sameAttrs(s.lastRaw, p.Attrs) {
-				attrs = s.lastAttrs
+				attrs, treatAsWithdraw = s.lastAttrs, s.lastBad
 			} else {
 				a, err := convertAttrs(p.Attrs)
 				if err != nil {
 					m.convertErrors.Inc()
 					continue
 				}
-				s.lastRaw, s.lastAttrs = p.Attrs, a
-				attrs = a
+				bad := checkOpaqueAttrs(p.Attrs)
+				if bad != "" {
+					m.malformed.WithLabelValues(bad).Inc()
+					s.c.logger.Warn("collector: malformed attribute, route treated as withdrawn", "peer", p.PeerAddress, "nlri", p.Nlri)
+				}
+				s.lastRaw, s.lastAttrs, s.lastBad = p.Attrs, a, bad != ""
+				attrs, treatAsWithdraw = a, bad != ""
 			}
 		}
 		u, err := pathToUpdate(p, at, Source, attrs)
 		if err != nil {
 			m.convertErrors.Inc()
 			continue
+		}
+		if treatAsWithdraw {
+			u.Withdraw, u.Attrs = true, nil
 		}
 		if !s.tr.update(&u) {
 			continue

@@ -160,6 +160,38 @@ func mergeAS4Path(path route.ASPath, as4 *bgp.PathAttributeAs4Path) route.ASPath
 	return append(out, p4...)
 }
 
+// Attribute types GoBGP v4.8.0 does not parse (it passes them on as
+// opaque bytes) but whose malformed forms have crashed or poisoned other
+// BGP implementations.
+const (
+	attrEntropyLabel = 28 // RFC 6790 ELCA, deprecated; its length is 0
+	attrOTC          = 35 // RFC 9234 Only-to-Customer; its length is 4
+)
+
+// checkOpaqueAttrs applies RFC 7606-style checks to attributes GoBGP left
+// unparsed. It returns the handling ("" when fine): a malformed OTC is
+// treat-as-withdraw (RFC 9234 5), and so is a non-empty ELCA, since a peer
+// sending one is not to be trusted with this route.
+func checkOpaqueAttrs(attrs []bgp.PathAttributeInterface) string {
+	for _, x := range attrs {
+		u, ok := x.(*bgp.PathAttributeUnknown)
+		if !ok {
+			continue
+		}
+		switch u.Type {
+		case attrEntropyLabel:
+			if len(u.Value) != 0 {
+				return handlingTreatAsWithdraw
+			}
+		case attrOTC:
+			if len(u.Value) != 4 {
+				return handlingTreatAsWithdraw
+			}
+		}
+	}
+	return ""
+}
+
 // fsmState maps GoBGP's FSM state (Idle = 0) to the RFC 6396 numbering.
 func fsmState(s bgp.FSMState) route.SessionState {
 	if s < bgp.BGP_FSM_IDLE || s > bgp.BGP_FSM_ESTABLISHED {
