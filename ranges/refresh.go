@@ -26,8 +26,9 @@ type Refresher struct {
 
 	set atomic.Pointer[Set]
 
-	mu    sync.Mutex // serializes Refresh; guards state
-	state map[string]*sourceState
+	mu        sync.Mutex // serializes Refresh; guards state and refreshed
+	state     map[string]*sourceState
+	refreshed bool
 
 	refreshes   *prometheus.CounterVec
 	failures    *prometheus.CounterVec
@@ -40,12 +41,11 @@ type sourceState struct {
 	v      validators
 }
 
-// NewRefresher makes a refresher for specs (none: DefaultSpecs). interval
-// <= 0 means DefaultRefresh. reg nil: metrics are not registered.
+// NewRefresher makes a refresher for specs. No specs is allowed (the set
+// then only carries the origin-ASN watch list); callers wanting the
+// official sources pass DefaultSpecs(). interval <= 0 means DefaultRefresh.
+// reg nil: metrics are not registered.
 func NewRefresher(specs []string, interval time.Duration, opts Options, logger *slog.Logger, reg prometheus.Registerer) *Refresher {
-	if len(specs) == 0 {
-		specs = DefaultSpecs()
-	}
 	if interval <= 0 {
 		interval = DefaultRefresh
 	}
@@ -103,15 +103,20 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 // never nil. Safe for concurrent use.
 func (r *Refresher) Set() *Set { return r.set.Load() }
 
-// Run refreshes now and then every interval until ctx ends. Failures are
-// logged and counted, never fatal; Run returns nil when ctx is done.
+// Run refreshes now (unless Refresh already ran) and then every interval
+// until ctx ends. Failures are logged and counted, never fatal; Run
+// returns nil when ctx is done.
 func (r *Refresher) Run(ctx context.Context) error {
 	t := time.NewTicker(r.interval)
 	defer t.Stop()
+	r.mu.Lock()
+	first := !r.refreshed
+	r.mu.Unlock()
 	for {
-		if err := r.Refresh(ctx); err != nil && ctx.Err() == nil {
-			r.logger.Warn("ranges refresh incomplete; last good ranges stay in force", "err", err)
+		if first {
+			_ = r.Refresh(ctx) // failures are logged and counted per source
 		}
+		first = true
 		select {
 		case <-ctx.Done():
 			return nil
@@ -127,6 +132,7 @@ func (r *Refresher) Run(ctx context.Context) error {
 func (r *Refresher) Refresh(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.refreshed = true
 	changed := false
 	var errs []error
 	for _, spec := range r.specs {
