@@ -198,9 +198,9 @@ func TestNilSet(t *testing.T) {
 func TestSummary(t *testing.T) {
 	s := NewSet([]Entry{
 		entry("10.0.0.0/16", "p", "r1", "A"),
-		entry("10.0.0.0/16", "p", "r1", "B"),  // same prefix, other service: counted once
-		entry("10.0.1.0/24", "p", "r1", "A"),  // inside the /16: no extra space
-		entry("10.9.0.0/24", "p", "r1", "A"),  // disjoint
+		entry("10.0.0.0/16", "p", "r1", "B"),   // same prefix, other service: counted once
+		entry("10.0.1.0/24", "p", "r1", "A"),   // inside the /16: no extra space
+		entry("10.9.0.0/24", "p", "r1", "A"),   // disjoint
 		entry("2001:db8::/47", "p", "r1", "A"), // 2 /48s
 		entry("2001:db8:ff::/64", "p", "r1", "A"),
 		entry("192.0.2.0/24", "q", "", ""),
