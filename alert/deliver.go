@@ -269,8 +269,9 @@ func (a *Alerter) attempt(ctx context.Context, s *sink, d store.Delivery) {
 		a.finishParts(ctx, s, d, payloadParts, store.GaveUp, start)
 		return
 	}
+	realStart := time.Now()
 	res := a.send(ctx, s, d.ID, body, start)
-	elapsed := time.Since(start)
+	elapsed := time.Since(realStart) // wall time even when the clock is injected
 	a.m.attempts.WithLabelValues(s.cfg.Name, res.label).Inc()
 	a.m.attemptTime.WithLabelValues(s.cfg.Name).Observe(elapsed.Seconds())
 	d.Attempts++

@@ -445,16 +445,14 @@ func newReceiver(t *testing.T, typ SinkType, clock *fakeClock, respond func(n in
 
 func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	rc.mu.Lock()
-	n := len(rc.reqs)
-	rc.mu.Unlock()
+	n := rc.record(r, body)
 	if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" {
 		rc.fail("method %s content-type %q", r.Method, r.Header.Get("Content-Type"))
 	}
 	if err := validate(rc.typ, body, r.Header); err != nil {
 		rc.fail("request %d: %s rejects payload: %v\n%s", n, rc.typ, err, body)
+		rc.setStatus(n, http.StatusBadRequest)
 		w.WriteHeader(http.StatusBadRequest)
-		rc.record(r, body, http.StatusBadRequest)
 		return
 	}
 	status := http.StatusOK
@@ -462,23 +460,32 @@ func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 		status = rc.respond(n, w, r)
 	}
 	if status == 0 {
-		return // handler wrote the answer itself
+		return // the script wrote the answer itself (or hung up)
 	}
-	rc.record(r, body, status)
+	rc.setStatus(n, status)
 	w.WriteHeader(status)
 	if status == http.StatusOK {
 		io.WriteString(w, "ok")
 	}
 }
 
-func (rc *receiver) record(r *http.Request, body []byte, status int) {
+// record notes a request on arrival and returns its index; its status is
+// filled in once answered (0: answered by the script itself or never).
+func (rc *receiver) record(r *http.Request, body []byte) int {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	at := time.Time{}
 	if rc.clock != nil {
 		at = rc.clock.Now()
 	}
-	rc.reqs = append(rc.reqs, received{id: r.Header.Get(HeaderID), body: body, status: status, at: at})
+	rc.reqs = append(rc.reqs, received{id: r.Header.Get(HeaderID), body: body, at: at})
+	return len(rc.reqs) - 1
+}
+
+func (rc *receiver) setStatus(n, status int) {
+	rc.mu.Lock()
+	rc.reqs[n].status = status
+	rc.mu.Unlock()
 }
 
 func (rc *receiver) fail(format string, args ...any) {

@@ -278,7 +278,11 @@ func renderTeams(vs []view, final bool) ([]byte, error) {
 	for i, v := range vs {
 		sep := len(vs) > 1 && i > 0
 		if v.quiet {
-			card.Body = append(card.Body, teamsTextBlock{Type: "TextBlock", Text: v.title + " · " + fmtTime(v.at), Wrap: true, Size: "Small", IsSubtle: true, Separator: sep})
+			text := v.title + " · " + fmtTime(v.at)
+			if v.link != "" && len(vs) > 1 {
+				text += " · [event " + v.eventID + "](" + v.link + ")"
+			}
+			card.Body = append(card.Body, teamsTextBlock{Type: "TextBlock", Text: text, Wrap: true, Size: "Small", IsSubtle: true, Separator: sep})
 			continue
 		}
 		card.Body = append(card.Body, teamsTextBlock{Type: "TextBlock", Text: v.title, Wrap: true, Size: "Medium", Weight: "Bolder", Color: teamsColor(v), Separator: sep})
