@@ -27,6 +27,7 @@ type pathAttrs struct {
 	mpReach   [][]byte
 	mpUnreach [][]byte
 	mpAbbrev  []byte // TABLE_DUMP_V2 abbreviated MP_REACH: next hop length + next hop
+	mem       *slab
 }
 
 func (pa *pathAttrs) seen(t int) bool { return pa.seenBits&(1<<uint(t)) != 0 }
@@ -36,7 +37,7 @@ var errAttrShort = errors.New("path attribute header beyond the attribute field"
 // parse splits b into attributes. asLen is the ASN size of AS_PATH (2 for
 // BGP4MP MESSAGE and TABLE_DUMP, 4 otherwise).
 func (pa *pathAttrs) parse(b []byte, asLen int) error {
-	*pa = pathAttrs{asLen: asLen, mpReach: pa.mpReach[:0], mpUnreach: pa.mpUnreach[:0]}
+	*pa = pathAttrs{asLen: asLen, mpReach: pa.mpReach[:0], mpUnreach: pa.mpUnreach[:0], mem: pa.mem}
 	for len(b) > 0 {
 		if len(b) < 3 {
 			return errAttrShort
@@ -134,7 +135,10 @@ func (pa *pathAttrs) parse(b []byte, asLen int) error {
 
 // build returns a fresh route.Attrs (NextHop left for the caller).
 func (pa *pathAttrs) build() *route.Attrs {
-	a := &route.Attrs{}
+	if pa.mem == nil {
+		pa.mem = &slab{}
+	}
+	a := pa.mem.newAttrs()
 	if pa.seen(attrOrigin) {
 		a.Origin = route.Origin(pa.origin)
 	} else {
@@ -168,13 +172,13 @@ func (pa *pathAttrs) build() *route.Attrs {
 	}
 	if pa.asPath != nil {
 		if useAS4Path {
-			a.ASPath = mergeAS4(decodeASPath(pa.asPath, 2), decodeASPath(pa.as4Path, 4))
+			a.ASPath = mergeAS4(decodeASPath(pa.asPath, 2, nil), decodeASPath(pa.as4Path, 4, nil))
 		} else {
-			a.ASPath = decodeASPath(pa.asPath, pa.asLen)
+			a.ASPath = decodeASPath(pa.asPath, pa.asLen, pa.mem)
 		}
 	}
 	if n := len(pa.comms) / 4; n > 0 {
-		a.Communities = make([]route.Community, n)
+		a.Communities = pa.mem.communities(n)
 		for i := range n {
 			a.Communities[i] = route.Community(binary.BigEndian.Uint32(pa.comms[4*i:]))
 		}
@@ -233,8 +237,8 @@ func validASPath(b []byte, asLen int) error {
 }
 
 // decodeASPath decodes a validated AS_PATH into segments sharing one
-// backing array.
-func decodeASPath(b []byte, asLen int) route.ASPath {
+// backing array, taken from mem when it is not nil.
+func decodeASPath(b []byte, asLen int, mem *slab) route.ASPath {
 	nseg, nasn := 0, 0
 	for p := b; len(p) >= 2; {
 		n := int(p[1])
@@ -245,8 +249,13 @@ func decodeASPath(b []byte, asLen int) route.ASPath {
 		}
 		p = p[2+n*asLen:]
 	}
-	segs := make(route.ASPath, 0, nseg)
-	asns := make([]uint32, nasn)
+	var segs route.ASPath
+	var asns []uint32
+	if mem != nil {
+		segs, asns = mem.segments(nseg), mem.uint32s(nasn)
+	} else {
+		segs, asns = make(route.ASPath, 0, nseg), make([]uint32, nasn)
+	}
 	for len(b) >= 2 {
 		t, n := route.SegmentType(b[0]), int(b[1])
 		if 2+n*asLen > len(b) {

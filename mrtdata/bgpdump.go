@@ -17,6 +17,30 @@ type BgpdumpFormatter struct {
 	lastSigned bool
 	suffix     []byte
 	head       []byte
+	// peers caches "addr|asn|" per peer; lastPrefix / prefix the
+	// rendering of the previous prefix (all entries of a RIB record share
+	// it).
+	peers      map[route.Peer][]byte
+	lastPrefix netip.Prefix
+	prefix     []byte
+}
+
+// maxCachedPeers bounds the peer cache; real collectors have a few hundred.
+const maxCachedPeers = 4096
+
+func (f *BgpdumpFormatter) peer(p route.Peer) []byte {
+	if b, ok := f.peers[p]; ok {
+		return b
+	}
+	if f.peers == nil || len(f.peers) >= maxCachedPeers {
+		f.peers = make(map[route.Peer][]byte)
+	}
+	b := appendAddr(nil, p.Addr)
+	b = append(b, '|')
+	b = strconv.AppendUint(b, uint64(p.ASN), 10)
+	b = append(b, '|')
+	f.peers[p] = b
+	return b
 }
 
 // Append appends the bgpdump -m lines of rec to dst.
@@ -62,13 +86,14 @@ func (f *BgpdumpFormatter) Append(dst []byte, rec *Record) []byte {
 		default:
 			dst = append(dst, "|A|"...)
 		}
-		dst = appendAddr(dst, u.Peer.Addr)
-		dst = append(dst, '|')
-		dst = strconv.AppendUint(dst, uint64(u.Peer.ASN), 10)
-		dst = append(dst, '|')
-		dst = appendAddr(dst, u.Prefix.Addr())
-		dst = append(dst, '/')
-		dst = strconv.AppendUint(dst, uint64(u.Prefix.Bits()), 10)
+		dst = append(dst, f.peer(u.Peer)...)
+		if u.Prefix != f.lastPrefix || len(f.prefix) == 0 {
+			f.prefix = appendAddr(f.prefix[:0], u.Prefix.Addr())
+			f.prefix = append(f.prefix, '/')
+			f.prefix = strconv.AppendUint(f.prefix, uint64(u.Prefix.Bits()), 10)
+			f.lastPrefix = u.Prefix
+		}
+		dst = append(dst, f.prefix...)
 		if u.Withdraw {
 			if rec.addPath {
 				dst = append(dst, '|')
@@ -264,13 +289,13 @@ func appendASPathBgpdump(dst []byte, p route.ASPath) []byte {
 func appendAddr(dst []byte, a netip.Addr) []byte {
 	if a.Is4() {
 		b := a.As4()
-		for i, o := range b {
-			if i > 0 {
-				dst = append(dst, '.')
-			}
-			dst = strconv.AppendUint(dst, uint64(o), 10)
-		}
-		return dst
+		dst = append(dst, octets[b[0]]...)
+		dst = append(dst, '.')
+		dst = append(dst, octets[b[1]]...)
+		dst = append(dst, '.')
+		dst = append(dst, octets[b[2]]...)
+		dst = append(dst, '.')
+		return append(dst, octets[b[3]]...)
 	}
 	b := a.As16()
 	var zero12 = true
@@ -323,3 +348,11 @@ func appendAddr(dst []byte, a netip.Addr) []byte {
 	}
 	return dst
 }
+
+// octets holds the decimal renderings of 0..255.
+var octets = func() (t [256]string) {
+	for i := range t {
+		t[i] = strconv.Itoa(i)
+	}
+	return t
+}()
