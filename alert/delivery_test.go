@@ -103,13 +103,23 @@ func pump(t *testing.T, clock *fakeClock, what string, cond func() bool) {
 // without leasing anything themselves.
 type trackingOutbox struct {
 	Outbox
+	*tracker
+}
+
+// tracker is shared by the outboxes of several Alerters on one store.
+type tracker struct {
 	mu      sync.Mutex
 	pending map[string]bool
 	done    map[string]store.Outcome
 }
 
 func newTracking(ob Outbox) *trackingOutbox {
-	return &trackingOutbox{Outbox: ob, pending: map[string]bool{}, done: map[string]store.Outcome{}}
+	return &trackingOutbox{Outbox: ob, tracker: &tracker{pending: map[string]bool{}, done: map[string]store.Outcome{}}}
+}
+
+// sibling wraps another handle on the same store with the same tracker.
+func (o *trackingOutbox) sibling(ob Outbox) *trackingOutbox {
+	return &trackingOutbox{Outbox: ob, tracker: o.tracker}
 }
 
 func (o *trackingOutbox) Enqueue(ctx context.Context, ds []store.Delivery) error {
@@ -137,7 +147,7 @@ func (o *trackingOutbox) Finish(ctx context.Context, id string, out store.Outcom
 	return nil
 }
 
-func (o *trackingOutbox) empty() bool {
+func (o *tracker) empty() bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return len(o.pending) == 0
@@ -429,8 +439,27 @@ func TestBurst50Slack(t *testing.T) {
 // dies holding leases; a second Alerter on the same outbox delivers every
 // notice exactly once, each under one webhook-id across all attempts.
 func TestRestartMidRetry(t *testing.T) {
-	for _, mode := range []string{"stopped mid-retry", "crashed holding leases"} {
-		t.Run(mode, func(t *testing.T) {
+	backends := map[string]func(t *testing.T) (Outbox, Outbox){
+		"memory": func(t *testing.T) (Outbox, Outbox) {
+			m := store.NewMemory(store.MemoryConfig{})
+			return m, m
+		},
+		// Two clients on one Redis key space: two routewatch processes.
+		"redis": func(t *testing.T) (Outbox, Outbox) { return newRedisOutbox(t, "a"), newRedisOutbox(t, "b") },
+	}
+	for _, backend := range []string{"memory", "redis"} {
+		for _, mode := range []string{"stopped mid-retry", "crashed holding leases"} {
+			t.Run(backend+"/"+mode, func(t *testing.T) {
+				first, second := backends[backend](t)
+				restartMidRetry(t, mode, first, second)
+			})
+		}
+	}
+}
+
+func restartMidRetry(t *testing.T, mode string, first, second Outbox) {
+	{
+		{
 			clock := newFakeClock()
 			var failing sync.Map
 			failing.Store("on", true)
@@ -442,7 +471,8 @@ func TestRestartMidRetry(t *testing.T) {
 			}
 			gen := newReceiver(t, Generic, clock, respond)
 			slack := newReceiver(t, Slack, clock, respond)
-			ob := newOutbox()
+			ob := newTracking(first)
+			obB := ob.sibling(second)
 			cfg := Config{AllowPrivateTargets: true, Sinks: []SinkConfig{sinkFor("gen", Generic, gen.srv.URL), sinkFor("slack", Slack, slack.srv.URL)}}
 			a := newTestAlerter(t, cfg, ob, clock)
 			var evs []route.Event
@@ -466,7 +496,7 @@ func TestRestartMidRetry(t *testing.T) {
 				}
 			}
 			failing.Store("on", false)
-			b := newTestAlerter(t, cfg, ob, clock)
+			b := newTestAlerter(t, cfg, obB, clock)
 			run(t, b)
 			pump(t, clock, "every event delivered on both sinks", func() bool {
 				okGen := map[string]bool{}
@@ -540,7 +570,7 @@ func TestRestartMidRetry(t *testing.T) {
 			}
 			gen.check()
 			slack.check()
-		})
+		}
 	}
 }
 
@@ -560,11 +590,11 @@ func TestNotifySuppression(t *testing.T) {
 		ch      route.EventChange
 	}{
 		{0, change(route.EventOpened, ev)},
-		{time.Minute, change(route.EventOpened, ev)},                      // repeat
-		{4 * time.Minute, change(route.EventUpdated, grown(140))},         // within interval
-		{15 * time.Minute, change(route.EventUpdated, grown(100))},        // too little growth
-		{time.Minute, change(route.EventUpdated, grown(140))},             // sent to chatty (and big-aws opens? no: updates off)
-		{time.Minute, change(route.EventUpdated, grown(400))},             // interval again
+		{time.Minute, change(route.EventOpened, ev)},               // repeat
+		{4 * time.Minute, change(route.EventUpdated, grown(140))},  // within interval
+		{15 * time.Minute, change(route.EventUpdated, grown(100))}, // too little growth
+		{time.Minute, change(route.EventUpdated, grown(140))},      // sent to chatty (and big-aws opens? no: updates off)
+		{time.Minute, change(route.EventUpdated, grown(400))},      // interval again
 		{time.Hour, change(route.EventResolved, resolved(grown(400), 2*time.Hour))},
 		{time.Minute, change(route.EventResolved, resolved(grown(400), 2*time.Hour))}, // repeat
 	}
