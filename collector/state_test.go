@@ -1,0 +1,115 @@
+package collector
+
+import (
+	"net/netip"
+	"reflect"
+	"testing"
+	"time"
+
+	"routewatch/route"
+)
+
+func TestTracker(t *testing.T) {
+	t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	a := netip.MustParseAddr("192.0.2.1")
+	peer := route.Peer{Addr: a, ASN: 65001}
+	attrs := &route.Attrs{ASPath: seq(65001, 16509)}
+	ann := func(p string, id uint32) route.Update {
+		return route.Update{Time: t0, Source: Source, Peer: peer, Prefix: pfx(p), PathID: id, Attrs: attrs}
+	}
+	wd := func(p string, id uint32) route.Update {
+		return route.Update{Time: t0, Source: Source, Peer: peer, Prefix: pfx(p), PathID: id, Withdraw: true}
+	}
+	ev := func(s route.SessionState, fams famSet) peerEvent {
+		return peerEvent{Time: t0, Addr: a, ASN: 65001, State: s, Families: fams, Reason: "x"}
+	}
+
+	tr := newTracker(Source, nil)
+	step := func(name string, u route.Update, wantEmit, wantDump bool) {
+		t.Helper()
+		emit := tr.update(&u)
+		if emit != wantEmit || u.TableDump != wantDump {
+			t.Fatalf("%s: emit=%v dump=%v, want %v %v", name, emit, u.TableDump, wantEmit, wantDump)
+		}
+	}
+
+	if got := tr.peerEvent(ev(route.StateActive, 0)); got != nil {
+		t.Fatalf("Idle->Active reported: %v", got)
+	}
+	got := tr.peerEvent(ev(route.StateEstablished, famAll))
+	if len(got) != 1 || !got[0].Up() || got[0].Old != route.StateActive {
+		t.Fatalf("up: %+v", got)
+	}
+	step("initial v4", ann("10.0.0.0/24", 0), true, true)
+	step("initial v6", ann("2001:db8::/32", 0), true, true)
+	step("add-path 2", ann("10.0.0.0/24", 2), true, true)
+	if ups, sts := tr.endOfRIB(t0, a, famV4); len(ups) != 0 || len(sts) != 0 {
+		t.Fatalf("v4 EoR with v6 pending: %v %v", ups, sts)
+	}
+	step("v4 live after its EoR", ann("10.1.0.0/24", 0), true, false)
+	step("v6 still initial", ann("2001:db8:1::/48", 0), true, true)
+	ups, sts := tr.endOfRIB(t0, a, famV6)
+	if len(ups) != 0 || len(sts) != 1 || !sts[0].EndOfRIB {
+		t.Fatalf("v6 EoR: %v %v", ups, sts)
+	}
+	if _, sts := tr.endOfRIB(t0, a, famV6); sts != nil {
+		t.Fatalf("second EoR reported again")
+	}
+	step("withdraw path 2", wd("10.0.0.0/24", 2), true, false)
+	step("withdraw again", wd("10.0.0.0/24", 2), false, false)
+	step("withdraw never announced", wd("10.9.0.0/24", 0), false, false)
+	if tr.unknownWithdrawals != 2 || tr.routes != 4 {
+		t.Fatalf("unknown=%d routes=%d, want 2 4", tr.unknownWithdrawals, tr.routes)
+	}
+
+	got = tr.peerEvent(ev(route.StateIdle, 0))
+	if len(got) != 1 || !got[0].Down() || got[0].Reason != "x" {
+		t.Fatalf("down: %+v", got)
+	}
+	if tr.routes != 0 {
+		t.Fatalf("routes after down = %d", tr.routes)
+	}
+	// A stale route can still be withdrawn explicitly.
+	step("withdraw stale", wd("2001:db8:1::/48", 0), true, false)
+
+	tr.peerEvent(ev(route.StateEstablished, famV4)) // IPv4 only this time
+	step("re-announce", ann("10.0.0.0/24", 0), true, true)
+	ups, sts = tr.endOfRIB(t0, a, famV4)
+	want := []route.Update{wd("10.1.0.0/24", 0)}
+	if !reflect.DeepEqual(ups, want) || len(sts) != 1 || !sts[0].EndOfRIB {
+		t.Fatalf("EoR after reconnect:\n got %v %v\nwant %v", ups, sts, want)
+	}
+	// The v6 stale route stays stale: the peer did not negotiate IPv6.
+	if len(tr.peers[a].stale) != 1 {
+		t.Fatalf("stale left: %d, want 1 (2001:db8::/32)", len(tr.peers[a].stale))
+	}
+}
+
+func TestTrackerMaxPrefixWarn(t *testing.T) {
+	a := netip.MustParseAddr("192.0.2.1")
+	tr := newTracker(Source, func(netip.Addr) uint32 { return 2 })
+	tr.peerEvent(peerEvent{Addr: a, State: route.StateEstablished, Families: famAll})
+	for i, p := range []string{"10.0.0.0/24", "10.0.1.0/24", "2001:db8::/32", "10.0.2.0/24", "10.0.3.0/24"} {
+		u := route.Update{Peer: route.Peer{Addr: a}, Prefix: pfx(p), Attrs: &route.Attrs{}}
+		tr.update(&u)
+		want := uint64(0)
+		if i >= 3 {
+			want = 1 // counted once, per family limit
+		}
+		if tr.maxPrefixWarnings != want {
+			t.Fatalf("after %s: warnings %d, want %d", p, tr.maxPrefixWarnings, want)
+		}
+	}
+}
+
+func TestSlotRoundTrip(t *testing.T) {
+	for _, s := range []string{"0.0.0.0/0", "10.0.0.0/8", "255.255.255.255/32", "::/0", "2001:db8::/32", "::ffff:10.0.0.0/104"} {
+		p := pfx(s)
+		if got := slotOf(p, 7).prefix(); got != p {
+			t.Errorf("%s round-trips to %s", p, got)
+		}
+	}
+	if slotOf(pfx("10.0.0.0/8"), 0) == slotOf(pfx("::ffff:10.0.0.0/8"), 0) {
+		t.Error("IPv4 and IPv4-mapped IPv6 share a slot")
+	}
+}
