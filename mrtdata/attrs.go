@@ -256,13 +256,13 @@ func decodeASPath(b []byte, asLen int, mem *slab) route.ASPath {
 	} else {
 		segs, asns = make(route.ASPath, 0, nseg), make([]uint32, nasn)
 	}
+	off := 0
 	for len(b) >= 2 {
 		t, n := route.SegmentType(b[0]), int(b[1])
 		if 2+n*asLen > len(b) {
 			break
 		}
-		s := asns[:n:n]
-		asns = asns[n:]
+		s := asns[off : off+n : off+n]
 		for i := range n {
 			if asLen == 4 {
 				s[i] = binary.BigEndian.Uint32(b[2+4*i:])
@@ -270,7 +270,15 @@ func decodeASPath(b []byte, asLen int, mem *slab) route.ASPath {
 				s[i] = uint32(binary.BigEndian.Uint16(b[2+2*i:]))
 			}
 		}
-		segs = append(segs, route.Segment{Type: t, ASNs: s})
+		// Speakers split sequences longer than 255 ASNs into adjacent
+		// AS_SEQUENCE segments; join them so equal paths compare equal.
+		if k := len(segs) - 1; t == route.ASSequence && k >= 0 && segs[k].Type == route.ASSequence && n > 0 && len(segs[k].ASNs) > 0 {
+			start := off - len(segs[k].ASNs)
+			segs[k].ASNs = asns[start : off+n : off+n]
+		} else {
+			segs = append(segs, route.Segment{Type: t, ASNs: s})
+		}
+		off += n
 		b = b[2+n*asLen:]
 	}
 	return segs
