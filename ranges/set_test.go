@@ -212,6 +212,15 @@ func TestSummary(t *testing.T) {
 	if got := s.Summary(); !slices.Equal(got, want) {
 		t.Errorf("summary\n got %+v\nwant %+v", got, want)
 	}
+	s = NewSet([]Entry{
+		entry("10.0.0.0/16", "p", "r1", "A"),
+		entry("10.0.0.0/24", "p", "r2", "A"), // inside r1's range: counted once for p
+		entry("10.1.0.0/24", "p", "", "B"),
+	}, nil)
+	wantP := []GroupSummary{{Provider: "p", Services: 2, V4Ranges: 3, V4Addresses: 65536 + 256}}
+	if got := s.ProviderSummary(); !slices.Equal(got, wantP) {
+		t.Errorf("provider summary\n got %+v\nwant %+v", got, wantP)
+	}
 }
 
 // TestSharedFilesMatchThemselves loads every provider's real file and

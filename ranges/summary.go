@@ -32,6 +32,16 @@ type GroupSummary struct {
 // NewSet, are not counted). A row with Region "" totals nothing: it is the
 // provider's region-less ranges.
 func (s *Set) Summary() []GroupSummary {
+	return s.summarize(func(t route.Tag) route.Group { return t.Group() })
+}
+
+// ProviderSummary is Summary with one row per provider (Region ""), the
+// union over all its regions.
+func (s *Set) ProviderSummary() []GroupSummary {
+	return s.summarize(func(t route.Tag) route.Group { return route.Group{Provider: t.Provider} })
+}
+
+func (s *Set) summarize(key func(route.Tag) route.Group) []GroupSummary {
 	if s == nil {
 		return nil
 	}
@@ -43,7 +53,7 @@ func (s *Set) Summary() []GroupSummary {
 	for p, n := range s.table.All() {
 		seen := map[route.Group]bool{}
 		for _, t := range n.own() {
-			g := t.Group()
+			g := key(t)
 			a := groups[g]
 			if a == nil {
 				a = &acc{services: map[string]struct{}{}}
