@@ -411,11 +411,8 @@ func (r *Redis) applyChunk(ctx context.Context, ups []route.Update) error {
 				})
 			}
 		}
-		if !rs.changed {
-			continue
-		}
-		changed++
-		pa.delta += rs.delta
+		// Index writes are idempotent and issued for unchanged updates
+		// too, so a retried batch repairs what an interrupted one missed.
 		famState[p] = rs.n
 		if !u.Withdraw {
 			pk := prefixKey(p)
@@ -423,6 +420,11 @@ func (r *Redis) applyChunk(ctx context.Context, ups []route.Update) error {
 				asnAdds[strconv.FormatUint(uint64(a), 10)+"\x00"+pk] = struct{}{}
 			}
 		}
+		if !rs.changed {
+			continue
+		}
+		changed++
+		pa.delta += rs.delta
 		tags, _ := decodeTags(rs.tags)
 		for _, g := range tagGroups(tags) {
 			gn := groupName(g)

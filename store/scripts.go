@@ -10,6 +10,9 @@ import "github.com/redis/go-redis/v9"
 // ARGV: field, op (A|W), peer epoch, time (ns), attrs, tags ("" = keep),
 // history count, history age (ns).
 // Returns {changed, delta paths, paths now, tags changed, old tags, tags}.
+// "Paths now" is returned for unchanged updates too: the caller re-issues
+// its idempotent index writes, so a batch retried after a failure between
+// round trips repairs the indexes.
 //
 // Path value: "<since ns> <epoch>\n<attrs>". History entry:
 // "<seq> <time ns> <len field> <len old|-1> <len new|-1>\n<field><old><new>".
@@ -24,6 +27,7 @@ if tags ~= '' and tags ~= curtags then
   redis.call('HSET', r, '\0tags', tags)
   tchg, oldtags, curtags = 1, curtags, tags
 end
+local function count() return tonumber(redis.call('HGET', r, '\0n') or '0') end
 local cur = redis.call('HGET', r, f)
 local old = false
 if cur then
@@ -35,7 +39,7 @@ if cur then
     if string.sub(hdr, sp + 1) ~= epoch then
       redis.call('HSET', r, f, string.sub(hdr, 1, sp - 1) .. ' ' .. epoch .. '\n' .. attrs)
     end
-    return {0, 0, 0, tchg, oldtags, curtags}
+    return {0, 0, count(), tchg, oldtags, curtags}
   end
 end
 local delta = 0
@@ -45,7 +49,7 @@ if op == 'A' then
   if not cur then delta = 1 end
   newv, newlen = attrs, #attrs
 else
-  if not cur then return {0, 0, 0, tchg, oldtags, curtags} end
+  if not cur then return {0, 0, count(), tchg, oldtags, curtags} end
   redis.call('HDEL', r, f)
   delta = -1
 end

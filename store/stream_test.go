@@ -136,7 +136,11 @@ func TestStream(t *testing.T) {
 			}
 			rc := newRecorder()
 			stop := runConsumer(t, r.NewConsumer(ConsumerConfig{Group: "g", Name: "c"}), rc.handle)
-			waitFor(t, "all batches", func() bool { rc.mu.Lock(); defer rc.mu.Unlock(); return rc.seen["10.0.0.0/24"] == 2 && len(rc.seen) == n })
+			waitFor(t, "all batches", func() bool {
+				rc.mu.Lock()
+				defer rc.mu.Unlock()
+				return rc.seen["10.0.0.0/24"] == 2 && len(rc.seen) == n
+			})
 			stop()
 			h, _, _ := rc.store.History(ctx, netip.MustParsePrefix("10.0.0.0/24"), Page{})
 			peers, _ := rc.store.Peers(ctx)
