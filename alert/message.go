@@ -248,6 +248,12 @@ func newView(n *notice, apiBase string, d detail) view {
 		v.samples = append(v.samples, p.String())
 	}
 	v.summary = truncate(ev.Summary, d.summary)
+	// Services reject empty field values (Discord) and empty text blocks.
+	for i := range v.facts {
+		if strings.TrimSpace(v.facts[i].value) == "" {
+			v.facts[i].value = "—"
+		}
+	}
 	return v
 }
 
