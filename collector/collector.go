@@ -135,8 +135,12 @@ func (c *Collector) Run(ctx context.Context, out chan<- Batch) error {
 	})
 	s := server.NewBgpServer(server.LoggerOption(glog, nil))
 	go s.Serve()
-	// Stop, not StopBgp: StopBgp alone leaks a BFD goroutine.
-	defer s.Stop()
+	defer func() {
+		// Release the watcher (it may wait in handoff) before stopping;
+		// Stop, not StopBgp: StopBgp alone leaks a BFD goroutine.
+		cancel()
+		s.Stop()
+	}()
 
 	sess := &session{c: c, s: s, ctx: ctx, tr: newTracker(Source, c.warnLimit)}
 	defer sess.stopTimers()

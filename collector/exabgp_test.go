@@ -221,12 +221,13 @@ func TestExaBGPMaxPrefix(t *testing.T) {
 		wantDown bool
 	}{
 		{"shutdown", MaxPrefixShutdown, true},
+		{"restart", MaxPrefixRestart, true},
 		{"warn", MaxPrefixWarn, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := baseConfig(t)
 			cfg.Neighbors = []Neighbor{{Address: "127.0.0.2", PeerASN: 65001, Passive: true,
-				MaxPrefix: &MaxPrefix{Limit: 2, Action: tc.action}}}
+				MaxPrefix: &MaxPrefix{Limit: 2, Action: tc.action, RestartAfter: time.Second}}}
 			r := startCollector(t, cfg)
 			peer := route.Peer{Addr: addr("127.0.0.2"), ASN: 65001}
 			p := startExa(t, exaConfig{LocalAddr: "127.0.0.2", LocalAS: 65001, PeerAddr: "127.0.0.1", PeerAS: 64999, Port: cfg.Port})
@@ -248,12 +249,18 @@ func TestExaBGPMaxPrefix(t *testing.T) {
 				if !ok || !st.Down() || st.Reason != "max-prefix limit exceeded" {
 					t.Fatalf("got %s, want session down for max-prefix", describe(it))
 				}
-				// shutdown keeps the neighbor down.
-				r.expectNone(3 * time.Second)
+				if tc.action == MaxPrefixShutdown {
+					// shutdown keeps the neighbor down.
+					r.expectNone(3 * time.Second)
+				} else {
+					// restart re-enables it: the peer comes back.
+					r.expect(false, up(peer))
+				}
 			} else {
 				r.expectNone(time.Second)
 			}
-			if got := r.metric("routewatch_bgp_max_prefix_exceeded_total"); got != 1 {
+			// restart may trip again once the routes are re-sent.
+			if got := r.metric("routewatch_bgp_max_prefix_exceeded_total"); got != 1 && (tc.action != MaxPrefixRestart || got < 1) {
 				t.Errorf("max_prefix_exceeded_total = %v, want 1", got)
 			}
 		})
