@@ -35,8 +35,8 @@ func TestConvertAttrs(t *testing.T) {
 			bgp.NewPathAttributeCommunities([]uint32{1<<16 | 2}),
 			bgp.NewPathAttributeLargeCommunities([]*bgp.LargeCommunity{bgp.NewLargeCommunity(1, 2, 3)}),
 		}, &route.Attrs{
-			Origin: route.OriginIncomplete,
-			ASPath: route.ASPath{{Type: route.ASSequence, ASNs: []uint32{65001, 4200000000}}, {Type: route.ASSet, ASNs: []uint32{1, 2}}},
+			Origin:  route.OriginIncomplete,
+			ASPath:  route.ASPath{{Type: route.ASSequence, ASNs: []uint32{65001, 4200000000}}, {Type: route.ASSet, ASNs: []uint32{1, 2}}},
 			NextHop: nh, MED: 10, HasMED: true, LocalPref: 200, HasLocalPref: true, AtomicAggregate: true,
 			Aggregator:       &route.Aggregator{ASN: 65009, Addr: agg},
 			Communities:      []route.Community{1<<16 | 2},
