@@ -371,7 +371,7 @@ func (r *Redis) applyChunk(ctx context.Context, ups []route.Update) error {
 	}
 	peers := map[netip.Addr]*peerAgg{}
 	famState := map[netip.Prefix]int64{}
-	asnAdds := map[string]struct{}{}
+	asnAdds := map[uint32]map[string]struct{}{}
 	type grpAgg struct {
 		last    time.Time
 		buckets map[int64]int64
@@ -417,7 +417,10 @@ func (r *Redis) applyChunk(ctx context.Context, ups []route.Update) error {
 		if !u.Withdraw {
 			pk := prefixKey(p)
 			for _, a := range pathASNs(u.Attrs.ASPath) {
-				asnAdds[strconv.FormatUint(uint64(a), 10)+"\x00"+pk] = struct{}{}
+				if asnAdds[a] == nil {
+					asnAdds[a] = map[string]struct{}{}
+				}
+				asnAdds[a][pk] = struct{}{}
 			}
 		}
 		if !rs.changed {
@@ -446,17 +449,29 @@ func (r *Redis) applyChunk(ctx context.Context, ups []route.Update) error {
 	for _, op := range memberOps {
 		op(pipe)
 	}
+	// One multi-member ZADD/ZREM per index key and chunk.
+	famAdd := map[bool][]redis.Z{}
+	famRem := map[bool][]any{}
 	for p, n := range famState {
+		is4 := p.Addr().Is4()
 		if n > 0 {
-			pipe.ZAdd(ctx, r.k.family(p.Addr().Is4()), redis.Z{Member: prefixKey(p)})
+			famAdd[is4] = append(famAdd[is4], redis.Z{Member: prefixKey(p)})
 		} else {
-			pipe.ZRem(ctx, r.k.family(p.Addr().Is4()), prefixKey(p))
+			famRem[is4] = append(famRem[is4], prefixKey(p))
 		}
 	}
-	for k := range asnAdds {
-		a, pk, _ := strings.Cut(k, "\x00")
-		asn, _ := strconv.ParseUint(a, 10, 32)
-		pipe.ZAdd(ctx, r.k.asn(uint32(asn)), redis.Z{Member: pk})
+	for is4, zs := range famAdd {
+		pipe.ZAdd(ctx, r.k.family(is4), zs...)
+	}
+	for is4, ms := range famRem {
+		pipe.ZRem(ctx, r.k.family(is4), ms...)
+	}
+	for asn, pks := range asnAdds {
+		zs := make([]redis.Z, 0, len(pks))
+		for pk := range pks {
+			zs = append(zs, redis.Z{Member: pk})
+		}
+		pipe.ZAdd(ctx, r.k.asn(asn), zs...)
 	}
 	var evals []evalCall
 	for a, pa := range peers {
