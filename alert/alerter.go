@@ -57,8 +57,9 @@ type Alerter struct {
 	jitter func() float64 // in [0,1)
 	wake   chan struct{}
 
-	mu    sync.Mutex
-	state map[stateKey]*eventState
+	mu        sync.Mutex
+	state     map[stateKey]*eventState
+	lastPrune time.Time
 }
 
 type sink struct {
@@ -255,6 +256,10 @@ func (a *Alerter) decide(s *sink, ch *route.EventChange, now time.Time) (notice,
 // ids still make late repeats no-ops while the outbox remembers them) and
 // open ones that have gone quiet for a long time.
 func (a *Alerter) pruneLocked(now time.Time) {
+	if now.Sub(a.lastPrune) < time.Minute {
+		return
+	}
+	a.lastPrune = now
 	for k, st := range a.state {
 		age := now.Sub(st.at)
 		if (st.resolved && age > time.Hour) || age > 7*24*time.Hour {

@@ -53,3 +53,27 @@ func newRedisOutbox(t *testing.T, _ string) *store.Redis {
 	t.Cleanup(func() { s.Close() })
 	return s
 }
+
+// newBenchRedis is newRedisOutbox for benchmarks.
+func newBenchRedis(b *testing.B) *store.Redis {
+	b.Helper()
+	addr := testenv.RedisAddr(b)
+	buf := make([]byte, 6)
+	rand.Read(buf)
+	prefix := "rwbench-alert-" + hex.EncodeToString(buf)
+	s, err := store.NewRedis(context.Background(), store.RedisConfig{URL: "redis://" + addr + "/0", KeyPrefix: prefix}, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		b.Fatalf("NewRedis: %v", err)
+	}
+	b.Cleanup(func() {
+		s.Close()
+		c := redis.NewClient(&redis.Options{Addr: addr})
+		defer c.Close()
+		ctx := context.Background()
+		keys, _ := c.Keys(ctx, prefix+"*").Result()
+		if len(keys) > 0 {
+			c.Del(ctx, keys...)
+		}
+	})
+	return s
+}

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"routewatch/route"
 )
 
@@ -308,5 +310,29 @@ func TestRouting(t *testing.T) {
 				t.Fatalf("match = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestConfigYAML: the documented example decodes strictly (every key is a
+// real field) and validates.
+func TestConfigYAML(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "alerts.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	var c Config
+	if err := dec.Decode(&c); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Sinks) != 5 || c.Sinks[0].UpdateInterval != 15*time.Minute || c.Delivery.GiveUpAfter != 24*time.Hour {
+		t.Fatalf("decoded %+v", c)
+	}
+	if _, err := New(c, newOutbox(), nil, nil); err != nil {
+		t.Fatal(err)
 	}
 }
