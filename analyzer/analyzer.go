@@ -19,6 +19,7 @@ package analyzer
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"math"
@@ -41,7 +42,8 @@ type Analyzer struct {
 	nextSample time.Time
 
 	peers     map[route.Peer]*peerState
-	prefixes  map[netip.Prefix]*pfxState
+	prefixes  map[slotKey]*pfxState // path-ID 0
+	lastPeer  *peerState
 	groups    map[route.Group]*group
 	groupList []*group // creation order, for deterministic iteration
 
@@ -68,9 +70,22 @@ type Stats struct {
 	Stale int64
 }
 
+// slotKey is a pointer-free (prefix, path-ID) key: cheaper to hash than
+// netip.Prefix and not scanned by the garbage collector.
 type slotKey struct {
-	prefix netip.Prefix
+	hi, lo uint64
+	bits   int16 // prefix length; +256 for IPv4
 	pathID uint32
+}
+
+func keyOf(p netip.Prefix, pathID uint32) slotKey {
+	a := p.Addr()
+	b := a.As16()
+	k := slotKey{hi: binary.BigEndian.Uint64(b[:8]), lo: binary.BigEndian.Uint64(b[8:]), bits: int16(p.Bits()), pathID: pathID}
+	if a.Is4() {
+		k.bits += 256
+	}
+	return k
 }
 
 type slotState uint8
@@ -159,7 +174,7 @@ func New(cfg Config) *Analyzer {
 		cfg:      cfg,
 		alpha:    1 - math.Exp2(-float64(cfg.Window)/float64(cfg.BaselineHalfLife)),
 		peers:    make(map[route.Peer]*peerState),
-		prefixes: make(map[netip.Prefix]*pfxState),
+		prefixes: make(map[slotKey]*pfxState),
 		groups:   make(map[route.Group]*group),
 	}
 }
@@ -208,19 +223,21 @@ func (a *Analyzer) Stats() Stats { return a.stats }
 func (a *Analyzer) Observe(u route.Update) []route.EventChange {
 	a.stats.Updates++
 	out := a.advance(u.Time, nil)
-	pf := a.prefixes[u.Prefix]
+	pk := keyOf(u.Prefix, 0)
+	pf := a.prefixes[pk]
 	if pf == nil {
 		if len(u.Tags) == 0 || u.Withdraw || u.Attrs == nil {
 			return out
 		}
-		pf = a.newPrefix(u.Prefix, u.Tags)
+		pf = a.newPrefix(pk, u.Prefix, u.Tags)
 		if pf == nil {
 			return out
 		}
 	}
 	a.stats.Watched++
 	p := a.peerOf(u.Peer)
-	k := slotKey{prefix: u.Prefix, pathID: u.PathID}
+	k := pk
+	k.pathID = u.PathID
 	s := p.slots[k]
 	if s == nil {
 		if u.Withdraw || u.Attrs == nil {
@@ -393,11 +410,15 @@ func (a *Analyzer) Events() []route.Event {
 }
 
 func (a *Analyzer) peerOf(rp route.Peer) *peerState {
+	if p := a.lastPeer; p != nil && p.peer == rp {
+		return p // updates come in runs from one peer
+	}
 	p := a.peers[rp]
 	if p == nil {
 		p = &peerState{peer: rp, slots: make(map[slotKey]*slot)}
 		a.peers[rp] = p
 	}
+	a.lastPeer = p
 	return p
 }
 
@@ -405,7 +426,7 @@ func (a *Analyzer) peerOf(rp route.Peer) *peerState {
 // best match kind (equal, then covered, then covering, then origin ASN), so
 // a covering aggregate is not counted in every region it spans unless
 // nothing more specific matched.
-func (a *Analyzer) newPrefix(pr netip.Prefix, tags []route.Tag) *pfxState {
+func (a *Analyzer) newPrefix(key slotKey, pr netip.Prefix, tags []route.Tag) *pfxState {
 	best := route.MatchKind(0)
 	rank := func(m route.MatchKind) int {
 		switch m {
@@ -439,7 +460,7 @@ func (a *Analyzer) newPrefix(pr netip.Prefix, tags []route.Tag) *pfxState {
 	if len(pf.groups) == 0 {
 		return nil
 	}
-	a.prefixes[pr] = pf
+	a.prefixes[key] = pf
 	return pf
 }
 

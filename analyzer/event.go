@@ -400,7 +400,7 @@ func (a *Analyzer) medianVisible(e *event) int {
 	counts := make([]int, 0, len(e.prefixes))
 	for p := range e.prefixes {
 		n := 0
-		if pf := a.prefixes[p]; pf != nil {
+		if pf := a.prefixes[keyOf(p, 0)]; pf != nil {
 			for _, s := range pf.slots {
 				if s.state == present {
 					n++

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -144,6 +145,12 @@ func cmdReplay(ctx context.Context, args []string, io stdio) int {
 			fmt.Fprintf(io.err, "routewatch replay: %v\n", err)
 			return exitFail
 		}
+	}
+	if os.Getenv("GOGC") == "" {
+		// A replay allocates attributes for every route and keeps only the
+		// watched ones: collecting less often saves a third of the CPU for
+		// a bounded amount of extra memory.
+		debug.SetGCPercent(400)
 	}
 	r := &replayer{an: analyzer.New(cfg.Analyzer), tag: set, errw: io.err, quiet: *quiet, started: time.Now()}
 	code := exitOK
