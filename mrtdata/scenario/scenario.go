@@ -222,11 +222,11 @@ type slotKey struct {
 type opKind uint8
 
 const (
-	opSet         opKind = iota // event: intended route changes (attrs nil = withdrawn)
-	opNoiseDown                 // noise: withdraw the route for a while
-	opNoisePath                 // noise: a different path for a while
-	opRestore                   // noise over: back to the intended route
-	opPeerDown                  // session down (state change, or table withdrawn)
+	opSet       opKind = iota // event: intended route changes (attrs nil = withdrawn)
+	opNoiseDown               // noise: withdraw the route for a while
+	opNoisePath               // noise: a different path for a while
+	opRestore                 // noise over: back to the intended route
+	opPeerDown                // session down (state change, or table withdrawn)
 	opPeerUp
 )
 
