@@ -104,7 +104,17 @@ func (a *Alerter) deliverSink(ctx context.Context, s *sink, ds []store.Delivery)
 		if ctx.Err() != nil {
 			return // leases expire; another worker takes over
 		}
-		at, ok := s.limiter.take(a.now().UTC())
+		cur := a.now().UTC()
+		if cur.Sub(now) > a.del.Lease/2 {
+			// Slow receivers ate half the lease: hand the rest back before
+			// another worker may lease them too.
+			for _, r := range batch[i:] {
+				r.NextAttempt = cur
+				a.reschedule(ctx, r)
+			}
+			return
+		}
+		at, ok := s.limiter.take(cur)
 		if !ok {
 			// Park the rest until the sink may send again; not an attempt.
 			for _, r := range batch[i:] {

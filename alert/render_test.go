@@ -2,6 +2,7 @@ package alert
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.yaml.in/yaml/v3"
 
 	"routewatch/route"
@@ -334,5 +336,29 @@ func TestConfigYAML(t *testing.T) {
 	}
 	if _, err := New(c, newOutbox(), nil, nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestMetricsRegister(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	cfg := Config{AllowPrivateTargets: true, Sinks: []SinkConfig{sinkFor("s", Slack, "http://127.0.0.1:1/x")}}
+	a, err := New(cfg, newOutbox(), nil, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Notify(context.Background(), []route.EventChange{change(route.EventOpened, fixtureEvent(1, route.KindPathShift))}); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mfs) == 0 {
+		t.Fatal("nothing registered")
+	}
+	for _, mf := range mfs {
+		if !strings.HasPrefix(mf.GetName(), "routewatch_alert_") {
+			t.Errorf("metric %s lacks the routewatch_alert_ prefix", mf.GetName())
+		}
 	}
 }
