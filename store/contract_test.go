@@ -374,6 +374,17 @@ func contractSuite(t *testing.T, mk backend) {
 			if pb := peers[1]; pb.Peer != peerB || pb.Prefixes != 1 || pb.State != route.StateUnknown {
 				t.Errorf("peer B = %+v", pb)
 			}
+			sh, err := s.SessionHistory(ctx, peerA.Addr, 0)
+			if err != nil || len(sh) != 3 || sh[0].New != route.StateEstablished || !sh[0].Time.Equal(at(20)) ||
+				sh[1].New != route.StateIdle || sh[1].Peer.ASN != 0 || !sh[2].Time.Equal(at(0)) {
+				t.Errorf("session history = %+v %v", sh, err)
+			}
+			if sh, err := s.SessionHistory(ctx, peerA.Addr, 1); err != nil || len(sh) != 1 {
+				t.Errorf("session history limit 1 = %+v %v", sh, err)
+			}
+			if sh, err := s.SessionHistory(ctx, peerC.Addr, 0); err != nil || len(sh) != 0 {
+				t.Errorf("unknown peer session history = %+v %v", sh, err)
+			}
 		}},
 		{name: "same-second flap redelivered", run: func(t *testing.T, s Store) {
 			sts := []route.PeerState{
@@ -470,6 +481,8 @@ func contractSuite(t *testing.T, mk backend) {
 				{"open", EventFilter{Status: StatusOpen}, []string{"e2", "e3", "e4"}},
 				{"resolved", EventFilter{Status: StatusResolved}, []string{"e1", "e0"}},
 				{"time", EventFilter{From: at(20), To: at(30)}, []string{"e0", "e2", "e3"}},
+				{"time paged", EventFilter{From: at(20), To: at(30), Page: Page{Limit: 1}}, []string{"e0", "e2", "e3"}},
+				{"kind status paged", EventFilter{Kind: route.KindPathShift, Status: StatusOpen, Page: Page{Limit: 1}}, []string{"e4"}},
 				{"none", EventFilter{Provider: "oracle"}, nil},
 			}
 			for _, tt := range tests {

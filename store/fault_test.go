@@ -112,6 +112,13 @@ func TestRedisKill9(t *testing.T) {
 			acked.Store(int64(i + 1))
 		}
 	}()
+	// Batches published to the stream before the crash must survive too.
+	const published = 30
+	for i := 0; i < published; i++ {
+		if err := st.Publish(ctx, batchN(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	waitFor(t, "some acknowledged batches", func() bool { return acked.Load() >= 20 })
 	ackedBeforeKill := acked.Load()
 	proc.kill()
@@ -140,6 +147,10 @@ func TestRedisKill9(t *testing.T) {
 	if g := testutil.ToFloat64(st.m.gaps); g != 0 {
 		t.Errorf("gap reported although AOF kept the data: %v", g)
 	}
+	rc := newRecorder()
+	stop := runConsumer(t, st.NewConsumer(ConsumerConfig{Group: "g", Name: "c", Block: 50 * time.Millisecond}), rc.handle)
+	waitFor(t, "every published batch after the restart", func() bool { return rc.distinct() == published })
+	stop()
 
 	// Now Redis comes back empty (its AOF is gone): a gap.
 	proc.kill()

@@ -31,9 +31,11 @@ type Memory struct {
 	// lookups.
 	active bart.Table[*memPrefix]
 	// byASN counts, per ASN, the paths of each prefix containing it.
-	byASN  map[uint32]map[netip.Prefix]int
-	peers  map[netip.Addr]*peerRec
-	groups map[route.Group]*memGroup
+	byASN map[uint32]map[netip.Prefix]int
+	peers map[netip.Addr]*peerRec
+	// sessions holds applied session changes per peer, oldest first.
+	sessions map[netip.Addr][]route.PeerState
+	groups   map[route.Group]*memGroup
 
 	events map[string]route.Event
 
@@ -78,6 +80,7 @@ func NewMemory(cfg MemoryConfig) *Memory {
 		prefixes:   map[netip.Prefix]*memPrefix{},
 		byASN:      map[uint32]map[netip.Prefix]int{},
 		peers:      map[netip.Addr]*peerRec{},
+		sessions:   map[netip.Addr][]route.PeerState{},
 		groups:     map[route.Group]*memGroup{},
 		events:     map[string]route.Event{},
 		deliveries: map[string]*memDelivery{},
@@ -273,9 +276,28 @@ func (m *Memory) ApplyPeerStates(ctx context.Context, states []route.PeerState) 
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, s := range states {
-		m.peerLocked(s.Peer).applyState(s)
+		if m.peerLocked(s.Peer).applyState(s) {
+			h := append(m.sessions[s.Peer.Addr], s)
+			if len(h) > SessionHistoryLen {
+				h = slices.Delete(h, 0, len(h)-SessionHistoryLen)
+			}
+			m.sessions[s.Peer.Addr] = h
+		}
 	}
 	return nil
+}
+
+// SessionHistory implements Store.
+func (m *Memory) SessionHistory(ctx context.Context, addr netip.Addr, limit int) ([]route.PeerState, error) {
+	limit = clampLimit(limit)
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	h := m.sessions[addr]
+	out := make([]route.PeerState, 0, min(limit, len(h)))
+	for i := len(h) - 1; i >= 0 && len(out) < limit; i-- {
+		out = append(out, h[i])
+	}
+	return out, nil
 }
 
 func (m *Memory) prefixRoutesLocked(mp *memPrefix) PrefixRoutes {

@@ -91,6 +91,7 @@ func (k keys) family(is4 bool) string {
 func (k keys) asn(a uint32) string          { return k.pre + ":{a:" + strconv.FormatUint(uint64(a), 10) + "}:p" }
 func (k keys) peer(a netip.Addr) string     { return k.pre + ":{peers}:p:" + a.String() }
 func (k keys) peers() string                { return k.pre + ":{peers}:all" }
+func (k keys) sessions(a netip.Addr) string { return k.pre + ":{peers}:h:" + a.String() }
 func (k keys) groups() string               { return k.pre + ":{g}:all" }
 func (k keys) groupMembers(g string) string { return k.pre + ":{g}:m:" + g }
 func (k keys) groupChanges(g string) string { return k.pre + ":{g}:c:" + g }
@@ -516,6 +517,8 @@ func (r *Redis) ApplyPeerStates(ctx context.Context, states []route.PeerState) (
 				_, err = tx.TxPipelined(ctx, func(pp redis.Pipeliner) error {
 					pp.HSet(ctx, key, p.fields())
 					pp.SAdd(ctx, r.k.peers(), s.Peer.Addr.String())
+					pp.LPush(ctx, r.k.sessions(s.Peer.Addr), EncodeBatch(Batch{States: []route.PeerState{s}}))
+					pp.LTrim(ctx, r.k.sessions(s.Peer.Addr), 0, SessionHistoryLen-1)
 					return nil
 				})
 				return err
@@ -530,6 +533,24 @@ func (r *Redis) ApplyPeerStates(ctx context.Context, states []route.PeerState) (
 		}
 	}
 	return nil
+}
+
+// SessionHistory implements Store.
+func (r *Redis) SessionHistory(ctx context.Context, addr netip.Addr, limit int) (_ []route.PeerState, err error) {
+	defer r.observe("session_history", time.Now(), &err)
+	vals, err := r.c.LRange(ctx, r.k.sessions(addr), 0, int64(clampLimit(limit))-1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: session history: %w", err)
+	}
+	out := make([]route.PeerState, 0, len(vals))
+	for _, v := range vals {
+		b, err := DecodeBatch([]byte(v))
+		if err != nil || len(b.States) != 1 {
+			return nil, fmt.Errorf("store: session history: %w", ErrCorrupt)
+		}
+		out = append(out, b.States[0])
+	}
+	return out, nil
 }
 
 // peerStatuses reads the staleness inputs of the given peers.
@@ -991,7 +1012,7 @@ func (r *Redis) Events(ctx context.Context, f EventFilter) (_ []route.Event, _ s
 		if !validEventMember(pos) {
 			return nil, "", ErrBadCursor
 		}
-		if min == "-" || "("+pos > min {
+		if f.From.IsZero() || pos >= startKey(f.From) {
 			min = "(" + pos
 		}
 	}

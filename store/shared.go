@@ -34,6 +34,8 @@ const (
 	DefaultHistoryAge         = 7 * 24 * time.Hour
 	DefaultResolvedEvents     = 10000
 	DefaultFinishedDeliveries = 10000
+	// SessionHistoryLen is how many session changes are kept per peer.
+	SessionHistoryLen = 100
 )
 
 func (r Retention) withDefaults() Retention {

@@ -182,6 +182,9 @@ type Store interface {
 	Events(ctx context.Context, f EventFilter) ([]route.Event, string, error)
 
 	Peers(ctx context.Context) ([]PeerInfo, error)
+	// SessionHistory lists the applied session changes of the peer with
+	// this address, newest first (bounded: SessionHistoryLen per peer).
+	SessionHistory(ctx context.Context, addr netip.Addr, limit int) ([]route.PeerState, error)
 	Groups(ctx context.Context) ([]GroupSummary, error)
 	Group(ctx context.Context, provider, region string) (GroupSummary, error)
 
