@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gaissmai/bart"
 	"github.com/klauspost/compress/gzip"
 
 	"routewatch/internal/testenv"
@@ -84,29 +85,35 @@ func ribPrefixes(tb testing.TB, path string) []netip.Prefix {
 	}
 }
 
-// mixedPrefixes generates n prefixes shaped like a modern full table: most
-// are random /16–/24 IPv4 and /32–/48 IPv6 (mostly no match), a share are
-// more-specifics of, equal to, or aggregates over published ranges.
-func mixedPrefixes(set *ranges.Set, published []netip.Prefix, n int) []netip.Prefix {
+// tablePrefixes generates n distinct prefixes shaped like a full table:
+// IPv4 /16–/24 (mostly /24) and IPv6 /32–/48 at random, with share (in
+// percent) made of more-specifics of, equals of and aggregates over
+// published ranges. peers repeats each prefix that many times in a row, as
+// a TABLE_DUMP_V2 RIB lists every peer's route for one prefix together.
+func tablePrefixes(published []netip.Prefix, n, share, peers int) []netip.Prefix {
 	rng := rand.New(rand.NewPCG(1, 2))
-	out := make([]netip.Prefix, 0, n)
-	for len(out) < n {
-		switch k := rng.IntN(100); {
-		case k < 10: // inside or equal to a published range
-			p := published[rng.IntN(len(published))]
-			bits := min(p.Bits()+rng.IntN(4), p.Addr().BitLen())
-			out = append(out, netip.PrefixFrom(p.Addr(), bits).Masked())
-		case k < 12: // aggregate over a published range
-			p := published[rng.IntN(len(published))]
-			out = append(out, netip.PrefixFrom(p.Addr(), max(p.Bits()-4, 8)).Masked())
-		case k < 82:
+	v4len := []int{16, 18, 19, 20, 21, 22, 22, 23, 23, 24, 24, 24, 24, 24, 24, 24}
+	out := make([]netip.Prefix, 0, n*peers)
+	for range n {
+		var p netip.Prefix
+		switch k := rng.IntN(1000); {
+		case k < share*10*5/6: // inside or equal to a published range
+			q := published[rng.IntN(len(published))]
+			p = netip.PrefixFrom(q.Addr(), min(q.Bits()+rng.IntN(4), q.Addr().BitLen())).Masked()
+		case k < share*10: // aggregate over a published range
+			q := published[rng.IntN(len(published))]
+			p = netip.PrefixFrom(q.Addr(), max(q.Bits()-4, 8)).Masked()
+		case k < 850:
 			var b [4]byte
 			binary.BigEndian.PutUint32(b[:], rng.Uint32())
-			out = append(out, netip.PrefixFrom(netip.AddrFrom4(b), 16+rng.IntN(9)).Masked())
+			p = netip.PrefixFrom(netip.AddrFrom4(b), v4len[rng.IntN(len(v4len))]).Masked()
 		default:
 			var b [16]byte
 			binary.BigEndian.PutUint64(b[:], 0x2000_0000_0000_0000|rng.Uint64()>>4)
-			out = append(out, netip.PrefixFrom(netip.AddrFrom16(b), 32+rng.IntN(17)).Masked())
+			p = netip.PrefixFrom(netip.AddrFrom16(b), 32+rng.IntN(17)).Masked()
+		}
+		for range peers {
+			out = append(out, p)
 		}
 	}
 	return out
@@ -142,12 +149,41 @@ func BenchmarkRangesMatchRIB(b *testing.B) {
 	benchMatch(b, set, ps)
 }
 
-// BenchmarkRangesMatchMixed classifies generated prefixes of which ~12 %
-// relate to a published range.
-func BenchmarkRangesMatchMixed(b *testing.B) {
+// BenchmarkRangesMatchFullTable classifies a 4 M-route full-table-shaped
+// RIB: 1 M prefixes, 4 % related to a published range, 4 peers each.
+func BenchmarkRangesMatchFullTable(b *testing.B) {
 	set := loadAll(b)
-	ps := mixedPrefixes(set, publishedPrefixes(b), 1<<20)
-	benchMatch(b, set, ps)
+	benchMatch(b, set, tablePrefixes(publishedPrefixes(b), 1_000_000, 4, 4))
+}
+
+// BenchmarkRangesMatchHits: every prefix relates to a published range (in
+// random order, one route each) — the slow path only.
+func BenchmarkRangesMatchHits(b *testing.B) {
+	set := loadAll(b)
+	benchMatch(b, set, tablePrefixes(publishedPrefixes(b), 1_000_000, 100, 1))
+}
+
+// BenchmarkBartOverlapsBaseline is the floor: a bare bart.Lite
+// OverlapsPrefix over the same published prefixes and the same full-table
+// stream, no tags.
+func BenchmarkBartOverlapsBaseline(b *testing.B) {
+	published := publishedPrefixes(b)
+	var lite bart.Lite
+	for _, p := range published {
+		lite.Insert(p)
+	}
+	ps := tablePrefixes(published, 1_000_000, 4, 4)
+	hits := 0
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	for i := 0; b.Loop(); i++ {
+		if lite.OverlapsPrefix(ps[i%len(ps)]) {
+			hits++
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds()/1e6, "Mlookups/s")
+	b.ReportMetric(float64(b.N)/(cpuTime()-cpu0).Seconds()/1e6, "Mlookups/cpu-s")
+	b.ReportMetric(float64(hits)/float64(b.N)*100, "%hit")
 }
 
 // benchMatch reports wall-clock and CPU-time rates: the machine is shared,
@@ -187,7 +223,7 @@ func cpuTime() time.Duration {
 // BenchmarkRangesTag is Match plus the origin-ASN fallback, as replay runs it.
 func BenchmarkRangesTag(b *testing.B) {
 	set := loadAll(b)
-	ps := mixedPrefixes(set, publishedPrefixes(b), 1<<20)
+	ps := tablePrefixes(publishedPrefixes(b), 1_000_000, 4, 4)
 	attrs := &route.Attrs{ASPath: route.ASPath{{Type: route.ASSequence, ASNs: []uint32{3356, 16509}}}}
 	u := route.Update{Attrs: attrs}
 	for _, p := range ps { // warm the covering cache

@@ -16,23 +16,24 @@ import (
 // A nil *Set matches nothing.
 type Set struct {
 	table   bart.Fast[*node]
+	roots   children               // published ranges inside no other published range
 	watch   map[uint32][]route.Tag // origin ASN -> shared MatchOriginASN tags
 	sources []Source
 	entries int
 
-	// cache remembers covering results. Computing one walks every range
-	// inside p (an Azure /16 aggregate covers hundreds), and replay asks
-	// for the same prefix once per peer. Bounded by maxCached.
+	// cache remembers covering answers for prefixes that are not
+	// published themselves (aggregates): replay asks for the same prefix
+	// once per peer. It is emptied when it reaches maxCached entries.
 	mu    sync.RWMutex
 	cache map[netip.Prefix][]route.Tag
 }
 
-// maxCached bounds the covering cache: ~100 B per entry plus its tags.
+// maxCached bounds the covering cache (~100 B per entry plus its tags).
 const maxCached = 1 << 16
 
 // node is one distinct published prefix. Its tags live in one backing
 // array laid out as [own as Equal | ancestors as Covered | own as Covered]
-// so that both precomputed answers are contiguous sub-slices:
+// so that both common answers are contiguous sub-slices:
 //
 //	equal   = buf[:nOwn+nAnc]  (p is exactly this range)
 //	covered = buf[nOwn:]       (p is a more-specific inside this range)
@@ -43,18 +44,52 @@ type node struct {
 	buf        []route.Tag
 	nOwn, nAnc int32
 	bits       int32 // prefix length: tells equal from covered without LPM's prefix
-	// kids are the first addresses of the next more-specific published
-	// ranges inside this one, sorted. They are disjoint, so one binary
-	// search tells whether a prefix inside this range covers any range.
-	kids []netip.Addr
+	kids       children
+	// Only for nodes with kids:
+	// below: own and all descendants' tags as Covering, deduplicated — what
+	// an aggregate over this range gets from it;
+	// cover: the answer when p is exactly this range (equal plus the
+	// descendants' tags as Covering).
+	below, cover []route.Tag
 }
 
-// kidIn reports whether a published range lies strictly inside p, given
-// that this node is p's longest strict supernet: no kid then contains p,
-// so a kid overlaps p exactly when it starts inside p.
-func (n *node) kidIn(p netip.Prefix) bool {
-	i, _ := slices.BinarySearchFunc(n.kids, p.Addr(), netip.Addr.Compare)
-	return i < len(n.kids) && p.Contains(n.kids[i])
+// children are the next more-specific published ranges inside one range
+// (or the roots), sorted by first address. They are disjoint, so the ones
+// inside a prefix form one run found by binary search.
+type children struct {
+	addrs []netip.Addr
+	nodes []*node
+}
+
+func (c *children) add(a netip.Addr, n *node) {
+	c.addrs = append(c.addrs, a)
+	c.nodes = append(c.nodes, n)
+}
+
+// sort orders the children by address, and clips the slices.
+func (c *children) sort() {
+	idx := make([]int, len(c.addrs))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(i, j int) int { return c.addrs[i].Compare(c.addrs[j]) })
+	addrs, nodes := make([]netip.Addr, len(idx)), make([]*node, len(idx))
+	for k, i := range idx {
+		addrs[k], nodes[k] = c.addrs[i], c.nodes[i]
+	}
+	c.addrs, c.nodes = addrs, nodes
+}
+
+// inside returns the index range of the children that start inside p. For
+// children of p's longest strict supernet (or roots when p has none), no
+// child contains p, so these are exactly the ranges strictly inside p.
+func (c *children) inside(p netip.Prefix) (from, to int) {
+	from, _ = slices.BinarySearchFunc(c.addrs, p.Addr(), netip.Addr.Compare)
+	to = from
+	for to < len(c.addrs) && p.Contains(c.addrs[to]) {
+		to++
+	}
+	return from, to
 }
 
 func (n *node) equal() []route.Tag {
@@ -103,16 +138,19 @@ func NewSet(entries []Entry, watch map[string][]uint32) *Set {
 	for _, p := range prefixes {
 		own := dropShadowed(byPrefix[p])
 		slices.SortFunc(own, compareTags)
+		n := &node{bits: int32(p.Bits())}
 		var anc []route.Tag
 		if _, parent, ok := s.table.LookupPrefixLPM(p); ok {
-			parent.kids = append(parent.kids, p.Addr())
+			parent.kids.add(p.Addr(), n)
 			for _, t := range parent.covered() {
 				if !slices.Contains(own, identity(t)) {
 					anc = append(anc, t)
 				}
 			}
+		} else {
+			s.roots.add(p.Addr(), n)
 		}
-		n := &node{nOwn: int32(len(own)), nAnc: int32(len(anc)), bits: int32(p.Bits())}
+		n.nOwn, n.nAnc = int32(len(own)), int32(len(anc))
 		n.buf = make([]route.Tag, 0, 2*len(own)+len(anc))
 		for _, t := range own {
 			t.Match = route.MatchEqual
@@ -126,13 +164,77 @@ func NewSet(entries []Entry, watch map[string][]uint32) *Set {
 		s.table.Insert(p, n)
 		nodes = append(nodes, n)
 	}
-	for _, n := range nodes {
-		slices.SortFunc(n.kids, netip.Addr.Compare)
-		n.kids = slices.Clip(n.kids)
+	s.roots.sort()
+	// Children before parents: a node's below is built from its kids'.
+	for _, n := range slices.Backward(nodes) {
+		if len(n.kids.addrs) == 0 {
+			continue
+		}
+		n.kids.sort()
+		var u tagUnion
+		u.addBelow(n)
+		for _, k := range n.kids.nodes {
+			u.addBelow(k)
+		}
+		n.below = slices.Clip(u.tags)
+		u = tagUnion{tags: slices.Clone(n.equal())}
+		u.add(n.below)
+		n.cover = slices.Clip(u.tags)
 	}
 
 	s.watch = watchTags(watch)
 	return s
+}
+
+// tagUnion collects tags once per identity; the first kind seen wins
+// (callers add the closest relation first).
+type tagUnion struct {
+	tags []route.Tag
+	seen map[route.Tag]struct{} // once the union grows past a linear scan
+}
+
+func (u *tagUnion) has(id route.Tag) bool {
+	if u.seen != nil {
+		_, ok := u.seen[id]
+		return ok
+	}
+	for _, t := range u.tags {
+		if identity(t) == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (u *tagUnion) add(tags []route.Tag) {
+	for _, t := range tags {
+		id := identity(t)
+		if u.has(id) {
+			continue
+		}
+		u.tags = append(u.tags, t)
+		if u.seen != nil {
+			u.seen[id] = struct{}{}
+		} else if len(u.tags) > 32 {
+			u.seen = make(map[route.Tag]struct{}, 2*len(u.tags))
+			for _, o := range u.tags {
+				u.seen[identity(o)] = struct{}{}
+			}
+		}
+	}
+}
+
+// addBelow adds what an aggregate over n gets from it: n.below, or for a
+// leaf its own tags as Covering.
+func (u *tagUnion) addBelow(n *node) {
+	if n.below != nil {
+		u.add(n.below)
+		return
+	}
+	for _, t := range n.own() {
+		t.Match = route.MatchCovering
+		u.add([]route.Tag{t})
+	}
 }
 
 // dropShadowed removes a region-less tag when the same provider and service
@@ -187,7 +289,7 @@ func watchTags(watch map[string][]uint32) map[uint32][]route.Tag {
 // covering. IPv4 and IPv6 alike; host bits in p are ignored.
 //
 // The result is nil when nothing matches (no allocation); otherwise it is
-// usually a shared slice: read it, never modify it.
+// a shared slice: read it, never modify it.
 func (s *Set) Match(p netip.Prefix) []route.Tag {
 	if s == nil || !p.IsValid() {
 		return nil
@@ -198,86 +300,47 @@ func (s *Set) Match(p netip.Prefix) []route.Tag {
 	}
 	p = p.Masked()
 	n, ok := s.table.LookupPrefix(p)
-	var base []route.Tag
-	if ok {
-		if int(n.bits) == p.Bits() {
-			base = n.equal()
-			if len(n.kids) == 0 {
-				return base
-			}
-		} else {
-			base = n.covered()
-			if !n.kidIn(p) {
-				return base
-			}
+	switch {
+	case !ok: // p only covers ranges: an aggregate
+		return s.cached(p, nil, &s.roots)
+	case int(n.bits) == p.Bits():
+		if n.cover != nil {
+			return n.cover
 		}
+		return n.equal()
+	default: // p is inside n, and may cover some of n's kids
+		from, to := n.kids.inside(p)
+		if from == to {
+			return n.covered()
+		}
+		return s.cached(p, n.covered(), &n.kids)
 	}
+}
+
+// cached returns base plus, as Covering, the tags of the ranges in c that
+// lie inside p, remembering the answer.
+func (s *Set) cached(p netip.Prefix, base []route.Tag, c *children) []route.Tag {
 	s.mu.RLock()
 	tags, ok := s.cache[p]
 	s.mu.RUnlock()
 	if ok {
 		return tags
 	}
-	tags = s.covering(p, base)
-	s.mu.Lock()
-	if len(s.cache) < maxCached {
-		if s.cache == nil {
-			s.cache = map[netip.Prefix][]route.Tag{}
-		}
-		s.cache[p] = slices.Clip(tags)
+	u := tagUnion{tags: slices.Clone(base)}
+	from, to := c.inside(p)
+	for _, k := range c.nodes[from:to] {
+		u.addBelow(k)
 	}
+	tags = slices.Clip(u.tags)
+	s.mu.Lock()
+	if s.cache == nil || len(s.cache) >= maxCached {
+		// Start over rather than stop caching: a RIB lists one prefix's
+		// routes together, so recent prefixes are the ones asked again.
+		s.cache = make(map[netip.Prefix][]route.Tag, 1024)
+	}
+	s.cache[p] = tags
 	s.mu.Unlock()
 	return tags
-}
-
-// covering appends, as MatchCovering, the tags of the ranges strictly
-// inside p that base does not already carry. It allocates only when it
-// adds something.
-func (s *Set) covering(p netip.Prefix, base []route.Tag) []route.Tag {
-	out := base
-	grown := false
-	var seen map[route.Tag]struct{} // for big results (a /8 over thousands of ranges)
-	has := func(t route.Tag) bool {
-		if seen != nil {
-			_, ok := seen[t]
-			return ok
-		}
-		for _, o := range out {
-			if identity(o) == t {
-				return true
-			}
-		}
-		return false
-	}
-	for sub, n := range s.table.Subnets(p) {
-		if sub.Bits() == p.Bits() {
-			continue
-		}
-		for _, t := range n.own() {
-			id := identity(t)
-			if has(id) {
-				continue
-			}
-			if !grown {
-				out = append(make([]route.Tag, 0, len(base)+4), base...)
-				grown = true
-			}
-			t.Match = route.MatchCovering
-			out = append(out, t)
-			if seen != nil {
-				seen[id] = struct{}{}
-			} else if len(out) > 32 {
-				seen = make(map[route.Tag]struct{}, 2*len(out))
-				for _, o := range out {
-					seen[identity(o)] = struct{}{}
-				}
-			}
-		}
-	}
-	if len(out) == 0 {
-		return nil
-	}
-	return out
 }
 
 // Tag sets u.Tags: the Match of u.Prefix, or, when no range matches and
