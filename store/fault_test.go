@@ -22,16 +22,17 @@ import (
 
 // redisProc is a redis-server owned by one test, with AOF everysec.
 type redisProc struct {
-	t    *testing.T
-	bin  string
-	port int
-	dir  string
-	cmd  *exec.Cmd
+	t     *testing.T
+	bin   string
+	port  int
+	dir   string
+	extra []string
+	cmd   *exec.Cmd
 }
 
-func startRedis(t *testing.T, bin string, port int, dir string) *redisProc {
+func startRedis(t *testing.T, bin string, port int, dir string, extra ...string) *redisProc {
 	t.Helper()
-	p := &redisProc{t: t, bin: bin, port: port, dir: dir}
+	p := &redisProc{t: t, bin: bin, port: port, dir: dir, extra: extra}
 	p.start()
 	t.Cleanup(func() { p.kill() })
 	return p
@@ -39,8 +40,9 @@ func startRedis(t *testing.T, bin string, port int, dir string) *redisProc {
 
 func (p *redisProc) start() {
 	p.t.Helper()
-	p.cmd = exec.Command(p.bin, "--port", strconv.Itoa(p.port), "--bind", "127.0.0.1", "--dir", p.dir,
-		"--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no", "--logfile", filepath.Join(p.dir, "redis.log"))
+	args := append([]string{"--port", strconv.Itoa(p.port), "--bind", "127.0.0.1", "--dir", p.dir,
+		"--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no", "--logfile", filepath.Join(p.dir, "redis.log")}, p.extra...)
+	p.cmd = exec.Command(p.bin, args...)
 	if err := p.cmd.Start(); err != nil {
 		p.t.Fatalf("start redis-server: %v", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -60,4 +61,48 @@ func TestRedisContract(t *testing.T) {
 	contractSuite(t, func(t *testing.T, ret Retention) Store {
 		return newTestRedis(t, RedisConfig{Retention: ret})
 	})
+}
+
+// TestRedisURL checks URL configuration against a private server with a
+// password: database selection, key prefix, and clear errors.
+func TestRedisURL(t *testing.T) {
+	bin := testenv.Command(t, "redis-server")
+	proc := startRedis(t, bin, testenv.FreePort(t), t.TempDir(), "--requirepass", "s3cret")
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		url     string
+		wantErr string
+	}{
+		{"password and db", "redis://:s3cret@" + proc.addr() + "/5", ""},
+		{"user default", "redis://default:s3cret@" + proc.addr() + "/0", ""},
+		{"no password", "redis://" + proc.addr() + "/0", "NOAUTH"},
+		{"wrong password", "redis://:nope@" + proc.addr() + "/0", "WRONGPASS"},
+		{"bad scheme", "http://" + proc.addr(), "parse redis url"},
+		{"bad db", "redis://:s3cret@" + proc.addr() + "/x", "parse redis url"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, err := NewRedis(ctx, RedisConfig{URL: tt.url, KeyPrefix: "cfgtest"}, nil, nil)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			if err := st.Ping(ctx); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	// The run id landed in db 5 under the prefix.
+	c := redis.NewClient(&redis.Options{Addr: proc.addr(), Password: "s3cret", DB: 5})
+	defer c.Close()
+	if n, err := c.Exists(ctx, "cfgtest:{meta}:run").Result(); err != nil || n != 1 {
+		t.Errorf("run key in db 5: %d %v", n, err)
+	}
 }
