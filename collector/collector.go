@@ -14,6 +14,11 @@
 //     PeerState{New: Established, EndOfRIB: true}.
 //   - Withdrawals of routes never announced are not handed on.
 //   - Within one Batch the Updates happened before the States.
+//
+// Only configured neighbors and dynamic ranges may connect; routewatch
+// listens on port 179 by default, which needs root or CAP_NET_BIND_SERVICE
+// (`setcap cap_net_bind_service=+ep ./routewatch`). Without either, set
+// `port:` to a high port such as 1179 and point the routers at it.
 package collector
 
 import (

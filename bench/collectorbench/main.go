@@ -18,8 +18,10 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/osrg/gobgp/v4/api"
@@ -44,7 +46,10 @@ type result struct {
 	Routes   uint64  `json:"routes"`
 	Seconds  float64 `json:"seconds"`
 	MaxRSSKB int64   `json:"maxrss_kb"`
-	Dropped  float64 `json:"dropped"`
+	// CPUSeconds is the receiver process's user+system time: unlike wall
+	// time it does not depend on how fast the sender is on a busy machine.
+	CPUSeconds float64 `json:"cpu_seconds"`
+	Dropped    float64 `json:"dropped"`
 }
 
 func main() {
@@ -52,7 +57,17 @@ func main() {
 	routes := flag.Int("routes", 500000, "routes the sender announces (10% IPv6)")
 	port := flag.Int("port", 11790, "receiver port")
 	rounds := flag.Int("rounds", 2, "plain/collector pairs to run")
+	prof := flag.String("cpuprofile", "", "receiver modes: write a CPU profile")
 	flag.Parse()
+	if *prof != "" {
+		f, err := os.Create(*prof)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "collectorbench:", err)
+			os.Exit(1)
+		}
+		_ = pprof.StartCPUProfile(f)
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	var err error
 	switch *mode {
 	case "run":
@@ -68,7 +83,7 @@ func main() {
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "collectorbench:", err)
-		os.Exit(1)
+		os.Exit(1) //nolint:gocritic // the profile is not needed on failure
 	}
 }
 
@@ -100,7 +115,7 @@ func orchestrate(routes, port, rounds int) error {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(os.Stderr, "%-9s routes=%d seconds=%.2f maxrss=%d MB dropped=%v\n", r.Mode, r.Routes, r.Seconds, r.MaxRSSKB/1024, r.Dropped)
+			fmt.Fprintf(os.Stderr, "%-9s routes=%d seconds=%.2f cpu=%.2fs maxrss=%d MB dropped=%v\n", r.Mode, r.Routes, r.Seconds, r.CPUSeconds, r.MaxRSSKB/1024, r.Dropped)
 			results = append(results, r)
 		}
 	}
@@ -369,6 +384,11 @@ func metricValue(reg *prometheus.Registry, name string) float64 {
 // report prints the result with this process's peak RSS.
 func report(r result) error {
 	r.MaxRSSKB = vmHWM()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
+		r.CPUSeconds = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	}
+
 	return json.NewEncoder(os.Stdout).Encode(r)
 }
 
