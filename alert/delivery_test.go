@@ -668,3 +668,42 @@ func counterValue(c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// TestUndeliverableEntries: outbox entries that can never be sent (corrupt
+// payload, a sink removed from the config) are dropped, recorded as
+// gave_up and counted, without stopping the worker.
+func TestUndeliverableEntries(t *testing.T) {
+	clock := newFakeClock()
+	rc := newReceiver(t, Slack, clock, nil)
+	ob := newOutbox()
+	a := newTestAlerter(t, Config{AllowPrivateTargets: true, Sinks: []SinkConfig{sinkFor("s", Slack, rc.srv.URL)}}, ob, clock)
+	now := clock.Now()
+	bad := []store.Delivery{
+		{ID: "msg_corrupt", Sink: "s", Payload: []byte(`{"v":1,"notices":[{"change":"exploded"}]}`), Created: now, NextAttempt: now},
+		{ID: "msg_truncated", Sink: "s", Payload: []byte(`{"v":1,"noti`), Created: now, NextAttempt: now},
+		{ID: "msg_gone_sink", Sink: "removed", Payload: []byte(`{}`), Created: now, NextAttempt: now},
+	}
+	if err := ob.Enqueue(context.Background(), bad); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Notify(context.Background(), []route.EventChange{change(route.EventOpened, fixtureEvent(1, route.KindPathShift))}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, a)
+	pump(t, clock, "outbox drained", ob.empty)
+	if got := counterValue(a.m.badPayloads); got != 2 {
+		t.Errorf("bad payloads = %v, want 2", got)
+	}
+	for _, id := range []string{"msg_corrupt", "msg_truncated", "msg_gone_sink"} {
+		ob.mu.Lock()
+		o := ob.done[id]
+		ob.mu.Unlock()
+		if o != store.GaveUp {
+			t.Errorf("%s finished as %q, want gave_up", id, o)
+		}
+	}
+	if n := len(rc.requests()); n != 1 {
+		t.Errorf("%d requests, want the one good notice", n)
+	}
+	rc.check()
+}
