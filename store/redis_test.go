@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -17,9 +18,7 @@ import (
 // parallel runs by other engineers and CI never collide; keys are removed
 // afterwards.
 func testPrefix(t testing.TB, addr string) string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	pre := "rwtest-" + hex.EncodeToString(b)
+	pre := randomPrefix("rwtest-")
 	t.Cleanup(func() {
 		c := redis.NewClient(&redis.Options{Addr: addr})
 		defer c.Close()
@@ -38,6 +37,12 @@ func testPrefix(t testing.TB, addr string) string {
 		}
 	})
 	return pre
+}
+
+func randomPrefix(kind string) string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return kind + hex.EncodeToString(b)
 }
 
 func newTestRedis(t testing.TB, cfg RedisConfig) *Redis {
@@ -105,4 +110,38 @@ func TestRedisURL(t *testing.T) {
 	if n, err := c.Exists(ctx, "cfgtest:{meta}:run").Result(); err != nil || n != 1 {
 		t.Errorf("run key in db 5: %d %v", n, err)
 	}
+}
+
+// TestRedisClusterContract runs the contract suite on a three-master Redis
+// Cluster started by the test: the hash-tag key layout must never trigger
+// CROSSSLOT, and scripts must be loaded on every shard.
+func TestRedisClusterContract(t *testing.T) {
+	bin := testenv.Command(t, "redis-server")
+	cli := testenv.Command(t, "redis-cli")
+	var addrs []string
+	for i := 0; i < 3; i++ {
+		p := startRedis(t, bin, testenv.FreePort(t), t.TempDir(), "--cluster-enabled", "yes", "--appendonly", "no")
+		addrs = append(addrs, p.addr())
+	}
+	args := append([]string{"--cluster", "create"}, addrs...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	url := "redis://" + addrs[0] + "?addr=" + addrs[1] + "&addr=" + addrs[2]
+	ctx := context.Background()
+	waitFor(t, "the cluster to serve every slot", func() bool {
+		c := redis.NewClient(&redis.Options{Addr: addrs[0]})
+		defer c.Close()
+		info, err := c.ClusterInfo(ctx).Result()
+		return err == nil && strings.Contains(info, "cluster_state:ok")
+	})
+	contractSuite(t, func(t *testing.T, ret Retention) Store {
+		st, err := NewRedis(ctx, RedisConfig{URL: url, Cluster: true, KeyPrefix: randomPrefix("rwc-"), Retention: ret}, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	})
 }
