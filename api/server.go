@@ -254,7 +254,13 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			if path == "" || c.Response().Status == http.StatusNotFound && path == "/*" {
 				path = "unmatched"
 			}
-			s.m.requests.WithLabelValues(path, c.Request().Method, strconv.Itoa(c.Response().Status)).Inc()
+			method := c.Request().Method
+			switch method {
+			case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+			default:
+				method = "other" // clients must not create series at will
+			}
+			s.m.requests.WithLabelValues(path, method, strconv.Itoa(c.Response().Status)).Inc()
 			s.m.duration.WithLabelValues(path).Observe(time.Since(start).Seconds())
 		}()
 		return next(c)
