@@ -2,6 +2,7 @@ package ranges
 
 import (
 	"context"
+	"math/rand/v2"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -272,6 +273,111 @@ func TestSharedFilesMatchThemselves(t *testing.T) {
 		// A /24 inside is covered by both.
 		if got := s.Match(netip.MustParsePrefix("35.80.1.0/24")); len(got) < 2 || got[0].Match != route.MatchCovered {
 			t.Errorf("35.80.1.0/24: %v", got)
+		}
+	})
+}
+
+// naiveMatch is the definition Match must agree with: every range p
+// equals, is inside or covers, one tag per identity by the closest
+// relation (equal, covered, covering).
+func naiveMatch(entries []Entry, p netip.Prefix) []route.Tag {
+	byPrefix := map[netip.Prefix][]route.Tag{}
+	for _, e := range entries {
+		if !slices.Contains(byPrefix[e.Prefix], e.Tag) {
+			byPrefix[e.Prefix] = append(byPrefix[e.Prefix], e.Tag)
+		}
+	}
+	best := map[route.Tag]route.MatchKind{}
+	rank := map[route.MatchKind]int{route.MatchEqual: 3, route.MatchCovered: 2, route.MatchCovering: 1}
+	for r, tags := range byPrefix {
+		var m route.MatchKind
+		switch {
+		case r == p:
+			m = route.MatchEqual
+		case r.Bits() < p.Bits() && r.Contains(p.Addr()):
+			m = route.MatchCovered
+		case p.Bits() < r.Bits() && p.Contains(r.Addr()):
+			m = route.MatchCovering
+		default:
+			continue
+		}
+		for _, t := range dropShadowed(tags) {
+			if rank[m] > rank[best[t]] {
+				best[t] = m
+			}
+		}
+	}
+	var out []route.Tag
+	for t, m := range best {
+		t.Match = m
+		out = append(out, t)
+	}
+	return out
+}
+
+// TestMatchAgainstNaive compares Match with naiveMatch on random nested
+// sets, IPv4 and IPv6, including repeated queries (the cache).
+func TestMatchAgainstNaive(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	randPrefix := func(v6 bool) netip.Prefix {
+		// A small space (10.0.0.0/12, 2001:db8::/44) makes nesting common.
+		if v6 {
+			var b [16]byte
+			copy(b[:], netip.MustParseAddr("2001:db8::").AsSlice())
+			b[5] = byte(rng.IntN(16))
+			b[6] = byte(rng.IntN(256))
+			return netip.PrefixFrom(netip.AddrFrom16(b), 40+rng.IntN(25)).Masked()
+		}
+		a := netip.AddrFrom4([4]byte{10, byte(rng.IntN(16)), byte(rng.IntN(256)), byte(rng.IntN(256))})
+		return netip.PrefixFrom(a, 8+rng.IntN(25)).Masked()
+	}
+	providers, regions, services := []string{"p", "q"}, []string{"", "r1", "r2"}, []string{"", "A", "B"}
+	for round := range 20 {
+		var entries []Entry
+		for range 1 + rng.IntN(200) {
+			entries = append(entries, Entry{Prefix: randPrefix(rng.IntN(4) == 0), Tag: route.Tag{
+				Provider: providers[rng.IntN(2)], Region: regions[rng.IntN(3)], Service: services[rng.IntN(3)]}})
+		}
+		s := NewSet(entries, nil)
+		for range 300 {
+			var p netip.Prefix
+			if rng.IntN(3) == 0 {
+				p = entries[rng.IntN(len(entries))].Prefix
+				p = netip.PrefixFrom(p.Addr(), min(max(p.Bits()+rng.IntN(9)-4, 0), p.Addr().BitLen())).Masked()
+			} else {
+				p = randPrefix(rng.IntN(4) == 0)
+			}
+			want := naiveMatch(entries, p)
+			for range 2 {
+				if got := s.Match(p); !sameTags(got, want) {
+					t.Fatalf("round %d: Match(%v):\n got %v\nwant %v", round, p, got, want)
+				}
+			}
+		}
+	}
+}
+
+// FuzzMatch builds a set from fuzzed IPv4 ranges (5 bytes each: address,
+// length, and the low bits of the length byte's neighbour as the tag) and
+// checks every query against naiveMatch.
+func FuzzMatch(f *testing.F) {
+	f.Add([]byte{10, 0, 0, 0, 8, 10, 1, 0, 0, 16, 10, 1, 2, 0, 24}, []byte{10, 1, 0, 0, 15})
+	f.Add([]byte{0, 0, 0, 0, 0, 192, 0, 2, 0, 24}, []byte{192, 0, 0, 0, 8, 192, 0, 2, 128, 25})
+	f.Fuzz(func(t *testing.T, ranges, queries []byte) {
+		prefix := func(b []byte) netip.Prefix {
+			return netip.PrefixFrom(netip.AddrFrom4([4]byte(b[:4])), int(b[4]%33)).Masked()
+		}
+		var entries []Entry
+		for i := 0; i+5 <= len(ranges) && len(entries) < 64; i += 5 {
+			entries = append(entries, Entry{Prefix: prefix(ranges[i:]), Tag: route.Tag{
+				Provider: string('a' + rune(ranges[i+4]>>6)), Region: string('r' + rune(ranges[i+3]&1))}})
+		}
+		s := NewSet(entries, nil)
+		for i := 0; i+5 <= len(queries); i += 5 {
+			p := prefix(queries[i:])
+			if got, want := s.Match(p), naiveMatch(entries, p); !sameTags(got, want) {
+				t.Fatalf("Match(%v):\n got %v\nwant %v", p, got, want)
+			}
 		}
 	})
 }
