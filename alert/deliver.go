@@ -72,7 +72,7 @@ func (a *Alerter) cycle(ctx context.Context) (int, error) {
 			// The sink left the config: nobody can deliver these.
 			for _, d := range groups[name] {
 				a.log.Warn("alert dropped: sink no longer configured", "sink", name, "id", d.ID, "event", d.EventID)
-				a.finish(ctx, nil, d, store.GaveUp, now)
+				a.finish(ctx, d, store.GaveUp, now)
 			}
 			continue
 		}
@@ -94,7 +94,7 @@ func (a *Alerter) deliverSink(ctx context.Context, s *sink, ds []store.Delivery)
 	for _, d := range ds {
 		if now.Sub(d.Created) > a.del.GiveUpAfter {
 			a.log.Warn("alert gave up: too old", "sink", s.cfg.Name, "id", d.ID, "event", d.EventID, "attempts", d.Attempts, "last_error", d.LastError)
-			a.finish(ctx, s, d, store.GaveUp, now)
+			a.finish(ctx, d, store.GaveUp, now)
 			continue
 		}
 		live = append(live, d)
@@ -102,7 +102,13 @@ func (a *Alerter) deliverSink(ctx context.Context, s *sink, ds []store.Delivery)
 	batch := a.coalesce(ctx, s, live, now)
 	for i, d := range batch {
 		if ctx.Err() != nil {
-			return // leases expire; another worker takes over
+			// Shutting down: hand the rest back so a restarted worker
+			// need not wait for the leases to expire.
+			for _, r := range batch[i:] {
+				r.NextAttempt = a.now().UTC()
+				a.reschedule(ctx, r)
+			}
+			return
 		}
 		cur := a.now().UTC()
 		if cur.Sub(now) > a.del.Lease/2 {
@@ -276,7 +282,7 @@ func (a *Alerter) attempt(ctx context.Context, s *sink, d store.Delivery) {
 	if err != nil {
 		a.m.badPayloads.Inc()
 		a.log.Error("alert dropped: cannot render", "sink", s.cfg.Name, "id", d.ID, "err", err)
-		a.finishParts(ctx, s, d, payloadParts, store.GaveUp, start)
+		a.finishParts(ctx, d, payloadParts, store.GaveUp, start)
 		return
 	}
 	realStart := time.Now()
@@ -290,11 +296,11 @@ func (a *Alerter) attempt(ctx context.Context, s *sink, d store.Delivery) {
 	switch {
 	case res.ok:
 		log.Info("alert delivered")
-		a.finishParts(ctx, s, d, payloadParts, store.Delivered, now)
+		a.finishParts(ctx, d, payloadParts, store.Delivered, now)
 		return
 	case res.permanent:
 		log.Warn("alert gave up: receiver refused", "err", res.errText)
-		a.finishParts(ctx, s, d, payloadParts, store.GaveUp, now)
+		a.finishParts(ctx, d, payloadParts, store.GaveUp, now)
 		return
 	}
 	var delay time.Duration
@@ -308,7 +314,7 @@ func (a *Alerter) attempt(ctx context.Context, s *sink, d store.Delivery) {
 	d.LastError = res.errText
 	if d.NextAttempt.Sub(d.Created) > a.del.GiveUpAfter {
 		log.Warn("alert gave up: retries exhausted", "err", res.errText, "age", now.Sub(d.Created).Round(time.Second))
-		a.finishParts(ctx, s, d, payloadParts, store.GaveUp, now)
+		a.finishParts(ctx, d, payloadParts, store.GaveUp, now)
 		return
 	}
 	log.Info("alert attempt failed; will retry", "err", res.errText, "retry_in", delay.Round(time.Millisecond))
@@ -445,7 +451,7 @@ func (a *Alerter) reschedule(ctx context.Context, d store.Delivery) {
 	}
 }
 
-func (a *Alerter) finish(ctx context.Context, s *sink, d store.Delivery, o store.Outcome, at time.Time) {
+func (a *Alerter) finish(ctx context.Context, d store.Delivery, o store.Outcome, at time.Time) {
 	bctx, cancel := bookkeeping(ctx)
 	defer cancel()
 	if err := a.outbox.Finish(bctx, d.ID, o, at); err != nil {
@@ -456,8 +462,8 @@ func (a *Alerter) finish(ctx context.Context, s *sink, d store.Delivery, o store
 }
 
 // finishParts finishes a message and, for a combined one, its parked parts.
-func (a *Alerter) finishParts(ctx context.Context, s *sink, d store.Delivery, parts []string, o store.Outcome, at time.Time) {
-	a.finish(ctx, s, d, o, at)
+func (a *Alerter) finishParts(ctx context.Context, d store.Delivery, parts []string, o store.Outcome, at time.Time) {
+	a.finish(ctx, d, o, at)
 	bctx, cancel := bookkeeping(ctx)
 	defer cancel()
 	for _, p := range parts {
