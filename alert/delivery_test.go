@@ -707,3 +707,59 @@ func TestUndeliverableEntries(t *testing.T) {
 	}
 	rc.check()
 }
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b = append(s.b, p...)
+	return len(p), nil
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return string(s.b)
+}
+
+// TestNoSecretsInLogs: webhook URLs carry credentials; failed attempts
+// (timeouts, refusals, blocked dials) must not log them.
+func TestNoSecretsInLogs(t *testing.T) {
+	clock := newFakeClock()
+	rc := newReceiver(t, Slack, clock, func(n int, w http.ResponseWriter, r *http.Request) int {
+		if n == 0 {
+			<-r.Context().Done()
+			return 0
+		}
+		return http.StatusInternalServerError
+	})
+	var logs syncBuffer
+	cfg := Config{AllowPrivateTargets: true, Delivery: testDelivery(), Sinks: []SinkConfig{
+		sinkFor("slow", Slack, rc.srv.URL+"/services/T000/B000/SECRETTOKEN1"),
+		sinkFor("refused", Slack, "http://127.0.0.1:1/services/T000/B000/SECRETTOKEN2"),
+		sinkFor("bad-host", Slack, "https://no-such-host.invalid/services/SECRETTOKEN3"),
+	}}
+	cfg.Delivery.Timeout = 200 * time.Millisecond
+	cfg.Delivery.GiveUpAfter = time.Minute
+	ob := newOutbox()
+	a, err := New(cfg, ob, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})), nil, WithClock(clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Notify(context.Background(), []route.EventChange{change(route.EventOpened, fixtureEvent(1, route.KindPathShift))}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, a)
+	pump(t, clock, "all given up", ob.empty)
+	if out := logs.String(); regexp.MustCompile(`SECRETTOKEN`).MatchString(out) {
+		t.Errorf("logs leak a webhook URL:\n%s", out)
+	}
+	if !regexp.MustCompile(`attempt failed`).MatchString(logs.String()) {
+		t.Error("failed attempts were not logged")
+	}
+}
