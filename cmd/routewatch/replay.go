@@ -152,7 +152,7 @@ func cmdReplay(ctx context.Context, args []string, io stdio) int {
 		// a bounded amount of extra memory.
 		debug.SetGCPercent(400)
 	}
-	r := &replayer{an: analyzer.New(cfg.Analyzer), tag: set, errw: io.err, quiet: *quiet, started: time.Now()}
+	r := newReplayer(cfg.Analyzer, set, io.err, *quiet)
 	code := exitOK
 	for _, name := range fs.Args() {
 		if err := r.file(ctx, name, io.in); err != nil {
@@ -202,6 +202,11 @@ func (p *replayProgress) Close() error { return p.r.Close() }
 
 // tagger fills route.Update.Tags (ranges.Set).
 type tagger interface{ Tag(u *route.Update) }
+
+// newReplayer returns a replayer with its own analyzer.
+func newReplayer(cfg analyzer.Config, tag tagger, errw io.Writer, quiet bool) *replayer {
+	return &replayer{an: analyzer.New(cfg), tag: tag, errw: errw, quiet: quiet, started: time.Now()}
+}
 
 // replayer feeds MRT inputs, in order, through tagging and the analyzer.
 type replayer struct {
