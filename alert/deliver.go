@@ -473,3 +473,51 @@ func (a *Alerter) finishParts(ctx context.Context, d store.Delivery, parts []str
 		}
 	}
 }
+
+// ErrUnknownSink is returned by SendTest for a name not in the config.
+var ErrUnknownSink = errors.New("alert: unknown sink")
+
+// SendTestError is SendTest's error for a receiver that did not accept
+// the message.
+type SendTestError struct {
+	Sink   string
+	Status int
+	Reason string
+}
+
+func (e *SendTestError) Error() string {
+	return "alert: send test to " + e.Sink + ": " + e.Reason
+}
+
+// SendTest posts a clearly marked test message to one sink right away,
+// bypassing the outbox, rate limit and retries, and reports whether the
+// receiver accepted it (for `config check`-style commands and setup).
+func (a *Alerter) SendTest(ctx context.Context, sinkName string) error {
+	s := a.byName[sinkName]
+	if s == nil {
+		return fmt.Errorf("%w: %q", ErrUnknownSink, sinkName)
+	}
+	now := a.now().UTC()
+	ev := route.Event{
+		ID:       "test-" + strconv.FormatInt(now.Unix(), 10),
+		Kind:     route.KindPathShift,
+		Provider: "routewatch-test",
+		Region:   "test",
+		Start:    now,
+		Detected: now,
+		Prefixes: 1,
+		Peers:    1,
+		Summary:  "This is a test message from routewatch: the webhook works. No routing event happened.",
+	}
+	body, err := render(s.cfg.Type, []notice{{Change: route.EventOpened, Event: ev, At: now}}, a.cfg.APIBaseURL)
+	if err != nil {
+		return err
+	}
+	id := deliveryID("test", sinkName, ev.ID)
+	res := a.send(ctx, s, id, body, now)
+	a.m.attempts.WithLabelValues(s.cfg.Name, res.label).Inc()
+	if !res.ok {
+		return &SendTestError{Sink: sinkName, Status: res.status, Reason: res.errText}
+	}
+	return nil
+}

@@ -3,6 +3,7 @@ package alert
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -761,5 +762,30 @@ func TestNoSecretsInLogs(t *testing.T) {
 	}
 	if !regexp.MustCompile(`attempt failed`).MatchString(logs.String()) {
 		t.Error("failed attempts were not logged")
+	}
+}
+
+func TestSendTest(t *testing.T) {
+	clock := newFakeClock()
+	for _, typ := range allTypes {
+		t.Run(string(typ), func(t *testing.T) {
+			rc := newReceiver(t, typ, clock, nil)
+			down := newReceiver(t, typ, clock, func(int, http.ResponseWriter, *http.Request) int { return http.StatusForbidden })
+			a := newTestAlerter(t, Config{AllowPrivateTargets: true, Sinks: []SinkConfig{sinkFor("ok", typ, rc.srv.URL), sinkFor("down", typ, down.srv.URL)}}, newOutbox(), clock)
+			if err := a.SendTest(context.Background(), "ok"); err != nil {
+				t.Fatal(err)
+			}
+			var ste *SendTestError
+			if err := a.SendTest(context.Background(), "down"); !errors.As(err, &ste) || ste.Status != http.StatusForbidden {
+				t.Fatalf("SendTest to a refusing receiver = %v", err)
+			}
+			if err := a.SendTest(context.Background(), "nope"); !errors.Is(err, ErrUnknownSink) {
+				t.Fatalf("SendTest to an unknown sink = %v", err)
+			}
+			if len(rc.requests()) != 1 {
+				t.Errorf("%d requests", len(rc.requests()))
+			}
+			rc.check()
+		})
 	}
 }
