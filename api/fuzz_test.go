@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -63,6 +64,59 @@ func FuzzParams(f *testing.F) {
 			}
 		} else if !json.Valid(rec.Body.Bytes()) {
 			t.Fatalf("GET %s: %d with invalid JSON", u, rec.Code)
+		}
+	})
+}
+
+// FuzzImport sends arbitrary bodies to the admin event import: no body may
+// produce a 5xx, and whatever is accepted must read back as valid events.
+func FuzzImport(f *testing.F) {
+	f.Add([]byte(`[{"id":"e1","kind":"path_shift","start":"2021-12-15T15:00:00Z"}]`))
+	f.Add([]byte(`[{"id":"e2","kind":"withdrawal","provider":"aws","region":"us-east-1","start":"2021-12-15T15:00:00Z","end":"2021-12-15T14:00:00Z"}]`))
+	f.Add([]byte(`[{"id":"e3","kind":"peer_down","start":"2021-12-15T15:00:00Z","affected_peers":[{"addr":"192.0.2.1","asn":1}],"sample_prefixes":["192.0.2.0/24"]}]`))
+	f.Add([]byte(`[{"id":"e4","kind":"peer_down","start":"2021-12-15T15:00:00Z","sample_prefixes":["192.0.2.1/33"]}]`))
+	f.Add([]byte(`{"id":"x"}`))
+	f.Add([]byte(`[] []`))
+	f.Add([]byte(`[{"id":"e5","kind":"path_shift","start":"0001-01-01T00:00:00Z","end":"-0001-01-01T00:00:00Z"}]`))
+	var (
+		once sync.Once
+		h    http.Handler
+	)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		once.Do(func() {
+			c := testConfig()
+			c.Tokens = []Token{{Name: "ops", Token: adminToken, Scope: ScopeAdmin}}
+			s, err := New(c, store.NewMemory(store.MemoryConfig{}), nil, nil, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h = s.Handler()
+		})
+		req := httptest.NewRequest(http.MethodPost, "/api/v1/events", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("status %d for %q: %s", rec.Code, body, rec.Body)
+		}
+		if rec.Code != http.StatusOK {
+			return
+		}
+		var evs []struct {
+			ID string `json:"id"`
+		}
+		if err := json.Unmarshal(body, &evs); err != nil {
+			t.Fatalf("accepted a body that is not an event array: %q", body)
+		}
+		for _, e := range evs {
+			req := httptest.NewRequest(http.MethodGet, "/api/v1/events/"+url.PathEscape(e.ID), nil)
+			req.Header.Set("Authorization", "Bearer "+adminToken)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK {
+				t.Fatalf("imported event %q reads back %d: %s", e.ID, rec.Code, rec.Body)
+			}
 		}
 	})
 }

@@ -289,6 +289,14 @@ func (s *Server) postEvents(c echo.Context) error {
 		if e.Start.IsZero() {
 			return badParam("body", "events[%d].start: missing", i)
 		}
+		if e.Prefixes < 0 || e.Peers < 0 {
+			return badParam("body", "events[%d]: negative prefixes or peers", i)
+		}
+		for _, tr := range e.Transitions {
+			if tr.Prefixes < 0 {
+				return badParam("body", "events[%d].transitions: negative prefixes", i)
+			}
+		}
 		if e.End != nil && e.End.Before(e.Start) {
 			return badParam("body", "events[%d].end: before start", i)
 		}

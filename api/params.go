@@ -150,6 +150,9 @@ func checkQuery(q url.Values, allowed ...string) error {
 			}
 		}
 		if !known {
+			if k == "" {
+				return badParam("query", "query parameter without a name")
+			}
 			return badParam(truncate(k), "unknown query parameter")
 		}
 		if len(vs) > 1 {
