@@ -63,7 +63,7 @@ func (f *BgpdumpFormatter) Append(dst []byte, rec *Record) []byte {
 			return dst
 		}
 	case TypeTableDump:
-		if rec.Subtype != tdAFIIPv4 && rec.Subtype != tdAFIIPv6 {
+		if rec.Subtype < 1 || rec.Subtype > 4 {
 			return dst
 		}
 		kind = "TABLE_DUMP"
@@ -85,6 +85,20 @@ func (f *BgpdumpFormatter) Append(dst []byte, rec *Record) []byte {
 			dst = append(dst, "|B|"...)
 		default:
 			dst = append(dst, "|A|"...)
+		}
+		if rec.Type == TypeTableDump && rec.Subtype == 4 {
+			// bgpdump prints the IPv6 addresses of its 4-byte-AS IPv6
+			// TABLE_DUMP variant with inet_ntoa: their first 4 bytes.
+			dst = appendAddr(dst, netip.AddrFrom4([4]byte(u.Peer.Addr.AsSlice()[:4])))
+			dst = append(dst, '|')
+			dst = strconv.AppendUint(dst, uint64(u.Peer.ASN), 10)
+			dst = append(dst, '|')
+			dst = appendAddr(dst, netip.AddrFrom4([4]byte(u.Prefix.Addr().AsSlice()[:4])))
+			dst = append(dst, '/')
+			dst = strconv.AppendUint(dst, uint64(u.Prefix.Bits()), 10)
+			dst = append(dst, '|')
+			dst = append(dst, appendAttrsSuffix(nil, u.Attrs, false)...)
+			continue
 		}
 		dst = append(dst, f.peer(u.Peer)...)
 		if u.Prefix != f.lastPrefix || len(f.prefix) == 0 {

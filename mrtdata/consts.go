@@ -1,7 +1,3 @@
-// Package mrtdata reads and writes MRT routing archives (RFC 6396): framing,
-// decompression (gzip incl. concatenated members, bzip2), record decoding
-// into route.Update / route.PeerState, a bgpdump -m compatible formatter and
-// a writer for test fixtures.
 package mrtdata
 
 // MRT record types (RFC 6396, RFC 8050).

@@ -173,6 +173,11 @@ func quirksArchive() []byte {
 	v6attrs := cat(originIGP, path(false, seq(3333, 2)), mpReach(afiIPv6, 1, addr("2001:db8::9"), nil))
 	add(TypeTableDump, tdAFIIPv6, cat(u16(0), u16(2), addr("2001:67c::"), []byte{32, 1}, u32(1000), addr("2001:db8::9"), u16(3333),
 		u16(uint16(len(v6attrs))), v6attrs))
+	// bgpdump's 4-byte-AS TABLE_DUMP variants (subtypes 3 and 4).
+	rib4 := cat(originIGP, path(true, seq(4200000000, 1)), nh4("192.0.2.9"))
+	add(TypeTableDump, 3, cat(u16(0), u16(1), addr("193.0.0.0"), []byte{21, 1}, u32(1000), addr("192.0.2.9"), u32(4200000000), u16(uint16(len(rib4))), rib4))
+	rib6 := cat(originIGP, path(true, seq(4200000000, 1)), mpReach(afiIPv6, 1, addr("2001:db8::9"), nil))
+	add(TypeTableDump, 4, cat(u16(0), u16(1), addr("2001:67c::"), []byte{32, 1}, u32(1000), addr("2001:db8::9"), u32(4200000000), u16(uint16(len(rib6))), rib6))
 	// TABLE_DUMP_V2 multicast RIB: decoded, but bgpdump prints nothing.
 	out = append(out, mrtRec(ts, TypeTableDumpV2, SubPeerIndexTable, cat(addr("10.0.0.1"), u16(0), u16(1),
 		[]byte{2}, addr("10.0.0.1"), addr("192.0.2.1"), u32(4200000000)))...)
