@@ -23,6 +23,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"routewatch/internal/testenv"
+	"routewatch/mrtdata"
 	"routewatch/ranges"
 	"routewatch/route"
 )
@@ -146,6 +147,39 @@ func publishedPrefixes(tb testing.TB) []netip.Prefix {
 func BenchmarkRangesMatchRIB(b *testing.B) {
 	set := loadAll(b)
 	ps := ribPrefixes(b, testenv.SharedFile(b, "mrt/bview.20020722.2337.gz"))
+	benchMatch(b, set, ps)
+}
+
+// BenchmarkRangesMatchMRT classifies every route of the RIB named by
+// $ROUTEWATCH_BENCH_RIB (bench/ranges.sh makes a 4 M-entry one with
+// bench/cmd/mkrib from the shared RIS files), decoded with mrtdata, in
+// file order.
+func BenchmarkRangesMatchMRT(b *testing.B) {
+	path := os.Getenv("ROUTEWATCH_BENCH_RIB")
+	if path == "" {
+		b.Skip("ROUTEWATCH_BENCH_RIB not set (bench/ranges.sh sets it)")
+	}
+	set := loadAll(b)
+	rc, err := mrtdata.Open(context.Background(), path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rc.Close()
+	r := mrtdata.NewReader(rc, path)
+	var ps []netip.Prefix
+	for {
+		rec, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, u := range rec.Updates {
+			ps = append(ps, u.Prefix)
+		}
+	}
+	b.Logf("%s: %d routes", path, len(ps))
 	benchMatch(b, set, ps)
 }
 

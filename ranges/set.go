@@ -44,13 +44,20 @@ type node struct {
 	buf        []route.Tag
 	nOwn, nAnc int32
 	bits       int32 // prefix length: tells equal from covered without LPM's prefix
-	kids       children
-	// Only for nodes with kids:
+	// br is nil for the ~95 % of ranges with no published range inside:
+	// keeping its fields out of node keeps the set small.
+	br *branch
+}
+
+// branch is what a range with published ranges inside it carries.
+type branch struct {
+	kids children
 	// below: own and all descendants' tags as Covering, deduplicated — what
-	// an aggregate over this range gets from it;
+	// an aggregate over this range gets from it.
+	below []route.Tag
 	// cover: the answer when p is exactly this range (equal plus the
 	// descendants' tags as Covering).
-	below, cover []route.Tag
+	cover []route.Tag
 }
 
 // children are the next more-specific published ranges inside one range
@@ -141,7 +148,10 @@ func NewSet(entries []Entry, watch map[string][]uint32) *Set {
 		n := &node{bits: int32(p.Bits())}
 		var anc []route.Tag
 		if _, parent, ok := s.table.LookupPrefixLPM(p); ok {
-			parent.kids.add(p.Addr(), n)
+			if parent.br == nil {
+				parent.br = &branch{}
+			}
+			parent.br.kids.add(p.Addr(), n)
 			for _, t := range parent.covered() {
 				if !slices.Contains(own, identity(t)) {
 					anc = append(anc, t)
@@ -167,19 +177,23 @@ func NewSet(entries []Entry, watch map[string][]uint32) *Set {
 	s.roots.sort()
 	// Children before parents: a node's below is built from its kids'.
 	for _, n := range slices.Backward(nodes) {
-		if len(n.kids.addrs) == 0 {
+		if n.br == nil {
 			continue
 		}
-		n.kids.sort()
+		br := n.br
+		br.kids.sort()
 		var u tagUnion
-		u.addBelow(n)
-		for _, k := range n.kids.nodes {
+		for _, t := range n.own() {
+			t.Match = route.MatchCovering
+			u.add([]route.Tag{t})
+		}
+		for _, k := range br.kids.nodes {
 			u.addBelow(k)
 		}
-		n.below = slices.Clip(u.tags)
+		br.below = slices.Clip(u.tags)
 		u = tagUnion{tags: slices.Clone(n.equal())}
-		u.add(n.below)
-		n.cover = slices.Clip(u.tags)
+		u.add(br.below)
+		br.cover = slices.Clip(u.tags)
 	}
 
 	s.watch = watchTags(watch)
@@ -227,8 +241,8 @@ func (u *tagUnion) add(tags []route.Tag) {
 // addBelow adds what an aggregate over n gets from it: n.below, or for a
 // leaf its own tags as Covering.
 func (u *tagUnion) addBelow(n *node) {
-	if n.below != nil {
-		u.add(n.below)
+	if n.br != nil {
+		u.add(n.br.below)
 		return
 	}
 	for _, t := range n.own() {
@@ -304,16 +318,18 @@ func (s *Set) Match(p netip.Prefix) []route.Tag {
 	case !ok: // p only covers ranges: an aggregate
 		return s.cached(p, nil, &s.roots)
 	case int(n.bits) == p.Bits():
-		if n.cover != nil {
-			return n.cover
+		if n.br != nil {
+			return n.br.cover
 		}
 		return n.equal()
+	case n.br == nil:
+		return n.covered()
 	default: // p is inside n, and may cover some of n's kids
-		from, to := n.kids.inside(p)
+		from, to := n.br.kids.inside(p)
 		if from == to {
 			return n.covered()
 		}
-		return s.cached(p, n.covered(), &n.kids)
+		return s.cached(p, n.covered(), &n.br.kids)
 	}
 }
 
