@@ -409,6 +409,18 @@ func (a *Analyzer) Events() []route.Event {
 	return out
 }
 
+// Prune forgets resolved events that ended before t, so that a
+// long-running service does not keep every event in memory (the store
+// keeps them). It returns how many were dropped.
+func (a *Analyzer) Prune(before time.Time) int {
+	n := len(a.events)
+	a.events = slices.DeleteFunc(a.events, func(e *event) bool {
+		return e.end != nil && e.end.Before(before)
+	})
+	clear(a.events[len(a.events):n])
+	return n - len(a.events)
+}
+
 func (a *Analyzer) peerOf(rp route.Peer) *peerState {
 	if p := a.lastPeer; p != nil && p.peer == rp {
 		return p // updates come in runs from one peer

@@ -281,6 +281,12 @@ func TestPeerSessionReset(t *testing.T) {
 	if evs := a.Events(); len(evs) != 1 {
 		t.Errorf("events: %v", kinds(evs))
 	}
+	if n := a.Prune(up); n != 0 {
+		t.Errorf("pruned %d events that ended at the cut", n)
+	}
+	if n := a.Prune(up.Add(time.Second)); n != 1 || len(a.Events()) != 0 {
+		t.Errorf("pruned %d, %d left", n, len(a.Events()))
+	}
 }
 
 func TestSinglePeerChurnNeverOpens(t *testing.T) {

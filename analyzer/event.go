@@ -38,7 +38,7 @@ type event struct {
 	peak     int
 
 	prefixes map[netip.Prefix]struct{}
-	peers    map[route.Peer]struct{}
+	peers    map[route.Peer]int // routes of the peer that left their pre-event state
 	trans    map[transKey]map[netip.Prefix]struct{}
 
 	visible int // median vantage points still seeing a prefix (withdrawal)
@@ -95,11 +95,35 @@ func (e *event) addTransition(s *slot, b *baseState) {
 	}
 }
 
-func (e *event) involve(s *slot) bool {
-	n := len(e.prefixes) + len(e.peers)
+// involve adds a correlated change of s to the event; left says the route
+// just left its pre-event state. It reports whether the reported counts
+// grew.
+func (e *event) involve(s *slot, left bool) bool {
+	n := len(e.prefixes)
 	e.prefixes[s.pfx.prefix] = struct{}{}
-	e.peers[s.peer.peer] = struct{}{}
-	return len(e.prefixes)+len(e.peers) != n
+	grew := len(e.prefixes) != n
+	if left {
+		e.peers[s.peer.peer]++
+		grew = grew || e.peers[s.peer.peer] <= 2
+	}
+	return grew
+}
+
+// affected lists the vantage points that saw the event: in an event of ten
+// prefixes or more, a vantage point whose only contribution is one route
+// (a coincidental flap) is left out.
+func (e *event) affected() []route.Peer {
+	min := 1
+	if len(e.prefixes) >= 10 {
+		min = 2
+	}
+	out := make([]route.Peer, 0, len(e.peers))
+	for p, n := range e.peers {
+		if n >= min {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func (a *Analyzer) restored(e *event) bool {
@@ -120,7 +144,7 @@ func (a *Analyzer) openGroup(g *group, out []route.EventChange) []route.EventCha
 		detected: detected,
 		base:     make(map[*slot]*baseState),
 		prefixes: make(map[netip.Prefix]struct{}),
-		peers:    make(map[route.Peer]struct{}),
+		peers:    make(map[route.Peer]int),
 		trans:    make(map[transKey]map[netip.Prefix]struct{}),
 	}
 	if !a.crossed(g) || a.vantagePoints(g) < a.cfg.MinPeers {
@@ -146,7 +170,7 @@ func (a *Analyzer) openGroup(g *group, out []route.EventChange) []route.EventCha
 	left := make(map[*slot]time.Time, len(corr))
 	for _, r := range corr {
 		b := e.base[r.slot]
-		e.involve(r.slot)
+		e.involve(r.slot, false)
 		e.lastActive = r.t
 		if r.fromPresent == b.present && (!b.present || samePath(r.fromAttrs, b.attrs, a.cfg.TransitChanges)) {
 			left[r.slot] = r.t
@@ -161,6 +185,7 @@ func (a *Analyzer) openGroup(g *group, out []route.EventChange) []route.EventCha
 		}
 		times = append(times, left[s])
 		a.setDev(e, s, b)
+		e.involve(s, true)
 		e.addTransition(s, b)
 		if s.state == present {
 			shifted++
@@ -206,13 +231,14 @@ func (a *Analyzer) absorb(e *event, r *record, out []route.EventChange) []route.
 		b = &baseState{present: r.fromPresent, attrs: r.fromAttrs}
 		e.base[s] = b
 	}
+	wasDev := b.dev
 	dev := a.setDev(e, s, b)
 	if a.correlated(s.pfx) {
 		// Only a burst keeps the event alive; coincidental flaps do not.
 		if e.group.corr >= a.cfg.MinPrefixes {
 			e.lastActive = r.t
 		}
-		if e.involve(s) {
+		if e.involve(s, dev && !wasDev) {
 			e.dirty = true
 		}
 		if dev {
@@ -300,10 +326,8 @@ func (a *Analyzer) snapshot(e *event) route.Event {
 	ev.Provider = e.group.g.Provider
 	ev.Region = e.group.g.Region
 	ev.Prefixes = len(e.prefixes)
-	ev.Peers = len(e.peers)
-	for p := range e.peers {
-		ev.AffectedPeers = append(ev.AffectedPeers, p)
-	}
+	ev.AffectedPeers = append(ev.AffectedPeers, e.affected()...)
+	ev.Peers = len(ev.AffectedPeers)
 	slices.SortFunc(ev.AffectedPeers, func(x, y route.Peer) int {
 		if c := x.Addr.Compare(y.Addr); c != 0 {
 			return c
@@ -365,8 +389,9 @@ func (a *Analyzer) summary(e *event, ev *route.Event, prefixes []netip.Prefix) s
 		fmt.Fprintf(&b, "; still visible at %d vantage points (median)", e.visible)
 	}
 	for i, t := range ev.Transitions {
-		if i == 3 {
-			fmt.Fprintf(&b, ", %d more transitions", len(ev.Transitions)-3)
+		if i == 3 || (i > 0 && t.Prefixes < 2) {
+			// The long tail is single prefixes: noise, in the JSON only.
+			fmt.Fprintf(&b, ", %d more transitions", len(ev.Transitions)-i)
 			break
 		}
 		if i == 0 {
