@@ -871,7 +871,7 @@ func (r *Redis) History(ctx context.Context, p netip.Prefix, pg Page) (_ []Histo
 // contain the ASN are dropped from the index as they are met.
 func (r *Redis) PrefixesByASN(ctx context.Context, asn uint32, pg Page) (_ []netip.Prefix, _ string, err error) {
 	defer r.observe("prefixes_by_asn", time.Now(), &err)
-	min := "-"
+	lo := "-"
 	if pg.Cursor != "" {
 		pos, err := decodeCursor("a1", pg.Cursor)
 		if err != nil {
@@ -880,14 +880,14 @@ func (r *Redis) PrefixesByASN(ctx context.Context, asn uint32, pg Page) (_ []net
 		if _, err := parsePrefixKey(pos); err != nil {
 			return nil, "", ErrBadCursor
 		}
-		min = "(" + pos
+		lo = "(" + pos
 	}
 	limit := clampLimit(pg.Limit)
 	key := r.k.asn(asn)
 	var out []netip.Prefix
 	var keysOut []string
 	for {
-		ks, err := r.c.ZRangeByLex(ctx, key, &redis.ZRangeBy{Min: min, Max: "+", Count: int64(limit + 1)}).Result()
+		ks, err := r.c.ZRangeByLex(ctx, key, &redis.ZRangeBy{Min: lo, Max: "+", Count: int64(limit + 1)}).Result()
 		if err != nil {
 			return nil, "", fmt.Errorf("store: prefixes by asn: %w", err)
 		}
@@ -926,7 +926,7 @@ func (r *Redis) PrefixesByASN(ctx context.Context, asn uint32, pg Page) (_ []net
 		if len(out) > limit || len(ks) < limit+1 {
 			break
 		}
-		min = "(" + ks[len(ks)-1]
+		lo = "(" + ks[len(ks)-1]
 	}
 	next := ""
 	if len(out) > limit {
@@ -997,12 +997,12 @@ func (r *Redis) Event(ctx context.Context, id string) (_ route.Event, err error)
 // id) order between the time bounds and filters the remaining fields.
 func (r *Redis) Events(ctx context.Context, f EventFilter) (_ []route.Event, _ string, err error) {
 	defer r.observe("events", time.Now(), &err)
-	min, max := "-", "+"
+	lo, hi := "-", "+"
 	if !f.From.IsZero() {
-		min = "[" + startKey(f.From)
+		lo = "[" + startKey(f.From)
 	}
 	if !f.To.IsZero() {
-		max = "(" + startKey(f.To)
+		hi = "(" + startKey(f.To)
 	}
 	if f.Page.Cursor != "" {
 		pos, err := decodeCursor("e1", f.Page.Cursor)
@@ -1013,7 +1013,7 @@ func (r *Redis) Events(ctx context.Context, f EventFilter) (_ []route.Event, _ s
 			return nil, "", ErrBadCursor
 		}
 		if f.From.IsZero() || pos >= startKey(f.From) {
-			min = "(" + pos
+			lo = "(" + pos
 		}
 	}
 	ix := r.k.evIndex("all")
@@ -1035,7 +1035,7 @@ func (r *Redis) Events(ctx context.Context, f EventFilter) (_ []route.Event, _ s
 	var out []route.Event
 	var mems []string
 	for len(out) <= limit {
-		ms, err := r.c.ZRangeByLex(ctx, ix, &redis.ZRangeBy{Min: min, Max: max, Count: int64(limit + 1)}).Result()
+		ms, err := r.c.ZRangeByLex(ctx, ix, &redis.ZRangeBy{Min: lo, Max: hi, Count: int64(limit + 1)}).Result()
 		if err != nil {
 			return nil, "", fmt.Errorf("store: events: %w", err)
 		}
@@ -1067,7 +1067,7 @@ func (r *Redis) Events(ctx context.Context, f EventFilter) (_ []route.Event, _ s
 		if len(ms) < limit+1 {
 			break
 		}
-		min = "(" + ms[len(ms)-1]
+		lo = "(" + ms[len(ms)-1]
 	}
 	next := ""
 	if len(out) > limit {
