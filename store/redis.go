@@ -77,7 +77,19 @@ var _ Store = (*Redis)(nil)
 
 // keys lays out the key space. Per-prefix keys share a {p:...} hash tag so
 // one script updates routes and history atomically on a cluster slot;
-// small global structures each live under one tag.
+// small global structures each live under one tag. With prefix "rw":
+//
+//	rw:{p:192.0.2.0/24}:r   hash: "addr asn pathid" -> "<since ns> <epoch>\n<attrs>",
+//	                        plus \x00n (paths), \x00seq, \x00tags, \x00hz (history horizon)
+//	rw:{p:192.0.2.0/24}:h   list: history entries, newest first (count/age bounded)
+//	rw:{i}:pfx4, :pfx6      zset (lex): prefixes with paths, for covered lookups
+//	rw:{a:16509}:p          zset (lex): prefixes whose paths contain the ASN (cleaned lazily)
+//	rw:{peers}:all, :p:<addr>, :h:<addr>   peer set, peer hash, session history list
+//	rw:{g}:all, :m:<grp>, :c:<grp>         groups, member prefixes, per-minute change counts
+//	rw:{ev}:d, :x, :ix:<facet>             events JSON, index membership, lex indexes (start|id)
+//	rw:{ob}:d, :due, :fin, :out            outbox records, due/lease zset, finished ids, outcomes
+//	rw:{meta}:run                          run id: a different one means Redis lost data
+//	rw:{s:updates}                         the update stream
 type keys struct{ pre string }
 
 func (k keys) routes(p netip.Prefix) string { return k.pre + ":{p:" + p.String() + "}:r" }
