@@ -103,7 +103,7 @@ func (s *Server) getPrefix(c echo.Context) error {
 		if len(pr.Routes) > 0 {
 			v.Prefixes = append(v.Prefixes, viewPrefixRoutes(pr, s.matcher))
 		}
-		return c.JSON(http.StatusOK, v)
+		return writeJSON(c, http.StatusOK, v)
 	}
 	prs, err := s.st.Routes(ctx, p, m)
 	if err != nil {
@@ -139,7 +139,7 @@ func (s *Server) getPrefix(c echo.Context) error {
 		}
 		v.Prefixes = append(v.Prefixes, viewPrefixRoutes(prs[i], s.matcher))
 	}
-	return c.JSON(http.StatusOK, v)
+	return writeJSON(c, http.StatusOK, v)
 }
 
 func (s *Server) getHistory(c echo.Context) error {
@@ -165,7 +165,7 @@ func (s *Server) getHistory(c echo.Context) error {
 	for i, h := range hs {
 		v.Entries[i] = viewHistory(h)
 	}
-	return c.JSON(http.StatusOK, v)
+	return writeJSON(c, http.StatusOK, v)
 }
 
 func (s *Server) getEvents(c echo.Context) error {
@@ -223,7 +223,7 @@ func (s *Server) getEvents(c echo.Context) error {
 	for i, e := range evs {
 		v.Events[i] = viewEvent(e)
 	}
-	return c.JSON(http.StatusOK, v)
+	return writeJSON(c, http.StatusOK, v)
 }
 
 func (s *Server) getEvent(c echo.Context) error {
@@ -246,7 +246,7 @@ func (s *Server) getEvent(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, viewEvent(e))
+	return writeJSON(c, http.StatusOK, viewEvent(e))
 }
 
 type importView struct {
@@ -313,7 +313,7 @@ func (s *Server) postEvents(c echo.Context) error {
 		return err
 	}
 	s.logger.Info("api: events imported", "count", len(evs), "client", c.RealIP())
-	return c.JSON(http.StatusOK, importView{Stored: len(evs)})
+	return writeJSON(c, http.StatusOK, importView{Stored: len(evs)})
 }
 
 func (s *Server) getProviders(c echo.Context) error {
@@ -347,7 +347,7 @@ func (s *Server) getProviders(c echo.Context) error {
 	for i := range v.Providers {
 		v.Providers[i].Visibility = ratio(v.Providers[i].Visible, v.Providers[i].Prefixes)
 	}
-	return c.JSON(http.StatusOK, v)
+	return writeJSON(c, http.StatusOK, v)
 }
 
 // regionParam maps the path segment to a region: "-" stands for the
@@ -401,7 +401,7 @@ func (s *Server) getRegion(c echo.Context) error {
 			v.OpenEvents = append(v.OpenEvents, viewEvent(e))
 		}
 	}
-	return c.JSON(http.StatusOK, v)
+	return writeJSON(c, http.StatusOK, v)
 }
 
 func comparePeer(a, b route.Peer) int {
@@ -460,7 +460,7 @@ func (s *Server) getPeers(c echo.Context) error {
 		}
 		v.Peers = append(v.Peers, viewPeerInfo(p, now))
 	}
-	return c.JSON(http.StatusOK, v)
+	return writeJSON(c, http.StatusOK, v)
 }
 
 func (s *Server) getASNPrefixes(c echo.Context) error {
@@ -490,5 +490,5 @@ func (s *Server) getASNPrefixes(c echo.Context) error {
 	for i, p := range ps {
 		v.Prefixes[i] = asnPrefixView{Prefix: p.String(), Tags: s.tags(p)}
 	}
-	return c.JSON(http.StatusOK, v)
+	return writeJSON(c, http.StatusOK, v)
 }

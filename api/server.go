@@ -5,10 +5,12 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	_ "embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -346,6 +348,30 @@ func (s *Server) requireScope(need Scope) echo.MiddlewareFunc {
 	}
 }
 
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// writeJSON encodes v into a pooled buffer and writes it in one piece with
+// a Content-Length (no chunked encoding, one write syscall for typical
+// answers).
+func writeJSON(c echo.Context, code int, v any) error {
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= 1<<20 { // do not pin huge buffers
+			bufPool.Put(buf)
+		}
+	}()
+	if err := json.NewEncoder(buf).Encode(v); err != nil {
+		return fmt.Errorf("api: encode response: %w", err)
+	}
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	h.Set(echo.HeaderContentLength, strconv.Itoa(buf.Len()))
+	c.Response().WriteHeader(code)
+	_, err := c.Response().Write(buf.Bytes())
+	return err
+}
+
 // handleError renders every error as {"error": ..., "parameter": ...}.
 // Store and internal failures are logged and never described to the
 // client; malformed input always maps to 4xx.
@@ -385,13 +411,13 @@ func (s *Server) handleError(err error, c echo.Context) {
 		_ = c.NoContent(ae.Status)
 		return
 	}
-	if werr := c.JSON(ae.Status, ae); werr != nil {
+	if werr := writeJSON(c, ae.Status, ae); werr != nil {
 		s.logger.Debug("api: write error response", "err", werr)
 	}
 }
 
 func (s *Server) healthz(c echo.Context) error {
-	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+	return writeJSON(c, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 type readyView struct {
@@ -416,9 +442,9 @@ func (s *Server) readyz(c echo.Context) error {
 		v.Checks[ch.name] = "ok"
 	}
 	if v.Status != "ready" {
-		return c.JSON(http.StatusServiceUnavailable, v)
+		return writeJSON(c, http.StatusServiceUnavailable, v)
 	}
-	return c.JSON(http.StatusOK, v)
+	return writeJSON(c, http.StatusOK, v)
 }
 
 func (s *Server) openapi(c echo.Context) error {
