@@ -335,6 +335,13 @@ func (a *Analyzer) ObservePeer(st route.PeerState) []route.EventChange {
 	p := a.peerOf(st.Peer)
 	switch {
 	case st.Down():
+		// A live session drop may deliver the withdrawals of the dropped
+		// routes just before the state change: they are stale too.
+		taken := a.takeBack(p, a.now.Add(-a.cfg.PeerDownHold))
+		if i := slices.Index(a.suspects, p); i >= 0 {
+			a.suspects = slices.Delete(a.suspects, i, i+1)
+			p.suspectAt = time.Time{}
+		}
 		n := 0
 		for _, s := range p.slots {
 			if s.state == present {
@@ -346,6 +353,7 @@ func (a *Analyzer) ObservePeer(st route.PeerState) []route.EventChange {
 			}
 		}
 		a.stats.Stale += int64(n)
+		n += taken
 		out = a.checkRestored(out)
 		reason := "session " + st.Old.String() + " → " + st.New.String()
 		if st.Reason != "" {
@@ -361,6 +369,15 @@ func (a *Analyzer) ObservePeer(st route.PeerState) []route.EventChange {
 	case st.Up():
 		if p.down {
 			out = a.resolvePeer(p, a.now, out)
+		}
+	}
+	if st.EndOfRIB {
+		// The peer has re-sent its table: what is still stale is gone.
+		for _, s := range p.slots {
+			if s.state == stale {
+				s.state = absent
+				p.staleN--
+			}
 		}
 	}
 	return out
@@ -744,12 +761,19 @@ func (a *Analyzer) decideSuspect(p *peerState, out []route.EventChange) []route.
 	if p.wdHead < len(p.wd) {
 		start = robustStart(p.wd[p.wdHead:], a.cfg.PeerDownMinRoutes)
 	}
-	// Take the peer's withdrawals back out of the window: its routes are
-	// stale, not withdrawn by the provider.
+	n := a.takeBack(p, time.Time{})
+	out = a.checkRestored(out)
+	total := n + p.present
+	return a.openPeerDown(p, start, at, n, fmt.Sprintf("withdrew %d of %d watched routes", n, total), out)
+}
+
+// takeBack takes p's withdrawals since t back out of the window: its
+// routes are stale, not withdrawn by the provider. It returns how many.
+func (a *Analyzer) takeBack(p *peerState, since time.Time) int {
 	n := 0
 	for i := a.head; i < len(a.win); i++ {
 		r := &a.win[i]
-		if r.removed || r.slot.peer != p || r.typ != ChangeWithdraw || r.slot.state != absent {
+		if r.removed || r.slot.peer != p || r.typ != ChangeWithdraw || r.slot.state != absent || r.t.Before(since) {
 			continue
 		}
 		a.exit(r)
@@ -760,9 +784,8 @@ func (a *Analyzer) decideSuspect(p *peerState, out []route.EventChange) []route.
 		a.touch(r.slot)
 	}
 	a.stats.Stale += int64(n)
-	out = a.checkRestored(out)
-	total := n + p.present
-	return a.openPeerDown(p, start, at, n, fmt.Sprintf("withdrew %d of %d watched routes", n, total), out)
+	a.stats.Changes[ChangeWithdraw] -= int64(n)
+	return n
 }
 
 // peerBack resolves a table-loss peer_down once the peer re-announced at

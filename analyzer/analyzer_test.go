@@ -369,3 +369,42 @@ func FuzzObserve(f *testing.F) {
 		}
 	})
 }
+
+// TestLiveSessionDrop: the live collector may deliver a dropped session's
+// withdrawals just before the state change, and re-sends the table as a
+// table dump ending with End-of-RIB. None of it is a provider event.
+func TestLiveSessionDrop(t *testing.T) {
+	w := newWorld(10, 40)
+	a := analyzer.New(analyzer.DefaultConfig())
+	w.load(a, t0, true)
+	drop := t0.Add(10 * time.Minute)
+	for peer := range 3 { // three sessions drop together (collector restart)
+		for i := range w.prefixes {
+			a.Observe(w.update(drop, peer, i, nil, false))
+		}
+		ch := a.ObservePeer(route.PeerState{Time: drop, Peer: w.peers[peer], Old: route.StateEstablished, New: route.StateIdle})
+		if len(ch) != 1 || ch[0].Event.Kind != route.KindPeerDown || ch[0].Event.Prefixes != 40 {
+			t.Fatalf("peer %d down: %+v", peer, ch)
+		}
+	}
+	back := drop.Add(2 * time.Minute)
+	for peer := range 3 {
+		a.ObservePeer(route.PeerState{Time: back, Peer: w.peers[peer], Old: route.StateOpenConfirm, New: route.StateEstablished})
+		for i := range 30 { // 10 prefixes are not re-sent
+			a.Observe(w.update(back, peer, i, path(w.peers[peer].ASN, 3356, 16509), true))
+		}
+		a.ObservePeer(route.PeerState{Time: back, Peer: w.peers[peer], Old: route.StateEstablished, New: route.StateEstablished, EndOfRIB: true})
+	}
+	a.Tick(back.Add(time.Hour))
+	a.Flush()
+	for _, e := range a.Events() {
+		if e.Kind != route.KindPeerDown {
+			t.Errorf("provider event from session drops: %s", e.Summary)
+		} else if e.End == nil || !e.End.Equal(back) {
+			t.Errorf("peer_down not resolved at %s: %+v", back, e)
+		}
+	}
+	if st := a.Stats(); st.Changes[analyzer.ChangeWithdraw] != 0 {
+		t.Errorf("%d withdrawals counted, want 0 (all taken back as stale)", st.Changes[analyzer.ChangeWithdraw])
+	}
+}
