@@ -149,6 +149,10 @@ func TestRedisKill9(t *testing.T) {
 	if g := testutil.ToFloat64(st.m.gaps); g != 0 {
 		t.Errorf("gap reported although AOF kept the data: %v", g)
 	}
+	// Retried batches repaired the indexes and counted every path once.
+	if peers, err := st.Peers(ctx); err != nil || len(peers) != 1 || peers[0].Prefixes != batches*50 {
+		t.Errorf("peers after restart = %+v %v", peers, err)
+	}
 	rc := newRecorder()
 	stop := runConsumer(t, st.NewConsumer(ConsumerConfig{Group: "g", Name: "c", Block: 50 * time.Millisecond}), rc.handle)
 	waitFor(t, "every published batch after the restart", func() bool { return rc.distinct() == published })

@@ -115,8 +115,6 @@ func peerFromFields(m map[string]string) peerRec {
 	p.State = route.SessionState(st)
 	p.StateSince = parseNanos(m["since"])
 	p.LastUpdate = parseNanos(m["last"])
-	n, _ := strconv.Atoi(m["n"])
-	p.Prefixes = n
 	p.Flaps, _ = strconv.Atoi(m["flaps"])
 	p.Epoch, _ = strconv.ParseUint(m["epoch"], 10, 64)
 	if s := m["seen"]; s != "" {

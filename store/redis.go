@@ -85,6 +85,7 @@ var _ Store = (*Redis)(nil)
 //	rw:{i}:pfx4, :pfx6      zset (lex): prefixes with paths, for covered lookups
 //	rw:{a:16509}:p          zset (lex): prefixes whose paths contain the ASN (cleaned lazily)
 //	rw:{peers}:all, :p:<addr>, :h:<addr>   peer set, peer hash, session history list
+//	rw:{peers}:n:<addr>                    set of the peer's paths ("prefix pathid"): SCARD = count
 //	rw:{g}:all, :m:<grp>, :c:<grp>         groups, member prefixes, per-minute change counts
 //	rw:{ev}:d, :x, :ix:<facet>             events JSON, index membership, lex indexes (start|id)
 //	rw:{ob}:d, :due, :fin, :out            outbox records, due/lease zset, finished ids, outcomes
@@ -100,22 +101,23 @@ func (k keys) family(is4 bool) string {
 	}
 	return k.pre + ":{i}:pfx6"
 }
-func (k keys) asn(a uint32) string          { return k.pre + ":{a:" + strconv.FormatUint(uint64(a), 10) + "}:p" }
-func (k keys) peer(a netip.Addr) string     { return k.pre + ":{peers}:p:" + a.String() }
-func (k keys) peers() string                { return k.pre + ":{peers}:all" }
-func (k keys) sessions(a netip.Addr) string { return k.pre + ":{peers}:h:" + a.String() }
-func (k keys) groups() string               { return k.pre + ":{g}:all" }
-func (k keys) groupMembers(g string) string { return k.pre + ":{g}:m:" + g }
-func (k keys) groupChanges(g string) string { return k.pre + ":{g}:c:" + g }
-func (k keys) evData() string               { return k.pre + ":{ev}:d" }
-func (k keys) evIndexOf() string            { return k.pre + ":{ev}:x" }
-func (k keys) evIndex(name string) string   { return k.pre + ":{ev}:ix:" + name }
-func (k keys) obData() string               { return k.pre + ":{ob}:d" }
-func (k keys) obDue() string                { return k.pre + ":{ob}:due" }
-func (k keys) obFinished() string           { return k.pre + ":{ob}:fin" }
-func (k keys) obOutcome() string            { return k.pre + ":{ob}:out" }
-func (k keys) run() string                  { return k.pre + ":{meta}:run" }
-func (k keys) stream(name string) string    { return k.pre + ":{s:" + name + "}" }
+func (k keys) asn(a uint32) string           { return k.pre + ":{a:" + strconv.FormatUint(uint64(a), 10) + "}:p" }
+func (k keys) peer(a netip.Addr) string      { return k.pre + ":{peers}:p:" + a.String() }
+func (k keys) peers() string                 { return k.pre + ":{peers}:all" }
+func (k keys) sessions(a netip.Addr) string  { return k.pre + ":{peers}:h:" + a.String() }
+func (k keys) peerPaths(a netip.Addr) string { return k.pre + ":{peers}:n:" + a.String() }
+func (k keys) groups() string                { return k.pre + ":{g}:all" }
+func (k keys) groupMembers(g string) string  { return k.pre + ":{g}:m:" + g }
+func (k keys) groupChanges(g string) string  { return k.pre + ":{g}:c:" + g }
+func (k keys) evData() string                { return k.pre + ":{ev}:d" }
+func (k keys) evIndexOf() string             { return k.pre + ":{ev}:x" }
+func (k keys) evIndex(name string) string    { return k.pre + ":{ev}:ix:" + name }
+func (k keys) obData() string                { return k.pre + ":{ob}:d" }
+func (k keys) obDue() string                 { return k.pre + ":{ob}:due" }
+func (k keys) obFinished() string            { return k.pre + ":{ob}:fin" }
+func (k keys) obOutcome() string             { return k.pre + ":{ob}:out" }
+func (k keys) run() string                   { return k.pre + ":{meta}:run" }
+func (k keys) stream(name string) string     { return k.pre + ":{s:" + name + "}" }
 
 func groupName(g route.Group) string { return g.Provider + "\t" + g.Region }
 
@@ -377,10 +379,11 @@ func (r *Redis) applyChunk(ctx context.Context, ups []route.Update) error {
 
 	// Round 3: indexes and counters derived from what changed.
 	type peerAgg struct {
-		asn   uint32
-		src   string
-		delta int64
-		last  time.Time
+		asn  uint32
+		src  string
+		last time.Time
+		// paths: final presence of each "prefix pathid" in this chunk.
+		paths map[string]bool
 	}
 	peers := map[netip.Addr]*peerAgg{}
 	famState := map[netip.Prefix]int64{}
@@ -397,7 +400,7 @@ func (r *Redis) applyChunk(ctx context.Context, ups []route.Update) error {
 		p := u.Prefix.Masked()
 		pa := peers[u.Peer.Addr]
 		if pa == nil {
-			pa = &peerAgg{}
+			pa = &peerAgg{paths: map[string]bool{}}
 			peers[u.Peer.Addr] = pa
 		}
 		if u.Peer.ASN != 0 {
@@ -427,6 +430,7 @@ func (r *Redis) applyChunk(ctx context.Context, ups []route.Update) error {
 		// Index writes are idempotent and issued for unchanged updates
 		// too, so a retried batch repairs what an interrupted one missed.
 		famState[p] = rs.n
+		pa.paths[p.String()+" "+strconv.FormatUint(uint64(u.PathID), 10)] = !u.Withdraw
 		if !u.Withdraw {
 			pk := prefixKey(p)
 			for _, a := range pathASNs(u.Attrs.ASPath) {
@@ -440,7 +444,6 @@ func (r *Redis) applyChunk(ctx context.Context, ups []route.Update) error {
 			continue
 		}
 		changed++
-		pa.delta += rs.delta
 		tags, _ := decodeTags(rs.tags)
 		for _, g := range tagGroups(tags) {
 			gn := groupName(g)
@@ -488,8 +491,24 @@ func (r *Redis) applyChunk(ctx context.Context, ups []route.Update) error {
 	}
 	var evals []evalCall
 	for a, pa := range peers {
+		// A set of paths rather than a counter: SADD/SREM are idempotent,
+		// so a batch retried after a partial failure counts exactly.
+		var add, rem []any
+		for m, present := range pa.paths {
+			if present {
+				add = append(add, m)
+			} else {
+				rem = append(rem, m)
+			}
+		}
+		if len(add) > 0 {
+			pipe.SAdd(ctx, r.k.peerPaths(a), add...)
+		}
+		if len(rem) > 0 {
+			pipe.SRem(ctx, r.k.peerPaths(a), rem...)
+		}
 		evals = append(evals, evalCall{s: peerTouchScript, keys: []string{r.k.peer(a), r.k.peers()}, args: []any{
-			a.String(), strconv.FormatUint(uint64(pa.asn), 10), pa.src, strconv.FormatInt(pa.delta, 10), nanos(pa.last)}})
+			a.String(), strconv.FormatUint(uint64(pa.asn), 10), pa.src, nanos(pa.last)}})
 	}
 	for gn, ga := range groups {
 		args := []any{nanos(ga.last), changeWindowMinutes}
@@ -1114,12 +1133,14 @@ func (r *Redis) allPeers(ctx context.Context) (map[netip.Addr]peerRec, error) {
 	}
 	pipe := r.c.Pipeline()
 	cmds := make([]*redis.MapStringStringCmd, len(addrs))
+	counts := make([]*redis.IntCmd, len(addrs))
 	for i, a := range addrs {
 		addr, err := netip.ParseAddr(a)
 		if err != nil {
 			return nil, fmt.Errorf("%w: peer address %q", ErrCorrupt, a)
 		}
 		cmds[i] = pipe.HGetAll(ctx, r.k.peer(addr))
+		counts[i] = pipe.SCard(ctx, r.k.peerPaths(addr))
 	}
 	if len(addrs) > 0 {
 		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
@@ -1127,8 +1148,9 @@ func (r *Redis) allPeers(ctx context.Context) (map[netip.Addr]peerRec, error) {
 		}
 	}
 	out := make(map[netip.Addr]peerRec, len(addrs))
-	for _, c := range cmds {
+	for i, c := range cmds {
 		p := peerFromFields(c.Val())
+		p.Prefixes = int(counts[i].Val())
 		if p.Peer.Addr.IsValid() {
 			out[p.Peer.Addr] = p
 		}

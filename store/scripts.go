@@ -85,16 +85,15 @@ return {1, delta, n, tchg, oldtags, curtags}
 
 // peerTouchScript records a batch's sightings of one peer.
 // KEYS: peer hash, all-peers set. ARGV: addr, asn ("0" = keep), source
-// ("" = keep), path delta, last update (ns).
+// ("" = keep), last update (ns).
 var peerTouchScript = redis.NewScript(`
 local p = KEYS[1]
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('HSET', p, 'addr', ARGV[1])
 if ARGV[2] ~= '0' then redis.call('HSET', p, 'asn', ARGV[2]) end
 if ARGV[3] ~= '' then redis.call('HSET', p, 'src', ARGV[3]) end
-if ARGV[4] ~= '0' then redis.call('HINCRBY', p, 'n', ARGV[4]) end
 local last = redis.call('HGET', p, 'last')
-if not last or tonumber(ARGV[5]) > tonumber(last) then redis.call('HSET', p, 'last', ARGV[5]) end
+if not last or tonumber(ARGV[4]) > tonumber(last) then redis.call('HSET', p, 'last', ARGV[4]) end
 return 1
 `)
 
