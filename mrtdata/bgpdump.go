@@ -13,10 +13,8 @@ import (
 // entries sharing attributes cost one formatting. Not safe for concurrent
 // use.
 type BgpdumpFormatter struct {
-	last       *route.Attrs
-	lastSigned bool
-	suffix     []byte
-	head       []byte
+	suffixes suffixCache
+	head     []byte
 	// peers caches "addr|asn|" per peer; lastPrefix / prefix the
 	// rendering of the previous prefix (all entries of a RIB record share
 	// it).
@@ -122,11 +120,7 @@ func (f *BgpdumpFormatter) Append(dst []byte, rec *Record) []byte {
 			dst = append(dst, '|')
 		}
 		signed := i < len(rec.signed) && rec.signed[i]
-		if u.Attrs != f.last || signed != f.lastSigned || f.last == nil {
-			f.suffix = appendAttrsSuffix(f.suffix[:0], u.Attrs, signed)
-			f.last, f.lastSigned = u.Attrs, signed
-		}
-		dst = append(dst, f.suffix...)
+		dst = append(dst, f.suffixes.get(u.Attrs, signed)...)
 	}
 	return dst
 }

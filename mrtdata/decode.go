@@ -24,8 +24,23 @@ type decoder struct {
 	peers  []route.Peer // TABLE_DUMP_V2 PEER_INDEX_TABLE
 	// warn counts recoverable defects (e.g. a truncated NLRI tail, which
 	// bgpdump silently drops as well) without failing the record.
-	warn map[string]int64
-	pa   pathAttrs
+	warn  map[string]int64
+	pa    pathAttrs
+	cache ribCache
+}
+
+// ribAttrs decodes the attributes of one RIB entry, through the cache.
+func (d *decoder) ribAttrs(raw []byte, asLen int) (*route.Attrs, error) {
+	slot, a := d.cache.get(raw, asLen)
+	if a != nil {
+		return a, nil
+	}
+	if err := d.pa.parse(raw, asLen); err != nil {
+		return nil, err
+	}
+	a = d.pa.buildRIB()
+	slot.put(raw, asLen, a)
+	return a, nil
 }
 
 func (d *decoder) warnf(kind string) {
@@ -415,13 +430,14 @@ func (d *decoder) tableDumpV2(rec *Record, b []byte) error {
 		if idx >= len(d.peers) {
 			return fmt.Errorf("RIB entry %d: peer index %d not in the peer index table (%d peers)", i, idx, len(d.peers))
 		}
-		if err := d.pa.parse(b[:al], 4); err != nil {
+		attrs, err := d.ribAttrs(b[:al], 4)
+		if err != nil {
 			return fmt.Errorf("RIB entry %d: %w", i, err)
 		}
 		b = b[al:]
 		rec.Updates = append(rec.Updates, route.Update{
 			Time: rec.Time, Source: d.source, Peer: d.peers[idx], Prefix: prefix,
-			PathID: pathID, TableDump: true, Attrs: d.pa.buildRIB(),
+			PathID: pathID, TableDump: true, Attrs: attrs,
 		})
 		rec.signed = append(rec.signed, false)
 	}
@@ -534,12 +550,13 @@ func (d *decoder) tableDump(rec *Record, b []byte) error {
 	if al > len(b) {
 		return fmt.Errorf("attribute length %d beyond the record", al)
 	}
-	if err := d.pa.parse(b[:al], asLen); err != nil {
+	attrs, err := d.ribAttrs(b[:al], asLen)
+	if err != nil {
 		return err
 	}
 	rec.Updates = append(rec.Updates, route.Update{
 		Time: rec.Time, Source: d.source, Peer: peer, Prefix: prefix,
-		TableDump: true, Attrs: d.pa.buildRIB(),
+		TableDump: true, Attrs: attrs,
 	})
 	rec.signed = append(rec.signed, false)
 	return nil

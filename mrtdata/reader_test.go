@@ -186,6 +186,9 @@ func TestWriterRIBRoundTrip(t *testing.T) {
 	if !sameUpdate(ups[2], want) {
 		t.Errorf("got %+v %+v\nwant %+v %+v", ups[2], ups[2].Attrs, want, want.Attrs)
 	}
+	if ups[0].Attrs != ups[1].Attrs {
+		t.Error("entries with identical attribute bytes should share one *route.Attrs")
+	}
 	if last := ups[len(ups)-1]; last.PathID != uint32(len(many)-1) || !last.TableDump {
 		t.Errorf("last entry %+v", last)
 	}

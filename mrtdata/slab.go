@@ -15,10 +15,10 @@ type slab struct {
 }
 
 const (
-	slabAttrs = 256
-	slabSegs  = 512
-	slabASNs  = 4096
-	slabComms = 2048
+	slabAttrs = 128
+	slabSegs  = 256
+	slabASNs  = 2048
+	slabComms = 1024
 )
 
 func (s *slab) newAttrs() *route.Attrs {
