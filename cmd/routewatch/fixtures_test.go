@@ -14,7 +14,6 @@ import (
 	"routewatch/route"
 )
 
-
 // The scenario fixtures in testdata/scenarios are what the README replays:
 // MRT files written by our own MRT writer (TABLE_DUMP_V2 initial table,
 // then BGP4MP updates and state changes) and an AWS-format ip-ranges.json
