@@ -177,6 +177,15 @@ func TestRateLimit(t *testing.T) {
 		if got := serveFrom(h, "192.0.2.11", ""); got != 200 {
 			t.Errorf("other client: status %d, want 200", got)
 		}
+		// IPv6 clients share a bucket per /64.
+		for i, want := range []int{200, 200, 429} {
+			if got := serveFrom(h, fmt.Sprintf("2001:db8:1:2::%d", i+1), ""); got != want {
+				t.Errorf("IPv6 request %d: status %d, want %d", i, got, want)
+			}
+		}
+		if got := serveFrom(h, "2001:db8:1:3::1", ""); got != 200 {
+			t.Errorf("other /64: status %d, want 200", got)
+		}
 		// Probes are not rate limited.
 		req := httptest.NewRequest("GET", "/healthz", nil)
 		req.RemoteAddr = "192.0.2.10:1"
@@ -185,8 +194,8 @@ func TestRateLimit(t *testing.T) {
 		if rec.Code != 200 {
 			t.Errorf("/healthz: status %d", rec.Code)
 		}
-		if n := counterValue(t, reg, "routewatch_api_rate_limited_total"); n != 2 {
-			t.Errorf("rate limited counter %v, want 2", n)
+		if n := counterValue(t, reg, "routewatch_api_rate_limited_total"); n != 3 {
+			t.Errorf("rate limited counter %v, want 3", n)
 		}
 	})
 	t.Run("trusted proxy", func(t *testing.T) {

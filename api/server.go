@@ -149,7 +149,7 @@ func New(cfg Config, st Store, matcher Matcher, gatherer prometheus.Gatherer, lo
 			Store: middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
 				Rate: rate.Limit(cfg.RateLimit.RequestsPerSecond), Burst: burst, ExpiresIn: 3 * time.Minute,
 			}),
-			IdentifierExtractor: func(c echo.Context) (string, error) { return c.RealIP(), nil },
+			IdentifierExtractor: func(c echo.Context) (string, error) { return clientKey(c.RealIP()), nil },
 			DenyHandler: func(c echo.Context, _ string, _ error) error {
 				s.m.rateLimited.Inc()
 				c.Response().Header().Set("Retry-After", "1")
@@ -185,6 +185,22 @@ func New(cfg Config, st Store, matcher Matcher, gatherer prometheus.Gatherer, lo
 	v1.GET("/asns/:asn/prefixes", s.getASNPrefixes, read)
 	s.e = e
 	return s, nil
+}
+
+// clientKey is the rate-limit bucket of a client address: the address
+// itself for IPv4, its /64 for IPv6 (one host usually owns a whole /64
+// and could otherwise rotate through fresh buckets).
+func clientKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
 }
 
 // AddReadyCheck adds a readiness condition reported by /readyz next to
