@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -390,4 +391,96 @@ func originRanges(t *testing.T, file string, top int) []string {
 		specs = append(specs, fmt.Sprintf("as%d=%s", o, p))
 	}
 	return specs
+}
+
+// awsRegions reads the real prefixes of some regions from the shared AWS
+// ip-ranges.json of the day of the model event (2021-12-15).
+func awsRegions(t *testing.T, file string, v6 bool, regions ...string) []scenario.Region {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Prefixes []struct {
+			IPPrefix string `json:"ip_prefix"`
+			Region   string `json:"region"`
+		} `json:"prefixes"`
+		IPv6Prefixes []struct {
+			IPv6Prefix string `json:"ipv6_prefix"`
+			Region     string `json:"region"`
+		} `json:"ipv6_prefixes"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	byRegion := map[string][]netip.Prefix{}
+	add := func(region, p string) {
+		pp := netip.MustParsePrefix(p)
+		if !slices.Contains(byRegion[region], pp) {
+			byRegion[region] = append(byRegion[region], pp)
+		}
+	}
+	for _, p := range doc.Prefixes {
+		if !v6 {
+			add(p.Region, p.IPPrefix)
+		}
+	}
+	for _, p := range doc.IPv6Prefixes {
+		if v6 {
+			add(p.Region, p.IPv6Prefix)
+		}
+	}
+	var out []scenario.Region
+	for _, r := range regions {
+		out = append(out, scenario.Region{Provider: "aws", Region: r, Prefixes: byRegion[r]})
+	}
+	return out
+}
+
+// TestReplayRealAWSRegions is the model case with real data: the real
+// us-west-2 / us-west-1 / eu-west-1 prefixes of 2021-12-15 (nested ranges,
+// several services per prefix), tagged by the real AWS range file.
+func TestReplayRealAWSRegions(t *testing.T) {
+	file := testenv.SharedFile(t, "cloud/aws-ip-ranges.2021-12-15.json")
+	tests := []struct {
+		name  string
+		build func(scenario.Options) *scenario.Scenario
+		v6    bool
+	}{
+		{"te shift and outage", scenario.Overlap, false},
+		{"ipv6 te shift", scenario.IPv6Shift, true},
+		{"peer reset", scenario.PeerReset, false},
+		{"noise", scenario.Noise, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := tt.build(scenario.Options{Seed: 5, Peers: 16, Regions: awsRegions(t, file, tt.v6, "us-west-2", "us-west-1", "eu-west-1")})
+			mrtPath, _ := writeScenario(t, s)
+			code, out, errOut := runCLI(t, "replay", "--format", "json", "--ranges", file, mrtPath)
+			if code != exitOK {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			evs := decodeEvents(t, out)
+			var got, want []string
+			for _, e := range evs {
+				got = append(got, fmt.Sprintf("%s %s/%s", e.Kind, e.Provider, e.Region))
+				t.Logf("%s %s → %v: %s", e.Kind, e.Start.Format(time.TimeOnly), e.End, e.Summary)
+			}
+			for _, x := range s.Expected {
+				want = append(want, fmt.Sprintf("%s %s/%s", x.Kind, x.Provider, x.Region))
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("events %q, want %q", got, want)
+			}
+			for i := range min(len(evs), len(s.Expected)) {
+				if d := evs[i].Start.Sub(s.Expected[i].Start).Abs(); d > 2*time.Minute {
+					t.Errorf("%s: start %s, want %s", got[i], evs[i].Start, s.Expected[i].Start)
+				}
+				if evs[i].End == nil || evs[i].End.Sub(s.Expected[i].End).Abs() > 5*time.Minute {
+					t.Errorf("%s: end %v, want %s", got[i], evs[i].End, s.Expected[i].End)
+				}
+			}
+		})
+	}
 }
