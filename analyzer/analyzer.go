@@ -394,14 +394,15 @@ func (a *Analyzer) Tick(t time.Time) []route.EventChange {
 // pending peer_down suspicions, as at the end of a replayed archive.
 func (a *Analyzer) Flush() []route.EventChange {
 	var out []route.EventChange
-	for _, g := range a.pending {
-		out = a.openGroup(g, out)
-	}
-	a.pending = a.pending[:0]
+	// Lost tables first: their withdrawals must not count for a provider.
 	for _, p := range a.suspects {
 		out = a.decideSuspect(p, out)
 	}
 	a.suspects = a.suspects[:0]
+	for _, g := range a.pending {
+		out = a.openGroup(g, out)
+	}
+	a.pending = a.pending[:0]
 	return a.emitDirty(out, true)
 }
 
