@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.yaml.in/yaml/v3"
 
 	"routewatch/internal/testenv"
 	"routewatch/route"
@@ -390,4 +391,40 @@ func counterValue(t *testing.T, g prometheus.Gatherer, name string) float64 {
 		}
 	}
 	return 0
+}
+
+// TestConfigYAML checks the yaml tags the serve config is composed from,
+// decoded strictly as `routewatch serve` does.
+func TestConfigYAML(t *testing.T) {
+	const doc = `
+listen: 127.0.0.1:9090
+tokens:
+  - {name: grafana, token: read-token-0123456789abcdef, scope: read}
+  - {name: ops, token: admin-token-0123456789abcdef, scope: admin}
+rate_limit: {requests_per_second: 20, burst: 40}
+trusted_proxies: [10.0.0.0/8, "2001:db8::1"]
+cors: {allow_origins: ["https://grafana.example"]}
+body_limit: 65536
+read_header_timeout: 2s
+read_timeout: 5s
+write_timeout: 15s
+idle_timeout: 1m
+request_timeout: 3s
+shutdown_timeout: 4s
+`
+	c := DefaultConfig()
+	dec := yaml.NewDecoder(strings.NewReader(doc))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.IdleTimeout != time.Minute || c.RateLimit.Burst != 40 || len(c.Tokens) != 2 || c.Tokens[1].Scope != ScopeAdmin || c.BodyLimit != 65536 {
+		t.Errorf("decoded %+v", c)
+	}
+	if _, err := New(c, store.NewMemory(store.MemoryConfig{}), nil, nil, nil, nil); err != nil {
+		t.Fatal(err)
+	}
 }
