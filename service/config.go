@@ -28,6 +28,7 @@ type Config struct {
 	Ranges    ranges.Config   `yaml:"ranges"`
 	Collector CollectorConfig `yaml:"collector"`
 	Replay    ReplayConfig    `yaml:"replay"`
+	Pipeline  PipelineConfig  `yaml:"pipeline"`
 	Analyzer  analyzer.Config `yaml:"analyzer"`
 	API       api.Config      `yaml:"api"`
 	Alert     alert.Config    `yaml:"alert"`
@@ -67,6 +68,34 @@ type ReplayConfig struct {
 	Files []string `yaml:"files"`
 }
 
+// PipelineConfig splits the service into processes that share Redis:
+//
+//	all        one process does everything (default)
+//	collector  BGP sessions, startup replay and tagging; watched updates
+//	           are published to the Redis Stream
+//	analyzer   consumes the stream (consumer group "analyzer"), detects
+//	           events, writes them and sends alerts; one active instance
+//	           per group: a replacement with the same consumer name
+//	           re-reads what was pending, and a dead consumer's entries
+//	           are claimed (XAUTOCLAIM) by a live one
+//	writer     consumes the stream in its own group ("store") and writes
+//	           route state; run as many as the write load needs
+type PipelineConfig struct {
+	Role     string               `yaml:"role"`
+	Consumer store.ConsumerConfig `yaml:"consumer"`
+	// WriteRoutes: in role analyzer, also write route state (default
+	// true); set false when writer instances do it.
+	WriteRoutes *bool `yaml:"write_routes"`
+}
+
+// Pipeline roles.
+const (
+	RoleAll       = "all"
+	RoleCollector = "collector"
+	RoleAnalyzer  = "analyzer"
+	RoleWriter    = "writer"
+)
+
 // Defaults for a fresh machine with nothing else installed.
 const (
 	DefaultAPIListen = "127.0.0.1:8080"
@@ -92,6 +121,21 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Store.Backend == "" {
 		c.Store.Backend = "memory"
+	}
+	if c.Pipeline.Role == "" {
+		c.Pipeline.Role = RoleAll
+	}
+	if c.Pipeline.Consumer.Group == "" {
+		switch c.Pipeline.Role {
+		case RoleAnalyzer:
+			c.Pipeline.Consumer.Group = "analyzer"
+		case RoleWriter:
+			c.Pipeline.Consumer.Group = "store"
+		}
+	}
+	if c.Pipeline.WriteRoutes == nil {
+		t := true
+		c.Pipeline.WriteRoutes = &t
 	}
 	if c.Collector.Enabled == nil {
 		t := true
@@ -227,7 +271,19 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("store.backend: %q is not memory or redis", c.Store.Backend))
 	}
-	if *c.Collector.Enabled {
+	switch c.Pipeline.Role {
+	case RoleAll:
+	case RoleCollector, RoleAnalyzer, RoleWriter:
+		if c.Store.Backend != "redis" {
+			errs = append(errs, fmt.Errorf("pipeline.role: %s needs store.backend redis (the stream lives there)", c.Pipeline.Role))
+		}
+		if c.Pipeline.Role == RoleCollector && !*c.Collector.Enabled && len(c.Replay.Files) == 0 && !c.Demo {
+			errs = append(errs, errors.New("pipeline.role: collector with the collector disabled, no replay files and no demo has nothing to publish"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("pipeline.role: %q is not all, collector, analyzer or writer", c.Pipeline.Role))
+	}
+	if *c.Collector.Enabled && (c.Pipeline.Role == RoleAll || c.Pipeline.Role == RoleCollector) {
 		if err := c.Collector.Config.Validate(); err != nil {
 			errs = append(errs, err)
 		}

@@ -31,18 +31,58 @@ type Notifier interface {
 	Notify(ctx context.Context, changes []route.EventChange) error
 }
 
+// job is one batch for the engine that is answered on done once everything
+// it caused is in the store, so a stream consumer acknowledges only what
+// has landed.
+type job struct {
+	b    collector.Batch
+	done chan error
+}
+
+// watchFilter decides which updates concern watched prefixes: those the
+// ranges tag, plus later updates of slots that were watched (a withdrawal
+// has no attributes, so an origin-ASN match cannot be repeated on it).
+type watchFilter struct {
+	watched map[route.Key]struct{}
+}
+
+func newWatchFilter() *watchFilter { return &watchFilter{watched: make(map[route.Key]struct{})} }
+
+// keep tags u (when tg is not nil) and reports whether u is watched.
+func (f *watchFilter) keep(u *route.Update, tg Tagger) bool {
+	if tg != nil {
+		tg.Tag(u)
+	}
+	k := u.Key()
+	_, was := f.watched[k]
+	switch {
+	case u.Withdraw:
+		delete(f.watched, k)
+	case len(u.Tags) > 0:
+		f.watched[k] = struct{}{}
+	default:
+		// Re-announced outside the watch list: the store must drop
+		// the path, so pass this one on and forget the slot.
+		delete(f.watched, k)
+	}
+	return len(u.Tags) > 0 || was
+}
+
 // Engine is the one pipeline shared by live sessions and replayed
 // archives: tag → analyze → store + alerts. It owns the analyzer, which is
 // not safe for concurrent use, so everything flows through Run's single
 // goroutine.
 type Engine struct {
-	tagger  func() Tagger
-	an      *analyzer.Analyzer
-	sink    Sink
-	notify  Notifier
-	onEvent func(route.EventChange)
-	logger  *slog.Logger
-	m       engineMetrics
+	tagger      func() Tagger
+	an          *analyzer.Analyzer
+	sink        Sink
+	writeRoutes bool
+	notify      Notifier
+	onEvent     func(route.EventChange)
+	logger      *slog.Logger
+	m           engineMetrics
+	filter      *watchFilter
+	open        map[string]route.EventKind
 
 	// Time is data time: it advances with the updates, and between them at
 	// wall-clock speed from the last update (so live events can resolve
@@ -53,24 +93,21 @@ type Engine struct {
 
 	pendUps    []route.Update
 	pendStates []route.PeerState
-	// watched remembers which (peer, prefix, path-ID) slots were stored,
-	// so their withdrawals (which carry no attributes to tag by origin
-	// AS) reach the store too.
-	watched map[route.Key]struct{}
 }
 
 type engineMetrics struct {
-	updates  *prometheus.CounterVec
-	watched  prometheus.Counter
-	events   *prometheus.CounterVec
-	storeErr prometheus.Counter
-	dropped  prometheus.Counter
+	updates    *prometheus.CounterVec
+	watched    prometheus.Counter
+	events     *prometheus.CounterVec
+	openEvents *prometheus.GaugeVec
+	storeErr   prometheus.Counter
+	dropped    prometheus.Counter
 }
 
 // maxPending bounds the updates kept for retry while the store is down.
 const maxPending = 1 << 20
 
-// EngineConfig tunes how the engine batches its writes.
+// EngineConfig tunes the engine.
 type EngineConfig struct {
 	// FlushInterval bounds how long a tagged update waits before it is
 	// written to the store (default 200ms).
@@ -78,6 +115,9 @@ type EngineConfig struct {
 	// FlushSize writes a batch once this many updates are pending
 	// (default 2000).
 	FlushSize int
+	// SkipRouteWrites leaves route state to other processes (pipeline role
+	// analyzer with writer instances); events are still written.
+	SkipRouteWrites bool
 }
 
 // NewEngine wires the pipeline. tagger is called per batch so a ranges
@@ -87,8 +127,7 @@ func NewEngine(tagger func() Tagger, an *analyzer.Analyzer, sink Sink, notify No
 	onEvent func(route.EventChange), logger *slog.Logger, reg prometheus.Registerer) *Engine {
 	e := &Engine{
 		tagger: tagger, an: an, sink: sink, notify: notify, onEvent: onEvent, logger: logger,
-		now:     time.Now,
-		watched: make(map[route.Key]struct{}),
+		now: time.Now, filter: newWatchFilter(), open: make(map[string]route.EventKind), writeRoutes: true,
 		m: engineMetrics{
 			updates: prometheus.NewCounterVec(prometheus.CounterOpts{
 				Name: "routewatch_updates_total", Help: "Route updates received, by source.",
@@ -99,6 +138,9 @@ func NewEngine(tagger func() Tagger, an *analyzer.Analyzer, sink Sink, notify No
 			events: prometheus.NewCounterVec(prometheus.CounterOpts{
 				Name: "routewatch_event_changes_total", Help: "Event changes by kind and change.",
 			}, []string{"kind", "change"}),
+			openEvents: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+				Name: "routewatch_events_open", Help: "Events currently open, by kind.",
+			}, []string{"kind"}),
 			storeErr: prometheus.NewCounter(prometheus.CounterOpts{
 				Name: "routewatch_engine_store_errors_total", Help: "Store writes the engine failed to make.",
 			}),
@@ -108,20 +150,21 @@ func NewEngine(tagger func() Tagger, an *analyzer.Analyzer, sink Sink, notify No
 		},
 	}
 	if reg != nil {
-		reg.MustRegister(e.m.updates, e.m.watched, e.m.events, e.m.storeErr, e.m.dropped)
+		reg.MustRegister(e.m.updates, e.m.watched, e.m.events, e.m.openEvents, e.m.storeErr, e.m.dropped)
 	}
 	return e
 }
 
-// Run consumes batches until in is closed or ctx ends, flushing pending
-// writes on the way out.
-func (e *Engine) Run(ctx context.Context, in <-chan collector.Batch, cfg EngineConfig) error {
+// Run consumes batches (in) and synchronous jobs until ctx ends, flushing
+// pending writes on the way out.
+func (e *Engine) Run(ctx context.Context, in <-chan collector.Batch, jobs <-chan job, cfg EngineConfig) error {
 	if cfg.FlushInterval <= 0 {
 		cfg.FlushInterval = 200 * time.Millisecond
 	}
 	if cfg.FlushSize <= 0 {
 		cfg.FlushSize = 2000
 	}
+	e.writeRoutes = !cfg.SkipRouteWrites
 	tick := time.NewTicker(cfg.FlushInterval)
 	defer tick.Stop()
 	for {
@@ -132,10 +175,10 @@ func (e *Engine) Run(ctx context.Context, in <-chan collector.Batch, cfg EngineC
 			err := e.flush(fctx)
 			cancel()
 			return err
-		case b, ok := <-in:
-			if !ok {
-				return e.flush(ctx)
-			}
+		case j := <-jobs:
+			e.handle(ctx, j.b)
+			j.done <- e.flush(ctx)
+		case b := <-in:
 			e.handle(ctx, b)
 			if len(e.pendUps) >= cfg.FlushSize {
 				if err := e.flush(ctx); err != nil {
@@ -171,31 +214,31 @@ func (e *Engine) handle(ctx context.Context, b collector.Batch) {
 		u := b.Updates[i]
 		e.see(u.Time)
 		e.m.updates.WithLabelValues(u.Source).Inc()
-		if tg != nil {
-			tg.Tag(&u)
-		}
-		k := u.Key()
-		if len(u.Tags) > 0 {
+		if e.filter.keep(&u, tg) {
 			e.m.watched.Inc()
-			if u.Withdraw {
-				delete(e.watched, k)
-			} else {
-				e.watched[k] = struct{}{}
+			if e.writeRoutes {
+				e.pendUps = append(e.pendUps, u)
 			}
-			e.pendUps = append(e.pendUps, u)
-		} else if _, ok := e.watched[k]; ok {
-			// Watched by origin AS earlier; withdrawn or re-announced
-			// outside the watch list now: the store must drop the path.
-			if u.Withdraw {
-				delete(e.watched, k)
-			}
-			e.pendUps = append(e.pendUps, u)
 		}
 		e.emit(ctx, e.an.Observe(u))
 	}
+	if len(b.States) > 0 && e.writeRoutes {
+		// Keep the store's order: a batch's updates precede its state
+		// changes, and a session's stale marking must not overtake them.
+		if err := e.flush(ctx); err != nil {
+			e.logger.Error("engine: store write failed", "err", err)
+		}
+		defer func() {
+			if err := e.flush(ctx); err != nil {
+				e.logger.Error("engine: store write failed", "err", err)
+			}
+		}()
+	}
 	for _, s := range b.States {
 		e.see(s.Time)
-		e.pendStates = append(e.pendStates, s)
+		if e.writeRoutes {
+			e.pendStates = append(e.pendStates, s)
+		}
 		e.emit(ctx, e.an.ObservePeer(s))
 	}
 }
@@ -208,9 +251,18 @@ func (e *Engine) emit(ctx context.Context, chs []route.EventChange) {
 	for i, c := range chs {
 		evs[i] = c.Event
 		e.m.events.WithLabelValues(string(c.Event.Kind), string(c.Change)).Inc()
+		if c.Event.Open() {
+			e.open[c.Event.ID] = c.Event.Kind
+		} else {
+			delete(e.open, c.Event.ID)
+		}
 		if e.onEvent != nil {
 			e.onEvent(c)
 		}
+	}
+	e.m.openEvents.Reset()
+	for _, k := range e.open {
+		e.m.openEvents.WithLabelValues(string(k)).Inc()
 	}
 	if err := e.sink.PutEvents(ctx, evs); err != nil {
 		e.m.storeErr.Inc()

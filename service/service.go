@@ -40,7 +40,9 @@ type Service struct {
 	coll     *collector.Collector
 	alerter  *alert.Alerter
 	api      *api.Server
+	redis    *store.Redis // nil with the memory backend
 	in       chan collector.Batch
+	jobs     chan job
 	replayed chan struct{}
 }
 
@@ -48,7 +50,7 @@ type Service struct {
 // console receives one line per event change (nil: none).
 func New(ctx context.Context, cfg Config, logger *slog.Logger, console io.Writer) (*Service, error) {
 	s := &Service{cfg: cfg, logger: logger, console: console, reg: prometheus.NewRegistry(),
-		in: make(chan collector.Batch, 64), replayed: make(chan struct{})}
+		in: make(chan collector.Batch, 64), jobs: make(chan job), replayed: make(chan struct{})}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	switch cfg.Store.Backend {
@@ -57,7 +59,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, console io.Writer
 		if err != nil {
 			return nil, fmt.Errorf("service: connect store: %w", err)
 		}
-		s.st = r
+		s.st, s.redis = r, r
 	default:
 		s.st = store.NewMemory(cfg.Store.Memory)
 	}
@@ -87,7 +89,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, console io.Writer
 
 	s.engine = NewEngine(s.tagger, analyzer.New(cfg.Analyzer), s.st, notifier, s.printEvent, logger, s.reg)
 
-	if *cfg.Collector.Enabled {
+	role := cfg.Pipeline.Role
+	if *cfg.Collector.Enabled && (role == RoleAll || role == RoleCollector) {
 		c, err := collector.New(cfg.Collector.Config, logger, s.reg)
 		if err != nil {
 			s.st.Close()
@@ -167,35 +170,44 @@ func (s *Service) Run(ctx context.Context) error {
 		s.logger.Warn("provider ranges could not all be loaded; routewatch watches only what loaded and the providers' origin ASNs (offline? give --ranges files or ranges.specs in the config)", "err", err)
 	}
 	cancel()
-	if s.coll != nil {
-		s.api.AddReadyCheck("collector", func(context.Context) error { return nil })
-	}
-
-	// Parts that feed the engine stop first; the engine and API stop when
-	// the root context ends.
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.refresh.Run(gctx) })
-	if r, ok := s.st.(interface{ Run(context.Context) error }); ok {
-		g.Go(func() error { return r.Run(gctx) })
+	if s.redis != nil {
+		g.Go(func() error { return s.redis.Run(gctx) })
 	}
-	g.Go(func() error { return s.engine.Run(gctx, s.in, EngineConfig{}) })
 	g.Go(func() error { return s.api.Run(gctx) })
-	if s.alerter != nil {
+	role := s.cfg.Pipeline.Role
+	switch role {
+	case RoleAll:
+		g.Go(func() error { return s.engine.Run(gctx, s.in, s.jobs, EngineConfig{}) })
+	case RoleCollector:
+		g.Go(func() error { return s.publish(gctx) })
+	case RoleAnalyzer:
+		g.Go(func() error {
+			return s.engine.Run(gctx, s.in, s.jobs, EngineConfig{SkipRouteWrites: !*s.cfg.Pipeline.WriteRoutes})
+		})
+		g.Go(func() error { return s.redis.NewConsumer(s.cfg.Pipeline.Consumer).Run(gctx, s.analyzeBatch) })
+	case RoleWriter:
+		g.Go(func() error { return s.redis.NewConsumer(s.cfg.Pipeline.Consumer).Run(gctx, store.ApplyTo(s.st)) })
+	}
+	if s.alerter != nil && (role == RoleAll || role == RoleAnalyzer) {
 		g.Go(func() error { return s.alerter.Run(gctx) })
 	}
 	if s.coll != nil {
 		g.Go(func() error { return s.coll.Run(gctx, s.in) })
 	}
-	g.Go(func() error {
-		defer close(s.replayed)
-		if err := s.replayFiles(gctx); err != nil {
-			return err
-		}
-		if s.cfg.Demo {
-			return s.feedDemo(gctx)
-		}
-		return nil
-	})
+	if role == RoleAll || role == RoleCollector {
+		g.Go(func() error {
+			defer close(s.replayed)
+			if err := s.replayFiles(gctx); err != nil {
+				return err
+			}
+			if s.cfg.Demo {
+				return s.feedDemo(gctx)
+			}
+			return nil
+		})
+	}
 
 	done := make(chan error, 1)
 	go func() { done <- g.Wait() }()
@@ -267,4 +279,59 @@ func (s *Service) replayFile(ctx context.Context, name string) error {
 	st := r.Stats()
 	s.logger.Info("replay: done", "file", name, "stats", fmt.Sprintf("%+v", st), "elapsed", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// analyzeBatch hands one stream entry to the engine and returns once its
+// effects are stored, so the consumer acknowledges only what landed.
+func (s *Service) analyzeBatch(ctx context.Context, b store.Batch) error {
+	j := job{b: collector.Batch{Updates: b.Updates, States: b.States}, done: make(chan error, 1)}
+	select {
+	case s.jobs <- j:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-j.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// publish is the collector role: tag, keep what is watched, and append it
+// to the Redis Stream for analyzer and writer processes.
+func (s *Service) publish(ctx context.Context) error {
+	f := newWatchFilter()
+	for {
+		var b collector.Batch
+		select {
+		case <-ctx.Done():
+			return nil
+		case b = <-s.in:
+		}
+		tg := s.tagger()
+		out := store.Batch{States: b.States}
+		for _, u := range b.Updates {
+			if f.keep(&u, tg) {
+				out.Updates = append(out.Updates, u)
+			}
+		}
+		if len(out.Updates) == 0 && len(out.States) == 0 {
+			continue
+		}
+		// Retry until Redis takes it: the collector's queue absorbs the
+		// wait and counts what it cannot hold.
+		for {
+			err := s.redis.Publish(ctx, out)
+			if err == nil {
+				break
+			}
+			s.logger.Warn("publish to stream failed; retrying", "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+		}
+	}
 }
