@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -393,7 +394,26 @@ func (r *Redis) applyChunk(ctx context.Context, ups []route.Update) error {
 		buckets map[int64]int64
 	}
 	groups := map[string]*grpAgg{}
-	memberOps := []func(redis.Pipeliner){}
+	members := map[string]map[string]bool{} // group -> prefix -> member
+	member := func(gn string) map[string]bool {
+		if members[gn] == nil {
+			members[gn] = map[string]bool{}
+		}
+		return members[gn]
+	}
+	groupCache := map[string][]string{}
+	groupsOf := func(tags string) []string {
+		if gs, ok := groupCache[tags]; ok {
+			return gs
+		}
+		ts, _ := decodeTags(tags)
+		var gs []string
+		for _, g := range tagGroups(ts) {
+			gs = append(gs, groupName(g))
+		}
+		groupCache[tags] = gs
+		return gs
+	}
 	changed := 0
 	for i := range ups {
 		u, rs := &ups[i], res[i]
@@ -412,20 +432,16 @@ func (r *Redis) applyChunk(ctx context.Context, ups []route.Update) error {
 		if u.Time.After(pa.last) {
 			pa.last = u.Time
 		}
+		// Group membership follows the prefix's current tags; adds are
+		// re-issued for every update (idempotent, repairs retries).
+		ps := p.String()
 		if rs.tagsChanged {
-			oldTags, _ := decodeTags(rs.oldTags)
-			newTags, _ := decodeTags(rs.tags)
-			ps := p.String()
-			for _, g := range tagGroups(oldTags) {
-				memberOps = append(memberOps, func(pp redis.Pipeliner) { pp.SRem(ctx, r.k.groupMembers(groupName(g)), ps) })
+			for _, gn := range groupsOf(rs.oldTags) {
+				member(gn)[ps] = false
 			}
-			for _, g := range tagGroups(newTags) {
-				gn := groupName(g)
-				memberOps = append(memberOps, func(pp redis.Pipeliner) {
-					pp.SAdd(ctx, r.k.groupMembers(gn), ps)
-					pp.SAdd(ctx, r.k.groups(), gn)
-				})
-			}
+		}
+		for _, gn := range groupsOf(rs.tags) {
+			member(gn)[ps] = true
 		}
 		// Index writes are idempotent and issued for unchanged updates
 		// too, so a retried batch repairs what an interrupted one missed.
@@ -444,9 +460,7 @@ func (r *Redis) applyChunk(ctx context.Context, ups []route.Update) error {
 			continue
 		}
 		changed++
-		tags, _ := decodeTags(rs.tags)
-		for _, g := range tagGroups(tags) {
-			gn := groupName(g)
+		for _, gn := range groupsOf(rs.tags) {
 			ga := groups[gn]
 			if ga == nil {
 				ga = &grpAgg{buckets: map[int64]int64{}}
@@ -462,8 +476,22 @@ func (r *Redis) applyChunk(ctx context.Context, ups []route.Update) error {
 	r.m.updates.WithLabelValues("unchanged").Add(float64(len(ups) - changed))
 
 	pipe = r.c.Pipeline()
-	for _, op := range memberOps {
-		op(pipe)
+	for gn, ms := range members {
+		var add, rem []any
+		for m, in := range ms {
+			if in {
+				add = append(add, m)
+			} else {
+				rem = append(rem, m)
+			}
+		}
+		if len(add) > 0 {
+			pipe.SAdd(ctx, r.k.groupMembers(gn), add...)
+			pipe.SAdd(ctx, r.k.groups(), gn)
+		}
+		if len(rem) > 0 {
+			pipe.SRem(ctx, r.k.groupMembers(gn), rem...)
+		}
 	}
 	// One multi-member ZADD/ZREM per index key and chunk.
 	famAdd := map[bool][]redis.Z{}
@@ -1191,6 +1219,21 @@ func (r *Redis) summaries(ctx context.Context, names []string) ([]GroupSummary, 
 		_, sps, err := r.loadPrefixes(ctx, ps)
 		if err != nil {
 			return nil, err
+		}
+		// A prefix re-tagged by a batch that failed half way may still be
+		// listed here: its stored tags decide, and stale members go.
+		var gone []any
+		for j, sp := range sps {
+			if !slices.Contains(tagGroups(sp.tags), g) {
+				gone = append(gone, ps[j].String())
+				sps[j].routes = nil
+			}
+		}
+		if len(gone) > 0 {
+			r.c.SRem(ctx, r.k.groupMembers(n), gone...)
+			if len(gone) == len(sps) {
+				continue
+			}
 		}
 		for _, sp := range sps {
 			if len(sp.routes) == 0 {
