@@ -281,8 +281,8 @@ func timers(hold int) *api.Timers {
 	}}
 }
 
-// gracefulRestart makes routewatch a GR helper: the neighbor then sends
-// End-of-RIB markers, which end the initial table.
+// gracefulRestart advertises the GR capability (helper only, no families):
+// the neighbor then sends End-of-RIB markers, which end the initial table.
 func gracefulRestart() *api.GracefulRestart {
 	return &api.GracefulRestart{Enabled: true, HelperOnly: true}
 }
@@ -291,10 +291,15 @@ func afiSafis(mp *MaxPrefix) []*api.AfiSafi {
 	var out []*api.AfiSafi
 	for _, afi := range []api.Family_Afi{api.Family_AFI_IP, api.Family_AFI_IP6} {
 		fam := &api.Family{Afi: afi, Safi: api.Family_SAFI_UNICAST}
+		// No per-family MpGracefulRestart: GoBGP would then keep a dropped
+		// peer's routes as stale itself (AdjRib.StaleAll), which routewatch
+		// does not need (the tracker keeps stale state) and which races
+		// with the watcher in v4.8.0 (Path.MarkStale vs. IsStale under
+		// -race). The session-wide GR capability alone makes peers send
+		// End-of-RIB.
 		a := &api.AfiSafi{
-			Config:            &api.AfiSafiConfig{Family: fam, Enabled: true},
-			AddPaths:          &api.AddPaths{Config: &api.AddPathsConfig{Receive: true}},
-			MpGracefulRestart: &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}},
+			Config:   &api.AfiSafiConfig{Family: fam, Enabled: true},
+			AddPaths: &api.AddPaths{Config: &api.AddPathsConfig{Receive: true}},
 		}
 		if act := mp.action(); act == MaxPrefixShutdown || act == MaxPrefixRestart {
 			a.PrefixLimits = &api.PrefixLimit{Family: fam, MaxPrefixes: mp.Limit}

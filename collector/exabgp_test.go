@@ -31,6 +31,12 @@ func announce(peer route.Peer, p string, dump bool, a *route.Attrs) route.Update
 	return route.Update{Source: Source, Peer: peer, Prefix: pfx(p), TableDump: dump, Attrs: a}
 }
 
+func asDump(it any) any {
+	u := it.(route.Update)
+	u.TableDump = true
+	return u
+}
+
 func withdraw(peer route.Peer, p string) route.Update {
 	return route.Update{Source: Source, Peer: peer, Prefix: pfx(p), Withdraw: true}
 }
@@ -227,7 +233,7 @@ func TestExaBGPMaxPrefix(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := baseConfig(t)
 			cfg.Neighbors = []Neighbor{{Address: "127.0.0.2", PeerASN: 65001, Passive: true,
-				MaxPrefix: &MaxPrefix{Limit: 2, Action: tc.action, RestartAfter: time.Second}}}
+				MaxPrefix: &MaxPrefix{Limit: 2, Action: tc.action, RestartAfter: 2 * time.Second}}}
 			r := startCollector(t, cfg)
 			peer := route.Peer{Addr: addr("127.0.0.2"), ASN: 65001}
 			p := startExa(t, exaConfig{LocalAddr: "127.0.0.2", LocalAS: 65001, PeerAddr: "127.0.0.1", PeerAS: 64999, Port: cfg.Port})
@@ -253,8 +259,17 @@ func TestExaBGPMaxPrefix(t *testing.T) {
 					// shutdown keeps the neighbor down.
 					r.expectNone(3 * time.Second)
 				} else {
-					// restart re-enables it: the peer comes back.
+					// restart re-enables it: the peer comes back, re-sends
+					// its routes and trips the limit again.
 					r.expect(false, up(peer))
+					r.expect(true, asDump(want[0]), asDump(want[1]))
+					if st, ok := r.next(wait).(route.PeerState); !ok || !st.Down() {
+						t.Fatalf("second breach: got %v, want session down", st)
+					}
+					// Stop the peer while the neighbor is administratively
+					// down: killing it mid-table makes GoBGP v4.8.0 race
+					// with itself (StaleAll vs. the watcher's IsStale).
+					p.stop()
 				}
 			} else {
 				r.expectNone(time.Second)

@@ -78,7 +78,11 @@ func (c exaConfig) render(script, cmdFile, recvFile string) string {
 		fmt.Fprintf(&b, "\tmd5-password %s;\n", c.MD5)
 	}
 	b.WriteString("\tfamily {\n\t\tipv4 unicast;\n\t\tipv6 unicast;\n\t}\n")
-	b.WriteString("\tcapability {\n\t\tgraceful-restart 120;\n")
+	// No graceful-restart capability: with it, ExaBGP closes without a
+	// NOTIFICATION and GoBGP v4.8.0 marks the peer's paths stale while its
+	// watcher may still read them (a data race inside GoBGP that -race
+	// reports). ExaBGP sends End-of-RIB either way.
+	b.WriteString("\tcapability {\n")
 	if c.AddPath {
 		b.WriteString("\t\tadd-path send;\n")
 	}
