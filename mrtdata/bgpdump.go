@@ -98,7 +98,18 @@ func (f *BgpdumpFormatter) Append(dst []byte, rec *Record) []byte {
 			dst = append(dst, appendAttrsSuffix(nil, u.Attrs, false)...)
 			continue
 		}
-		dst = append(dst, f.peer(u.Peer)...)
+		if rec.Local && u.Withdraw && u.Peer.Addr.Is4() && u.Prefix.Addr().Is6() {
+			// bgpdump renders an IPv4 peer of a *_LOCAL IPv6 withdrawal
+			// as an IPv6 address: its 4 bytes, then zeros.
+			var a [16]byte
+			copy(a[:], u.Peer.Addr.AsSlice())
+			dst = appendAddr(dst, netip.AddrFrom16(a))
+			dst = append(dst, '|')
+			dst = strconv.AppendUint(dst, uint64(u.Peer.ASN), 10)
+			dst = append(dst, '|')
+		} else {
+			dst = append(dst, f.peer(u.Peer)...)
+		}
 		if u.Prefix != f.lastPrefix || len(f.prefix) == 0 {
 			f.prefix = appendAddr(f.prefix[:0], u.Prefix.Addr())
 			f.prefix = append(f.prefix, '/')

@@ -143,6 +143,10 @@ func quirksArchive() []byte {
 		mpUnreach(afiIPv6, 1, pfxAP("2001:db8:9::/48", 10))), pfxAP("10.8.0.0/16", 8))))
 	// A message the collector sent (LOCAL): bgpdump prints the peer.
 	add(TypeBGP4MP, SubMessageAS4Local, cat(h4, updateMsg(nil, cat(originIGP, path(true, seq(65000)), nh4("192.0.2.254")), pfx("172.16.0.0/12"))))
+	add(TypeBGP4MP, SubMessageAS4Local, cat(h4, updateMsg(nil, cat(originIGP, path(true, seq(65000)),
+		mpUnreach(afiIPv6, 1, pfx("2001:db8:9::/48")), mpReach(afiIPv6, 1, addr("2001:db8::1"), pfx("2001:db8:beef::/48"))), nil)))
+	add(TypeBGP4MP, SubMessageAS4Local, cat(bgp4mpHdr(true, 4200000000, 65000, "2001:db8::5", "2001:db8::fe"),
+		updateMsg(pfx("10.0.0.0/8"), cat(originIGP, path(true, seq(65000)), nh4("192.0.2.1")), pfx("10.1.0.0/16"))))
 	// 2-byte AS speaker: AS4_PATH merge; AGGREGATOR other than AS_TRANS
 	// makes AS4_PATH ignored; AS4_PATH longer than AS_PATH is ignored.
 	h2 := bgp4mpHdr(false, 3356, 65000, "192.0.2.2", "192.0.2.254")
