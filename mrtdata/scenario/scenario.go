@@ -441,23 +441,14 @@ func (b *builder) randomSlot() slotKey {
 	return slotKey{peer: b.rng.IntN(len(b.vps)), prefix: r.Prefixes[b.rng.IntN(len(r.Prefixes))]}
 }
 
-func (b *builder) region(name string) (Region, int) {
-	for i, r := range b.regions {
-		if r.Region == name {
-			return r, i
-		}
-	}
-	panic("scenario: unknown region " + name) // programming error in a builder
-}
-
 // teShift: at d the provider stops announcing share of the region's
 // prefixes through its first upstream. Vantage points that used it move to
 // the second upstream within two minutes (with extra prepending on every
 // third prefix); a few prefixes are withdrawn where no other path is
 // known. After dur the old announcements return. Returns the time of the
 // last restoring change.
-func (b *builder) teShift(name string, d, dur time.Duration, share float64) (start, end time.Time) {
-	r, _ := b.region(name)
+func (b *builder) teShift(ri int, d, dur time.Duration, share float64) (start, end time.Time) {
+	r := b.regions[ri%len(b.regions)]
 	n := int(float64(len(r.Prefixes))*share + 0.5)
 	start, end = b.at(d), b.at(d)
 	for pi, p := range r.Prefixes[:n] {
@@ -490,8 +481,8 @@ func (b *builder) teShift(name string, d, dur time.Duration, share float64) (sta
 // outage: share of the region's prefixes disappear at every vantage point
 // within 90 s (some vantage points first hunt through a longer path), and
 // come back after dur.
-func (b *builder) outage(name string, d, dur time.Duration, share float64) {
-	r, _ := b.region(name)
+func (b *builder) outage(ri int, d, dur time.Duration, share float64) {
+	r := b.regions[ri%len(b.regions)]
 	n := int(float64(len(r.Prefixes))*share + 0.5)
 	start, end := b.at(d), b.at(d)
 	for _, p := range r.Prefixes[:n] {
@@ -663,7 +654,7 @@ func Noise(o Options) *Scenario {
 // minutes later the old paths come back.
 func TEShift(o Options) *Scenario {
 	b := newBuilder("te_shift", o)
-	b.teShift(b.regions[0].Region, 30*time.Minute, 40*time.Minute, 0.7)
+	b.teShift(0, 30*time.Minute, 40*time.Minute, 0.7)
 	return b.build()
 }
 
@@ -671,7 +662,7 @@ func TEShift(o Options) *Scenario {
 // at every vantage point for 20 minutes.
 func Outage(o Options) *Scenario {
 	b := newBuilder("outage", o)
-	b.outage(b.regions[0].Region, 30*time.Minute, 20*time.Minute, 0.8)
+	b.outage(0, 30*time.Minute, 20*time.Minute, 0.8)
 	return b.build()
 }
 
@@ -692,11 +683,13 @@ func TableLoss(o Options) *Scenario {
 }
 
 // Overlap: a TE shift of the first region and, 3 minutes later, an outage
-// of the second region, overlapping in time.
+// of the second region (when there is one), overlapping in time.
 func Overlap(o Options) *Scenario {
 	b := newBuilder("overlap", o)
-	b.teShift(b.regions[0].Region, 30*time.Minute, 40*time.Minute, 0.7)
-	b.outage(b.regions[1].Region, 33*time.Minute, 20*time.Minute, 0.8)
+	b.teShift(0, 30*time.Minute, 40*time.Minute, 0.7)
+	if len(b.regions) > 1 {
+		b.outage(1, 33*time.Minute, 20*time.Minute, 0.8)
+	}
 	return b.build()
 }
 
@@ -704,7 +697,7 @@ func Overlap(o Options) *Scenario {
 func IPv6Shift(o Options) *Scenario {
 	o.IPv6 = true
 	b := newBuilder("ipv6_shift", o)
-	b.teShift(b.regions[0].Region, 30*time.Minute, 40*time.Minute, 0.7)
+	b.teShift(0, 30*time.Minute, 40*time.Minute, 0.7)
 	return b.build()
 }
 
