@@ -25,6 +25,7 @@ type decoder struct {
 	// warn counts recoverable defects (e.g. a truncated NLRI tail, which
 	// bgpdump silently drops as well) without failing the record.
 	warn  map[string]int64
+	skip  map[string]int64 // NLRI of address families routewatch does not use
 	pa    pathAttrs
 	cache ribCache
 }
@@ -41,6 +42,12 @@ func (d *decoder) ribAttrs(raw []byte, asLen int) (*route.Attrs, error) {
 	a = d.pa.buildRIB()
 	slot.put(raw, asLen, a)
 	return a, nil
+}
+
+func (d *decoder) skipped(kind string) {
+	if d.skip != nil {
+		d.skip[kind]++
+	}
 }
 
 func (d *decoder) warnf(kind string) {
@@ -227,7 +234,7 @@ func (d *decoder) update(rec *Record, b []byte, peer route.Peer, asLen int) erro
 		}
 		afi, safi := binary.BigEndian.Uint16(mp), mp[2]
 		if (afi != afiIPv4 && afi != afiIPv6) || safi < 1 || safi > 3 {
-			d.warnf("unsupported_afi_safi")
+			d.skipped("MP_NLRI/other AFI-SAFI")
 			continue
 		}
 		if rec.Updates, err = d.appendNLRI(rec.Updates, mp[3:], afi, ap, w); err != nil {
@@ -265,7 +272,7 @@ func (d *decoder) update(rec *Record, b []byte, peer route.Peer, asLen int) erro
 			return err
 		}
 		if (afi != afiIPv4 && afi != afiIPv6) || safi < 1 || safi > 3 {
-			d.warnf("unsupported_afi_safi")
+			d.skipped("MP_NLRI/other AFI-SAFI")
 			continue
 		}
 		attrs := pa.build()
@@ -416,8 +423,8 @@ func (d *decoder) tableDumpV2(rec *Record, b []byte) error {
 			return fmt.Errorf("RIB entry %d of %d: %w", i, count, errShort)
 		}
 		idx := int(binary.BigEndian.Uint16(b))
-		orig := binary.BigEndian.Uint32(b[2:])
-		_ = orig
+		// b[2:6] is the originated time; like bgpdump's default (-t dump)
+		// routes carry the dump time.
 		var pathID uint32
 		if rec.addPath {
 			pathID = binary.BigEndian.Uint32(b[6:])
@@ -518,11 +525,10 @@ func (d *decoder) tableDump(rec *Record, b []byte) error {
 	}
 	b = b[4:] // view, sequence
 	raw := b
-	addr, b, err := readAddr(b, afi)
+	_, b, err := readAddr(b, afi)
 	if err != nil {
 		return err
 	}
-	_ = addr
 	if len(b) < 6 {
 		return errShort
 	}

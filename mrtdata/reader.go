@@ -71,9 +71,14 @@ type Stats struct {
 	States  int64 // route.PeerStates produced
 	Bytes   int64 // decompressed bytes consumed
 	// Skipped counts records of types that carry no routes, by kind
-	// (e.g. "BGP4MP/KEEPALIVE", "TABLE_DUMP_V2/RIB_GENERIC", "type 48").
+	// (e.g. "BGP4MP/KEEPALIVE", "TABLE_DUMP_V2/RIB_GENERIC", "type 48"),
+	// and MP_REACH/MP_UNREACH blocks of other address families
+	// ("MP_NLRI/other AFI-SAFI").
 	Skipped map[string]int64
-	// Errors counts corrupt or truncated records by kind.
+	// Errors counts defects by kind: "corrupt" and "truncated" records,
+	// "framing" (impossible record length), and defects that do not cost
+	// the record: "truncated_nlri" (a prefix cut short by its field; the
+	// ones before it are kept, as bgpdump does), "missing_attributes".
 	Errors map[string]int64
 }
 
@@ -106,6 +111,7 @@ func NewReader(r io.Reader, name string) *Reader {
 	rd.stats.Errors = map[string]int64{}
 	rd.dec.source = name
 	rd.dec.warn = rd.stats.Errors
+	rd.dec.skip = rd.stats.Skipped
 	return rd
 }
 
