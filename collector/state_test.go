@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"routewatch/route"
 )
 
@@ -112,4 +114,47 @@ func TestSlotRoundTrip(t *testing.T) {
 	if slotOf(pfx("10.0.0.0/8"), 0) == slotOf(pfx("::ffff:10.0.0.0/8"), 0) {
 		t.Error("IPv4 and IPv4-mapped IPv6 share a slot")
 	}
+}
+
+// TestHandoffDrops: a stuck consumer costs counted drops of update
+// batches, never of peer states, and never blocks GoBGP's watcher for
+// longer than handoff_timeout.
+func TestHandoffDrops(t *testing.T) {
+	cfg := Config{ASN: 1, RouterID: "192.0.2.1", Neighbors: []Neighbor{{Address: "192.0.2.2", PeerASN: 2}},
+		QueueBatches: 1, HandoffTimeout: 20 * time.Millisecond}
+	c, err := New(cfg, nil, nil)
+	must(t, err)
+	s := &session{c: c, ctx: t.Context(), tr: newTracker(Source, nil)}
+	u := route.Update{Prefix: pfx("10.0.0.0/8")}
+	s.handoff(Batch{Updates: []route.Update{u}}, false)    // fills the queue
+	s.handoff(Batch{Updates: []route.Update{u, u}}, false) // dropped after the timeout
+	done := make(chan struct{})
+	go func() {
+		s.handoff(Batch{States: []route.PeerState{{New: route.StateIdle}}}, true) // waits
+		close(done)
+	}()
+	select {
+	case <-done:
+		t.Fatal("a peer state was dropped")
+	case <-time.After(100 * time.Millisecond):
+	}
+	if b := <-c.q; len(b.Updates) != 1 {
+		t.Fatalf("first batch: %+v", b)
+	}
+	<-done
+	if b := <-c.q; len(b.States) != 1 {
+		t.Fatalf("state batch: %+v", b)
+	}
+	if got := counterValue(t, c.m.dropped); got != 2 {
+		t.Fatalf("dropped = %v, want 2 (updates)", got)
+	}
+}
+
+func counterValue(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	must(t, reg.Register(c))
+	mfs, err := reg.Gather()
+	must(t, err)
+	return mfs[0].GetMetric()[0].GetCounter().GetValue()
 }
