@@ -367,3 +367,63 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// TestServeScaleOut runs the split deployment: a collector-role process
+// replays the demo scenario and publishes watched updates to the Redis
+// Stream; an analyzer-role process consumes them through its consumer
+// group, detects the regional path shift and serves it in its API.
+func TestServeScaleOut(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	redisAddr := testenv.RedisAddr(t)
+	bin := buildBinary(t)
+	salt := make([]byte, 4)
+	_, _ = rand.Read(salt)
+	keyPrefix := "rwscale-" + hex.EncodeToString(salt)
+	dir := t.TempDir()
+	start := func(role string) (api string) {
+		apiPort := testenv.FreePort(t)
+		cfg := fmt.Sprintf(`
+demo: true
+pipeline: {role: %s}
+store:
+  backend: redis
+  redis: {url: "redis://%s/0", key_prefix: %s}
+collector: {enabled: false}
+api: {listen: "127.0.0.1:%d"}
+`, role, redisAddr, keyPrefix, apiPort)
+		path := filepath.Join(dir, role+".yaml")
+		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var logs lockedBuffer
+		cmd := exec.Command(bin, "serve", "--config", path)
+		cmd.Stdout, cmd.Stderr = &logs, &logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			if err := cmd.Wait(); err != nil {
+				t.Errorf("%s: exit %v", role, err)
+			}
+			if t.Failed() {
+				t.Logf("%s log:\n%s", role, logs.String())
+			}
+		})
+		return fmt.Sprintf("http://127.0.0.1:%d", apiPort)
+	}
+	analyzerAPI := start("analyzer")
+	start("collector")
+	var list struct {
+		Events []route.Event `json:"events"`
+	}
+	waitFor(t, 90*time.Second, "a resolved path_shift in the analyzer's API", func() bool {
+		code := getJSON(analyzerAPI+"/api/v1/events?kind=path_shift&status=resolved", &list)
+		return code == http.StatusOK && len(list.Events) > 0
+	})
+	if ev := list.Events[0]; ev.Provider != "aws" || ev.Region != "us-west-2" {
+		t.Errorf("event %s/%s, want aws/us-west-2", ev.Provider, ev.Region)
+	}
+}
