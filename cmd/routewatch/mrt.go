@@ -53,7 +53,7 @@ func cmdMRTDump(ctx context.Context, args []string, io stdio) int {
 		defer debug.SetMemoryLimit(debug.SetMemoryLimit(32 << 20))
 	}
 	out := bufio.NewWriterSize(io.out, 1<<20)
-	d := &dumper{out: out, errw: io.err, oneLine: *oneLine, count: *count, quiet: *quiet}
+	d := &dumper{in: io.in, out: out, errw: io.err, oneLine: *oneLine, count: *count, quiet: *quiet}
 	d.total.Skipped = map[string]int64{}
 	d.total.Errors = map[string]int64{}
 	code := exitOK
@@ -75,6 +75,7 @@ func cmdMRTDump(ctx context.Context, args []string, io stdio) int {
 }
 
 type dumper struct {
+	in                    io.Reader
 	out                   *bufio.Writer
 	errw                  io.Writer
 	oneLine, count, quiet bool
@@ -85,6 +86,11 @@ type dumper struct {
 	files                 int
 	start                 time.Time
 }
+
+// stdinCloser reads the command's stdin and leaves it open.
+type stdinCloser struct{ io.Reader }
+
+func (stdinCloser) Close() error { return nil }
 
 // progressReader counts compressed bytes for the progress bar.
 type progressReader struct {
@@ -103,9 +109,16 @@ func (p *progressReader) Close() error { return p.r.Close() }
 // open opens name; local files that are large get a progress bar on a
 // terminal stderr.
 func (d *dumper) open(ctx context.Context, name string) (io.ReadCloser, *progressbar.ProgressBar, error) {
+	if name == "-" {
+		rc, err := mrtdata.Decompress(stdinCloser{d.in})
+		if err != nil {
+			return nil, nil, fmt.Errorf("mrtdata: open stdin: %w", err)
+		}
+		return rc, nil, nil
+	}
 	f, ok := d.errw.(*os.File)
 	tty := ok && term.IsTerminal(int(f.Fd()))
-	if d.quiet || !tty || name == "-" || strings.Contains(name, "://") {
+	if d.quiet || !tty || strings.Contains(name, "://") {
 		rc, err := mrtdata.Open(ctx, name)
 		return rc, nil, err
 	}

@@ -21,9 +21,33 @@ import (
 
 func runMRTDump(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return runMRTDumpIn(t, nil, args...)
+}
+
+func runMRTDumpIn(t *testing.T, stdin []byte, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	var out, errb bytes.Buffer
-	code = run(context.Background(), append([]string{"mrt", "dump"}, args...), stdio{in: strings.NewReader(""), out: &out, err: &errb})
+	code = run(context.Background(), append([]string{"mrt", "dump"}, args...), stdio{in: bytes.NewReader(stdin), out: &out, err: &errb})
 	return out.String(), errb.String(), code
+}
+
+func TestMRTDumpStdin(t *testing.T) {
+	name := writeFixture(t)
+	raw, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(raw)
+	zw.Close()
+	fromFile, _, _ := runMRTDump(t, "-m", name)
+	for _, in := range [][]byte{raw, gz.Bytes()} {
+		out, errs, code := runMRTDumpIn(t, in, "-m", "-")
+		if code != exitOK || out != fromFile || out == "" {
+			t.Fatalf("exit %d, stderr %q, output %q, want %q", code, errs, out, fromFile)
+		}
+	}
 }
 
 func gunzip(t *testing.T, name string) string {
