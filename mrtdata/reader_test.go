@@ -369,12 +369,20 @@ func TestOpen(t *testing.T) {
 	defer srv.Close()
 	files["http"] = srv.URL + "/rib.gz"
 	t.Run("bzip2", func(t *testing.T) {
-		bz := testenv.Command(t, "bzip2")
-		out, err := exec.Command(bz, "-c", files["plain"]).Output()
-		if err != nil {
-			t.Fatal(err)
+		// The stdlib has no bzip2 writer: the fixture is made by the bzip2
+		// command under -update and checked in.
+		golden := filepath.Join("testdata", "four.mrt.bz2")
+		if *update {
+			bz := testenv.Command(t, "bzip2")
+			out, err := exec.Command(bz, "-c", files["plain"]).Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(golden, out, 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
-		checkOpen(t, write("a.mrt.bz2", out), 4)
+		checkOpen(t, golden, 4)
 	})
 	for name, f := range files {
 		t.Run(name, func(t *testing.T) { checkOpen(t, f, 4) })
