@@ -65,7 +65,8 @@ func rangesMain(ctx context.Context, args []string, io stdio, defaults []string)
 			if errors.As(err, &fe) && fe.Unreachable() {
 				unreachable++
 			}
-			fmt.Fprintf(io.err, "routewatch ranges: %v\n", err)
+			// The package's errors start with "ranges: " already.
+			fmt.Fprintf(io.err, "routewatch %v\n", err)
 			continue
 		}
 		loaded = append(loaded, l)
