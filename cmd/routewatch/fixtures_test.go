@@ -119,3 +119,14 @@ func TestReplayFixtures(t *testing.T) {
 		})
 	}
 }
+
+// TestReplayWithServeConfig: `replay --config` takes the same file as
+// `serve --config` and uses its analyzer and ranges sections.
+func TestReplayWithServeConfig(t *testing.T) {
+	dir := filepath.Join("..", "..", "testdata", "scenarios")
+	code, out, errOut := runCLI(t, "replay", "-q", "--config", filepath.Join("..", "..", "config", "routewatch.example.yaml"),
+		"--ranges", filepath.Join(dir, "te_shift.ip-ranges.json"), filepath.Join(dir, "te_shift.mrt.gz"))
+	if code != exitOK || !strings.Contains(out, "path_shift") {
+		t.Fatalf("exit %d, out %q, err %q", code, out, errOut)
+	}
+}

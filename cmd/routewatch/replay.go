@@ -23,6 +23,7 @@ import (
 	"routewatch/mrtdata"
 	"routewatch/ranges"
 	"routewatch/route"
+	"routewatch/service"
 )
 
 // replayConfig is the file given to `replay --config`: the analyzer
@@ -32,6 +33,9 @@ type replayConfig struct {
 	// Ranges is a list of specs (FILE, URL, NAME=FILE); a mapping with
 	// `specs:` (the serve config's ranges section) is accepted too.
 	Ranges replayRanges `yaml:"ranges"`
+	// watchASNs comes from a serve config's ranges.watch_asns (nil: the
+	// defaults).
+	watchASNs map[string][]uint32
 }
 
 type replayRanges []string
@@ -70,8 +74,23 @@ func decodeStrict(n *yaml.Node, v any) error {
 	return d.Decode(v)
 }
 
-// loadReplayConfig reads path over the analyzer defaults.
+// loadReplayConfig reads the analyzer and ranges sections of a serve
+// config file (the same file `serve --config` takes), or of the short form
+// with just those two sections.
 func loadReplayConfig(path string) (replayConfig, error) {
+	full, err := service.LoadFile(path, nil)
+	if err == nil {
+		return replayConfig{Analyzer: full.Analyzer, Ranges: full.Ranges.Specs, watchASNs: full.Ranges.WatchASNs}, nil
+	}
+	short, serr := loadShortReplayConfig(path)
+	if serr != nil {
+		return short, fmt.Errorf("replay: config: %w", err)
+	}
+	return short, nil
+}
+
+// loadShortReplayConfig reads the short form over the analyzer defaults.
+func loadShortReplayConfig(path string) (replayConfig, error) {
 	cfg := replayConfig{Analyzer: analyzer.DefaultConfig()}
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -96,7 +115,7 @@ func cmdReplay(ctx context.Context, args []string, io stdio) int {
 	var specs multiFlag
 	fs.Var(&specs, "ranges", "provider ranges: FILE, URL or NAME=FILE (repeatable; default: origin-ASN watch list only)")
 	format := fs.String("format", "table", "output: table or json (one event per line)")
-	cfgPath := fs.String("config", "", "YAML file with an analyzer: section and a ranges: list")
+	cfgPath := fs.String("config", "", "serve config `FILE`: its analyzer and ranges sections are used")
 	quiet := fs.Bool("q", false, "no progress and no summary on stderr")
 	fs.Usage = func() {
 		fmt.Fprint(io.err, "usage: routewatch replay [--ranges SPEC]... [--format table|json] [--config FILE] FILE|URL|- ...\n")
@@ -135,13 +154,17 @@ func cmdReplay(ctx context.Context, args []string, io stdio) int {
 	all := append(append([]string{}, cfg.Ranges...), specs...)
 	var set *ranges.Set
 	if len(all) == 0 {
-		set = ranges.Build(nil, ranges.DefaultWatchASNs())
+		watch := cfg.watchASNs
+		if watch == nil {
+			watch = ranges.DefaultWatchASNs()
+		}
+		set = ranges.Build(nil, watch)
 		if !*quiet {
 			fmt.Fprintln(io.err, "routewatch replay: no --ranges given: watching the providers' origin ASNs only")
 		}
 	} else {
 		var err error
-		if set, err = ranges.Load(ctx, all, ranges.Options{}); err != nil {
+		if set, err = ranges.Load(ctx, all, ranges.Options{WatchASNs: cfg.watchASNs}); err != nil {
 			fmt.Fprintf(io.err, "routewatch replay: %v\n", err)
 			return exitFail
 		}
