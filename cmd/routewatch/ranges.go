@@ -71,6 +71,11 @@ func rangesMain(ctx context.Context, args []string, io stdio, defaults []string)
 		}
 		loaded = append(loaded, l)
 	}
+	if explicit && failed > 0 {
+		// Sources asked for by name must all load: a partial table would
+		// pass for a complete one.
+		return exitFail
+	}
 	if !explicit {
 		switch {
 		case len(loaded) == 0 && unreachable == failed:
