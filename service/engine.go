@@ -87,9 +87,10 @@ type Engine struct {
 	// Time is data time: it advances with the updates, and between them at
 	// wall-clock speed from the last update (so live events can resolve
 	// while nothing arrives) — never from the wall clock directly.
-	lastData time.Time
-	lastWall time.Time
-	now      func() time.Time
+	lastData  time.Time
+	lastWall  time.Time
+	lastPrune time.Time
+	now       func() time.Time
 
 	pendUps    []route.Update
 	pendStates []route.PeerState
@@ -187,7 +188,14 @@ func (e *Engine) Run(ctx context.Context, in <-chan collector.Batch, jobs <-chan
 			}
 		case <-tick.C:
 			if !e.lastData.IsZero() {
-				e.emit(ctx, e.an.Tick(e.dataNow()))
+				now := e.dataNow()
+				e.emit(ctx, e.an.Tick(now))
+				// Resolved events live on in the store; the analyzer
+				// forgets them an hour (of data time) after they ended.
+				if now.Sub(e.lastPrune) > time.Minute {
+					e.an.Prune(now.Add(-time.Hour))
+					e.lastPrune = now
+				}
 			}
 			if err := e.flush(ctx); err != nil {
 				e.logger.Error("engine: store write failed", "err", err)
