@@ -70,13 +70,14 @@ func FuzzReader(f *testing.F) {
 					t.Fatal(err)
 				}
 				var re *RecordError
-				if !errors.As(err, &re) {
-					t.Fatalf("untyped error %v", err)
-				}
-				if errors.Is(err, ErrCorrupt) {
+				var te *TruncatedError
+				switch {
+				case errors.As(err, &re) && errors.Is(err, ErrCorrupt):
 					continue
+				case errors.As(err, &te) && errors.Is(err, ErrTruncated):
+					return
 				}
-				return
+				t.Fatalf("untyped error %v", err)
 			}
 			for _, u := range rec.Updates {
 				if !u.Prefix.IsValid() || u.Prefix != u.Prefix.Masked() || !u.Peer.Addr.IsValid() {

@@ -24,15 +24,15 @@ var ErrTruncated = errors.New("truncated archive")
 // on with the next record.
 var ErrCorrupt = errors.New("corrupt record")
 
-// RecordError reports a record that could not be read or decoded, with its
-// place in the archive.
+// RecordError reports a record that did not decode, with its place in the
+// archive. It wraps ErrCorrupt; the Reader goes on with the next record.
 type RecordError struct {
 	File   string
 	Index  int64 // 0-based record number
 	Offset int64 // byte offset of the record header in the decompressed stream
 	Kind   string
 	Reason string
-	Err    error // ErrTruncated or ErrCorrupt
+	Err    error // ErrCorrupt
 }
 
 func (e *RecordError) Error() string {
@@ -40,6 +40,25 @@ func (e *RecordError) Error() string {
 }
 
 func (e *RecordError) Unwrap() error { return e.Err }
+
+// TruncatedError reports where an archive stops being readable: it ends
+// inside a record ("truncated"), or a record header claims an impossible
+// length ("framing"). It wraps ErrTruncated and is final. It is a type of
+// its own so that callers treating *RecordError as "skip and go on" cannot
+// loop on it.
+type TruncatedError struct {
+	File   string
+	Index  int64
+	Offset int64
+	Kind   string
+	Reason string
+}
+
+func (e *TruncatedError) Error() string {
+	return fmt.Sprintf("mrtdata: %s: record %d at offset %d: %s: %s", e.File, e.Index, e.Offset, e.Kind, e.Reason)
+}
+
+func (e *TruncatedError) Unwrap() error { return ErrTruncated }
 
 // Record is one decoded MRT record. Updates and States point into buffers
 // the Reader reuses: they are valid until the next call to Next (copy the
@@ -129,15 +148,16 @@ func (r *Reader) Stats() Stats {
 	return s
 }
 
-func (r *Reader) fail(kind, reason string, base error) *RecordError {
+func (r *Reader) fail(kind, reason string) *TruncatedError {
 	r.stats.Errors[kind]++
-	return &RecordError{File: r.name, Index: r.index, Offset: r.off, Kind: kind, Reason: reason, Err: base}
+	return &TruncatedError{File: r.name, Index: r.index, Offset: r.off, Kind: kind, Reason: reason}
 }
 
 // Next returns the next record. At a clean end it returns io.EOF. A
-// *RecordError wrapping ErrCorrupt reports a record that did not decode;
-// Next can be called again. An error wrapping ErrTruncated is final, as is
-// any other read error.
+// *RecordError (wrapping ErrCorrupt) reports a record that did not decode;
+// Next can be called again. A *TruncatedError (wrapping ErrTruncated) is
+// final, as is any other error (e.g. a corrupt gzip stream); Next then
+// keeps returning it.
 func (r *Reader) Next() (Record, error) {
 	if r.done != nil {
 		return Record{}, r.done
@@ -149,7 +169,7 @@ func (r *Reader) Next() (Record, error) {
 			return Record{}, io.EOF
 		}
 		if err == io.ErrUnexpectedEOF {
-			r.done = r.fail("truncated", fmt.Sprintf("archive ends inside a record header (%d of 12 bytes)", n), ErrTruncated)
+			r.done = r.fail("truncated", fmt.Sprintf("archive ends inside a record header (%d of 12 bytes)", n))
 			return Record{}, r.done
 		}
 		r.done = fmt.Errorf("mrtdata: read %s: %w", r.name, err)
@@ -165,7 +185,7 @@ func (r *Reader) Next() (Record, error) {
 		if r.index == 0 {
 			hint = "not an MRT archive?"
 		}
-		r.done = r.fail("framing", fmt.Sprintf("record length %d exceeds the %d byte limit (%s)", length, MaxRecordLen, hint), ErrTruncated)
+		r.done = r.fail("framing", fmt.Sprintf("record length %d exceeds the %d byte limit (%s)", length, MaxRecordLen, hint))
 		return Record{}, r.done
 	}
 	if cap(r.body) < int(length) {
@@ -174,7 +194,7 @@ func (r *Reader) Next() (Record, error) {
 	body := r.body[:length]
 	if m, err := io.ReadFull(r.br, body); err != nil {
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			r.done = r.fail("truncated", fmt.Sprintf("archive ends inside a record body (%d of %d bytes; type %d subtype %d)", m, length, typ, sub), ErrTruncated)
+			r.done = r.fail("truncated", fmt.Sprintf("archive ends inside a record body (%d of %d bytes; type %d subtype %d)", m, length, typ, sub))
 			return Record{}, r.done
 		}
 		r.done = fmt.Errorf("mrtdata: read %s: %w", r.name, err)

@@ -266,7 +266,7 @@ func TestTruncatedArchive(t *testing.T) {
 		if len(errs) != 1 || !errors.Is(errs[0], ErrTruncated) {
 			t.Fatalf("cut %d: errors %v, want one ErrTruncated", cut, errs)
 		}
-		var re *RecordError
+		var re *TruncatedError
 		if !errors.As(errs[0], &re) || re.Index != int64(whole) || re.Offset != int64(whole*recLen) || re.File != "cut.mrt" {
 			t.Fatalf("cut %d: %+v", cut, re)
 		}
@@ -318,6 +318,10 @@ func TestFramingAndSkips(t *testing.T) {
 				}
 				if _, err2 := r.Next(); !errors.Is(err2, tt.err) {
 					t.Fatalf("error not final: %v", err2)
+				}
+				var re *RecordError
+				if errors.As(err, &re) {
+					t.Fatal("a final error must not be a *RecordError (callers skip those)")
 				}
 				return
 			}
