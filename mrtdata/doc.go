@@ -15,10 +15,10 @@
 //   - BGP4MP_ET's microseconds become the time's fraction; 2-byte-AS
 //     messages get AS4_PATH / AS4_AGGREGATOR merged (RFC 6793); add-path
 //     subtypes read a path identifier per NLRI (RFC 7911 / RFC 8050).
-//   - A truncated archive ends with a *RecordError wrapping ErrTruncated
-//     (file, record number, byte offset, reason). A record that does not
-//     decode yields a *RecordError wrapping ErrCorrupt and reading goes on;
-//     a decoder panic on hostile input is recovered per record.
+//   - A truncated archive ends with a *TruncatedError wrapping ErrTruncated
+//     (file, record number, byte offset, reason; final). A record that does
+//     not decode yields a *RecordError wrapping ErrCorrupt and reading goes
+//     on; a decoder panic on hostile input is recovered per record.
 //
 // The attribute decoder is our own (GoBGP's pkg/packet/bgp lacks the cases
 // above in its MRT path and allocates per attribute); GoBGP stays the
