@@ -29,7 +29,7 @@ echo "# $(redis-server --version | cut -d' ' -f1-3), go: $(go env GOVERSION), ro
 
 echo "## store.Redis: ApplyUpdates, $CLIENTS writers x 2000-update batches"
 out=$(ROUTEWATCH_BENCH_REDIS=127.0.0.1:$PORT ROUTEWATCH_BENCH_ROUTES=$ROUTES \
-  go test -count=1 -run '^TestBenchIngest$' -v ./store/ | grep -vE '^(=== RUN|--- PASS|PASS|ok)')
+  go test -count=1 -run '^$' -bench '^BenchmarkStoreIngest$' -benchtime 1x ./store/ | grep -E '^(apply_sha|cmd|routes|store_|elapsed|used_memory)')
 echo "$out"
 sha=$(echo "$out" | awk '/^apply_sha/ {print $2}')
 store_ups=$(echo "$out" | awk '/^store_updates_per_sec/ {print $2}')

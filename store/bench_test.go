@@ -117,15 +117,17 @@ func commandCalls(ctx context.Context, c *redis.Client) map[string]int64 {
 	return out
 }
 
-// TestBenchIngest is the driver bench/store.sh runs against its own
-// redis-server (ROUTEWATCH_BENCH_REDIS=host:port). It prints the apply
-// script's SHA (for redis-benchmark), updates/s, commands per update and
-// memory per stored route.
-func TestBenchIngest(t *testing.T) {
+// BenchmarkStoreIngest is the driver bench/store.sh runs once
+// (-benchtime 1x) against its own redis-server
+// (ROUTEWATCH_BENCH_REDIS=host:port; it FLUSHes that server). It prints the
+// apply script's SHA (for redis-benchmark), updates/s, commands per update
+// and memory per stored route.
+func BenchmarkStoreIngest(b *testing.B) {
 	addr := os.Getenv("ROUTEWATCH_BENCH_REDIS")
 	if addr == "" {
-		t.Skip("set ROUTEWATCH_BENCH_REDIS=host:port (bench/store.sh does)")
+		b.Skip("set ROUTEWATCH_BENCH_REDIS=host:port to a disposable server (bench/store.sh does)")
 	}
+	var t testing.TB = b
 	routes, _ := strconv.Atoi(os.Getenv("ROUTEWATCH_BENCH_ROUTES"))
 	if routes <= 0 {
 		routes = 1_000_000
