@@ -640,15 +640,21 @@ func contractSuite(t *testing.T, mk backend) {
 				{Time: at(1), Peer: peerA, Prefix: netip.MustParsePrefix("192.0.2.0/24")},
 			}
 			for i, u := range bad {
-				if err := s.ApplyUpdates(ctx, []route.Update{u}); err == nil {
-					t.Errorf("bad update %d accepted", i)
+				if err := s.ApplyUpdates(ctx, []route.Update{u}); !errors.Is(err, ErrInvalid) {
+					t.Errorf("bad update %d: err = %v want ErrInvalid", i, err)
 				}
 			}
-			if _, err := s.Routes(ctx, netip.Prefix{}, MatchExact); err == nil {
-				t.Errorf("invalid prefix accepted")
+			if _, err := s.Routes(ctx, netip.Prefix{}, MatchExact); !errors.Is(err, ErrInvalid) {
+				t.Errorf("invalid prefix: %v", err)
 			}
-			if err := s.PutEvents(ctx, []route.Event{{}}); err == nil {
-				t.Errorf("event without id accepted")
+			if err := s.PutEvents(ctx, []route.Event{{}}); !errors.Is(err, ErrInvalid) {
+				t.Errorf("event without id: %v", err)
+			}
+			if err := s.Enqueue(ctx, []Delivery{{}}); !errors.Is(err, ErrInvalid) {
+				t.Errorf("delivery without id: %v", err)
+			}
+			if err := s.ApplyPeerStates(ctx, []route.PeerState{{}}); !errors.Is(err, ErrInvalid) {
+				t.Errorf("state without peer: %v", err)
 			}
 			if err := s.Ping(ctx); err != nil {
 				t.Errorf("Ping: %v", err)

@@ -270,7 +270,7 @@ func cloneAttrs(a *route.Attrs) route.Attrs {
 func (m *Memory) ApplyPeerStates(ctx context.Context, states []route.PeerState) error {
 	for _, s := range states {
 		if !s.Peer.Addr.IsValid() {
-			return fmt.Errorf("store: apply peer states: invalid peer address")
+			return fmt.Errorf("store: apply peer states: %w peer address", ErrInvalid)
 		}
 	}
 	m.mu.Lock()
@@ -318,7 +318,7 @@ func (m *Memory) prefixRoutesLocked(mp *memPrefix) PrefixRoutes {
 // Routes implements Store.
 func (m *Memory) Routes(ctx context.Context, p netip.Prefix, match Match) ([]PrefixRoutes, error) {
 	if !p.IsValid() {
-		return nil, fmt.Errorf("store: routes: invalid prefix")
+		return nil, fmt.Errorf("store: routes: %w prefix", ErrInvalid)
 	}
 	p = p.Masked()
 	m.mu.RLock()
@@ -351,7 +351,7 @@ func (m *Memory) Routes(ctx context.Context, p netip.Prefix, match Match) ([]Pre
 // RoutesAt implements Store.
 func (m *Memory) RoutesAt(ctx context.Context, p netip.Prefix, at time.Time) (PrefixRoutes, error) {
 	if !p.IsValid() {
-		return PrefixRoutes{}, fmt.Errorf("store: routes at: invalid prefix")
+		return PrefixRoutes{}, fmt.Errorf("store: routes at: %w prefix", ErrInvalid)
 	}
 	p = p.Masked()
 	m.mu.RLock()
@@ -371,7 +371,7 @@ func (m *Memory) RoutesAt(ctx context.Context, p netip.Prefix, at time.Time) (Pr
 // History implements Store.
 func (m *Memory) History(ctx context.Context, p netip.Prefix, pg Page) ([]HistoryEntry, string, error) {
 	if !p.IsValid() {
-		return nil, "", fmt.Errorf("store: history: invalid prefix")
+		return nil, "", fmt.Errorf("store: history: %w prefix", ErrInvalid)
 	}
 	before := uint64(0) // 0: from the newest
 	if pg.Cursor != "" {
@@ -458,7 +458,7 @@ func (m *Memory) PrefixesByASN(ctx context.Context, asn uint32, pg Page) ([]neti
 func (m *Memory) PutEvents(ctx context.Context, evs []route.Event) error {
 	for _, e := range evs {
 		if e.ID == "" {
-			return fmt.Errorf("store: put events: empty id")
+			return fmt.Errorf("store: put events: %w: empty id", ErrInvalid)
 		}
 	}
 	m.mu.Lock()
@@ -627,7 +627,7 @@ func (m *Memory) Group(ctx context.Context, provider, region string) (GroupSumma
 func (m *Memory) Enqueue(ctx context.Context, ds []Delivery) error {
 	for _, d := range ds {
 		if d.ID == "" {
-			return fmt.Errorf("store: enqueue: empty id")
+			return fmt.Errorf("store: enqueue: %w: empty id", ErrInvalid)
 		}
 	}
 	m.mu.Lock()

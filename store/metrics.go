@@ -38,7 +38,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		consumed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "routewatch_store_stream_consumed_total",
-			Help: "Stream entries handled by a consumer, by result (ok, error, corrupt).",
+			Help: "Stream entries handled by a consumer, by result (ok, error, corrupt, invalid).",
 		}, []string{"result"}),
 		claimed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "routewatch_store_stream_claimed_total",

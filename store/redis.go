@@ -558,7 +558,7 @@ func (r *Redis) ApplyPeerStates(ctx context.Context, states []route.PeerState) (
 	defer r.observe("apply_peer_states", time.Now(), &err)
 	for _, s := range states {
 		if !s.Peer.Addr.IsValid() {
-			return fmt.Errorf("store: apply peer states: invalid peer address")
+			return fmt.Errorf("store: apply peer states: %w peer address", ErrInvalid)
 		}
 	}
 	for _, s := range states {
@@ -733,7 +733,7 @@ func (r *Redis) loadPrefixes(ctx context.Context, ps []netip.Prefix) ([]PrefixRo
 func (r *Redis) Routes(ctx context.Context, p netip.Prefix, m Match) (_ []PrefixRoutes, err error) {
 	defer r.observe("routes", time.Now(), &err)
 	if !p.IsValid() {
-		return nil, fmt.Errorf("store: routes: invalid prefix")
+		return nil, fmt.Errorf("store: routes: %w prefix", ErrInvalid)
 	}
 	p = p.Masked()
 	fam := r.k.family(p.Addr().Is4())
@@ -833,7 +833,7 @@ func parseHistEntry(p netip.Prefix, s string) (histRec, error) {
 func (r *Redis) RoutesAt(ctx context.Context, p netip.Prefix, at time.Time) (_ PrefixRoutes, err error) {
 	defer r.observe("routes_at", time.Now(), &err)
 	if !p.IsValid() {
-		return PrefixRoutes{}, fmt.Errorf("store: routes at: invalid prefix")
+		return PrefixRoutes{}, fmt.Errorf("store: routes at: %w prefix", ErrInvalid)
 	}
 	p = p.Masked()
 	var hc *redis.StringSliceCmd
@@ -869,7 +869,7 @@ func (r *Redis) RoutesAt(ctx context.Context, p netip.Prefix, at time.Time) (_ P
 func (r *Redis) History(ctx context.Context, p netip.Prefix, pg Page) (_ []HistoryEntry, _ string, err error) {
 	defer r.observe("history", time.Now(), &err)
 	if !p.IsValid() {
-		return nil, "", fmt.Errorf("store: history: invalid prefix")
+		return nil, "", fmt.Errorf("store: history: %w prefix", ErrInvalid)
 	}
 	before := uint64(0)
 	if pg.Cursor != "" {
@@ -1016,7 +1016,7 @@ func (r *Redis) PutEvents(ctx context.Context, evs []route.Event) (err error) {
 	for i := range evs {
 		e := &evs[i]
 		if e.ID == "" {
-			return fmt.Errorf("store: put events: empty id")
+			return fmt.Errorf("store: put events: %w: empty id", ErrInvalid)
 		}
 		js, err := json.Marshal(e)
 		if err != nil {
@@ -1303,7 +1303,7 @@ func (r *Redis) Enqueue(ctx context.Context, ds []Delivery) (err error) {
 	calls := make([]evalCall, 0, len(ds))
 	for _, d := range ds {
 		if d.ID == "" {
-			return fmt.Errorf("store: enqueue: empty id")
+			return fmt.Errorf("store: enqueue: %w: empty id", ErrInvalid)
 		}
 		js, err := json.Marshal(d)
 		if err != nil {

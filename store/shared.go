@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -12,6 +13,11 @@ import (
 
 	"routewatch/route"
 )
+
+// ErrInvalid is wrapped by errors for input that can never be stored (an
+// invalid prefix or peer, an announcement without attributes, an empty
+// id): retrying does not help.
+var ErrInvalid = errors.New("invalid")
 
 // Retention bounds what both backends keep. Zero fields take the defaults.
 type Retention struct {
@@ -362,13 +368,13 @@ func sortGroups(gs []GroupSummary) {
 // before anything is written.
 func validUpdate(u *route.Update) error {
 	if !u.Prefix.IsValid() {
-		return fmt.Errorf("invalid prefix %v", u.Prefix)
+		return fmt.Errorf("%w prefix %v", ErrInvalid, u.Prefix)
 	}
 	if !u.Peer.Addr.IsValid() {
-		return fmt.Errorf("invalid peer address for %v", u.Prefix)
+		return fmt.Errorf("%w peer address for %v", ErrInvalid, u.Prefix)
 	}
 	if !u.Withdraw && u.Attrs == nil {
-		return fmt.Errorf("announcement of %v without attributes", u.Prefix)
+		return fmt.Errorf("%w announcement of %v: no attributes", ErrInvalid, u.Prefix)
 	}
 	return nil
 }

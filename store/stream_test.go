@@ -131,6 +131,11 @@ func TestStream(t *testing.T) {
 			if err := r.c.XAdd(ctx, &redis.XAddArgs{Stream: r.k.stream(r.cfg.Stream), Values: []any{"b", "garbage"}}).Err(); err != nil {
 				t.Fatal(err)
 			}
+			// Decodes, but can never be stored (no peer address): dropped,
+			// or the duplicate behind it would never be handled.
+			if err := r.Publish(ctx, Batch{Updates: []route.Update{{Prefix: netip.MustParsePrefix("192.0.2.0/24"), Withdraw: true}}}); err != nil {
+				t.Fatal(err)
+			}
 			if err := r.Publish(ctx, batchN(0)); err != nil { // a duplicate of batch 0
 				t.Fatal(err)
 			}
