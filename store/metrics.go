@@ -46,7 +46,27 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.latency, m.errors, m.gaps, m.updates, m.published, m.consumed, m.claimed)
+		m.latency = register(reg, m.latency)
+		m.errors = register(reg, m.errors)
+		m.gaps = register(reg, m.gaps)
+		m.updates = register(reg, m.updates)
+		m.published = register(reg, m.published)
+		m.consumed = register(reg, m.consumed)
+		m.claimed = register(reg, m.claimed)
 	}
 	return m
+}
+
+// register shares an already registered collector, so two stores on one
+// registry (e.g. a publisher and a consumer) count together instead of
+// panicking.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+	}
+	return c
 }

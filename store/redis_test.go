@@ -9,9 +9,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
 	"routewatch/internal/testenv"
+	"routewatch/route"
 )
 
 // testPrefix gives every test its own key space on the shared Redis, so
@@ -144,4 +147,32 @@ func TestRedisClusterContract(t *testing.T) {
 		t.Cleanup(func() { st.Close() })
 		return st
 	})
+}
+
+func TestRedisMetricsShareRegistry(t *testing.T) {
+	addr := testenv.RedisAddr(t)
+	reg := prometheus.NewRegistry()
+	ctx := context.Background()
+	for i := 0; i < 2; i++ {
+		st, err := NewRedis(ctx, RedisConfig{URL: "redis://" + addr + "/0", KeyPrefix: testPrefix(t, addr)}, nil, reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		if err := st.ApplyUpdates(ctx, []route.Update{ann(1, peerA, "192.0.2.0/24", awsW2, 3333, 16509)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := testutil.GatherAndCount(reg, "routewatch_store_updates_total", "routewatch_store_op_duration_seconds")
+	if err != nil || n == 0 {
+		t.Fatalf("metrics: %d %v", n, err)
+	}
+	if v := testutil.ToFloat64(newMetricsFrom(t, reg)); v != 2 {
+		t.Errorf("changed updates counted %v, want 2 (both stores)", v)
+	}
+}
+
+func newMetricsFrom(t *testing.T, reg *prometheus.Registry) prometheus.Collector {
+	t.Helper()
+	return newMetrics(reg).updates.WithLabelValues("changed")
 }
