@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -120,4 +121,22 @@ func TestComposeConfigChecks(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(testenv.RepoRoot(t), "compose.yaml")); err != nil {
 		t.Error(err)
 	}
+}
+
+// FuzzParseConfig: any bytes give a config or an error, never a panic.
+func FuzzParseConfig(f *testing.F) {
+	for _, seed := range []string{
+		"", "log: {level: debug}\n", "store:\n  backend: redis\n  redis: {url: redis://x}\n",
+		"collector:\n  neighbors:\n    - {address: 192.0.2.1, peer_asn: 64500}\n",
+		"analyzer:\n  window: 5m\n  min_share: 0.2\n", "alert:\n  sinks:\n    - {name: a, type: slack, url: https://hooks.slack.com/x}\n",
+		"pipeline: {role: analyzer}\n", "- a\n- b\n", "{{{", "api: {listen: ':0', tokens: [{name: a, scope: read, token: 0123456789abcdef}]}\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse(bytes.NewReader(data), nil)
+		if err == nil && c.Store.Backend == "" {
+			t.Errorf("valid config without a store backend")
+		}
+	})
 }
