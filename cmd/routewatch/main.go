@@ -71,6 +71,8 @@ func run(ctx context.Context, args []string, io stdio) int {
 			return exitUsage
 		}
 		return cmdConfigCheck(ctx, args[2:], io)
+	case "healthcheck":
+		return cmdHealthcheck(ctx, args[1:], io)
 	case "-h", "--help", "help":
 		fmt.Fprint(io.out, usage)
 		return exitOK
