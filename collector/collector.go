@@ -343,11 +343,17 @@ type session struct {
 	lastAttrs *route.Attrs
 	lastBad   bool
 
+	// mu serialises the watcher's callbacks with the End-of-RIB timers;
+	// batches are handed off under it so they reach Run in state order.
+	mu sync.Mutex
+
 	timerMu sync.Mutex
 	timers  []*time.Timer
 }
 
 func (s *session) onPaths(paths []*apiutil.Path, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	m := s.c.m
 	if at.IsZero() {
 		at = time.Now()
@@ -433,11 +439,16 @@ func (s *session) onEOR(p *apiutil.Path, at time.Time) {
 	if !ok {
 		return
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if at.IsZero() {
 		// GoBGP v4.8.0 leaves the End-of-RIB event's timestamp unset.
 		at = time.Now()
 	}
-	ups, sts := s.tr.endOfRIB(at, addr, fam)
+	s.endOfRIB(s.tr.endOfRIB(at, addr, fam))
+}
+
+func (s *session) endOfRIB(ups []route.Update, sts []route.PeerState) {
 	s.syncCounters()
 	if len(sts) > 0 {
 		s.c.m.peerChanges.WithLabelValues("end_of_rib").Inc()
@@ -458,10 +469,13 @@ func (s *session) onPeer(ev *apiutil.WatchEventMessage_PeerEvent, at time.Time) 
 	if !ok {
 		return
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	sts := s.tr.peerEvent(pe)
 	s.syncCounters()
 	for _, st := range sts {
 		if st.Up() {
+			s.armEORTimer(pe.Addr, s.tr.session(pe.Addr))
 			s.c.m.peerChanges.WithLabelValues("established").Inc()
 			s.c.m.established.Inc()
 			s.c.logger.Info("collector: session established", "peer", st.Peer.Addr, "asn", st.Peer.ASN)
@@ -497,6 +511,29 @@ func (s *session) maxPrefixTripped(a netip.Addr) {
 		if err := s.s.EnablePeer(s.ctx, &api.EnablePeerRequest{Address: a.String()}); err != nil {
 			s.c.logger.Error("collector: re-enable neighbor after max-prefix", "peer", a, "err", err)
 		}
+	}))
+}
+
+// armEORTimer ends the initial table of a peer that never sends
+// End-of-RIB (a neighbor without graceful-restart support may not).
+func (s *session) armEORTimer(a netip.Addr, n uint64) {
+	d := s.c.cfg.EORTimeout
+	if d < 0 {
+		return
+	}
+	s.timerMu.Lock()
+	defer s.timerMu.Unlock()
+	s.timers = append(s.timers, time.AfterFunc(d, func() {
+		if s.ctx.Err() != nil {
+			return
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		ups, sts := s.tr.eorTimeout(time.Now(), a, n)
+		if len(sts) > 0 {
+			s.c.logger.Warn("collector: no End-of-RIB from neighbor, initial table considered complete", "peer", a, "after", d)
+		}
+		s.endOfRIB(ups, sts)
 	}))
 }
 

@@ -52,6 +52,11 @@ type Config struct {
 	// before a batch of updates is dropped and counted (default 10s).
 	// Peer state changes are never dropped.
 	HandoffTimeout time.Duration `yaml:"handoff_timeout"`
+	// EORTimeout ends a session's initial table when the neighbor sent no
+	// End-of-RIB within it (default 5m): TableDump stops, routes of the
+	// previous session it did not re-announce are withdrawn and a
+	// PeerState with EndOfRIB (Reason says why) is sent. Negative disables.
+	EORTimeout time.Duration `yaml:"eor_timeout"`
 }
 
 // Neighbor is one configured BGP peer.
@@ -115,6 +120,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HandoffTimeout == 0 {
 		c.HandoffTimeout = 10 * time.Second
+	}
+	if c.EORTimeout == 0 {
+		c.EORTimeout = 5 * time.Minute
 	}
 	return c
 }

@@ -339,3 +339,25 @@ func waitMetric(t *testing.T, get func() float64, want float64) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestEORTimeout: a neighbor that never sends End-of-RIB (no graceful
+// restart) still gets its initial table closed after eor_timeout.
+func TestEORTimeout(t *testing.T) {
+	cfg := baseConfig(t)
+	cfg.Neighbors = []Neighbor{{Address: "127.0.0.8", PeerASN: 65008, Passive: true}}
+	cfg.EORTimeout = time.Second
+	r := startCollector(t, cfg)
+	peer := route.Peer{Addr: addr("127.0.0.8"), ASN: 65008}
+	p := dialRaw(t, "127.0.0.8", cfg.Port)
+	p.establish(65008, "127.0.0.8")
+	r.expect(false, up(peer))
+	p.write(update([][]byte{attrOrigin, attr(0x40, 2, asPath4(65008)), attr(0x40, 3, []byte{127, 0, 0, 8})}, "10.88.0.0/24"))
+	r.expect(false, announce(peer, "10.88.0.0/24", true, &route.Attrs{ASPath: seq(65008), NextHop: addr("127.0.0.8")}))
+	it := r.next(wait)
+	st, ok := it.(route.PeerState)
+	if !ok || !st.EndOfRIB || st.Reason == "" {
+		t.Fatalf("got %s, want End-of-RIB by timeout", describe(it))
+	}
+	p.write(update([][]byte{attrOrigin, attr(0x40, 2, asPath4(65008)), attr(0x40, 3, []byte{127, 0, 0, 8})}, "10.89.0.0/24"))
+	r.expect(false, announce(peer, "10.89.0.0/24", false, &route.Attrs{ASPath: seq(65008), NextHop: addr("127.0.0.8")}))
+}

@@ -60,6 +60,9 @@ type peerTrack struct {
 	// pendingEoR: families whose initial table is still being received.
 	pendingEoR famSet
 	warned     bool
+	// session counts Up transitions, so a timer armed for one session
+	// does not act on the next.
+	session uint64
 }
 
 func (p *peerTrack) countFor(f famSet) *int {
@@ -170,6 +173,7 @@ func (t *tracker) peerEvent(ev peerEvent) []route.PeerState {
 			p.pendingEoR = famV4
 		}
 		p.warned = false
+		p.session++
 	case down:
 		// GoBGP's Adj-RIB-In watch sends no withdrawals for a dropped
 		// session: the routes become stale until the peer re-announces
@@ -193,6 +197,30 @@ func (t *tracker) peerEvent(ev peerEvent) []route.PeerState {
 		Peer: route.Peer{Addr: ev.Addr, ASN: p.asn},
 		Old:  old, New: ev.State, Reason: ev.Reason,
 	}}
+}
+
+// session returns the current session number of a peer (see peerTrack).
+func (t *tracker) session(a netip.Addr) uint64 { return t.peer(a).session }
+
+// eorTimeout ends the initial table of session n of a peer that sent no
+// End-of-RIB in time, as if it had sent one for every pending family.
+func (t *tracker) eorTimeout(at time.Time, a netip.Addr, n uint64) ([]route.Update, []route.PeerState) {
+	p := t.peer(a)
+	if p.session != n || p.state != route.StateEstablished || p.pendingEoR == 0 {
+		return nil, nil
+	}
+	var ups []route.Update
+	var sts []route.PeerState
+	for _, f := range []famSet{famV4, famV6} {
+		if p.pendingEoR&f != 0 {
+			u, s := t.endOfRIB(at, a, f)
+			ups, sts = append(ups, u...), append(sts, s...)
+		}
+	}
+	for i := range sts {
+		sts[i].Reason = "no End-of-RIB within eor_timeout"
+	}
+	return ups, sts
 }
 
 // endOfRIB marks family fam of a peer's initial table complete. When the

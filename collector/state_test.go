@@ -87,6 +87,27 @@ func TestTracker(t *testing.T) {
 	}
 }
 
+func TestTrackerEORTimeout(t *testing.T) {
+	a := netip.MustParseAddr("192.0.2.1")
+	tr := newTracker(Source, nil)
+	tr.peerEvent(peerEvent{Addr: a, State: route.StateEstablished, Families: famAll})
+	first := tr.session(a)
+	u := route.Update{Peer: route.Peer{Addr: a}, Prefix: pfx("10.0.0.0/8"), Attrs: &route.Attrs{}}
+	tr.update(&u)
+	tr.peerEvent(peerEvent{Addr: a, State: route.StateIdle})
+	tr.peerEvent(peerEvent{Addr: a, State: route.StateEstablished, Families: famAll})
+	if ups, sts := tr.eorTimeout(time.Time{}, a, first); ups != nil || sts != nil {
+		t.Fatal("a timer of the previous session acted")
+	}
+	ups, sts := tr.eorTimeout(time.Time{}, a, tr.session(a))
+	if len(ups) != 1 || !ups[0].Withdraw || len(sts) != 1 || !sts[0].EndOfRIB || sts[0].Reason == "" {
+		t.Fatalf("timeout: %v %v", ups, sts)
+	}
+	if ups, sts := tr.eorTimeout(time.Time{}, a, tr.session(a)); ups != nil || sts != nil {
+		t.Fatal("timeout acted twice")
+	}
+}
+
 func TestTrackerMaxPrefixWarn(t *testing.T) {
 	a := netip.MustParseAddr("192.0.2.1")
 	tr := newTracker(Source, func(netip.Addr) uint32 { return 2 })
