@@ -44,6 +44,10 @@ type Analyzer struct {
 	peers     map[route.Peer]*peerState
 	prefixes  map[slotKey]*pfxState // path-ID 0
 	lastPeer  *peerState
+	lastPfx   *pfxState // RIB records list every peer's route of one prefix in a row
+	nextPeer  uint32    // id of the next new peerState
+	slots     int       // live slots
+	pfxHigh   int       // len(prefixes) high-water mark since the map was last rebuilt
 	groups    map[route.Group]*group
 	groupList []*group // creation order, for deterministic iteration
 
@@ -68,6 +72,17 @@ type Stats struct {
 	Changes [ChangeAttrs + 1]int64
 	// Stale counts routes made stale by a lost session or table.
 	Stale int64
+
+	// What is held in memory now. A withdrawn route's slot is freed once
+	// no window record and no open event's pre-event baseline needs it; a
+	// prefix once no vantage point has a slot for it; a peer once it has
+	// no slots and no pending peer_down decision.
+	Slots    int64 // (peer, prefix, path-ID) slots
+	Prefixes int64 // watched prefixes
+	Peers    int64 // vantage points
+	Window   int64 // changes in the sliding window
+	Events   int64 // events held (open, and resolved but not yet pruned)
+	Open     int64 // open events
 }
 
 // slotKey is a pointer-free (prefix, path-ID) key: cheaper to hash than
@@ -97,9 +112,14 @@ const (
 )
 
 type slot struct {
-	peer  *peerState
-	pfx   *pfxState
-	attrs *route.Attrs // last announced attributes, kept after withdrawal
+	peer   *peerState
+	pfx    *pfxState
+	attrs  *route.Attrs // last announced attributes, kept after withdrawal
+	pathID uint32
+	pi     int32 // index in peer.slots; -1 once freed
+	// refs counts the window records and open events' baselines that
+	// point here: an absent slot is freed when it drops to zero.
+	refs  int32
 	state slotState
 }
 
@@ -109,16 +129,23 @@ type asnCount struct {
 }
 
 type pfxState struct {
+	key    slotKey
 	prefix netip.Prefix
 	groups []*group
 	slots  []*slot
-	win    []asnCount // peer ASNs with changes of this prefix in the window
+	// ids[i] is slots[i]'s peer id<<32 | path-ID: finding a peer's slot
+	// scans a few words instead of probing a per-peer map.
+	ids []uint64
+	win []asnCount // peer ASNs with changes of this prefix in the window
 }
+
+func slotID(p *peerState, pathID uint32) uint64 { return uint64(p.id)<<32 | uint64(pathID) }
 
 type peerState struct {
 	peer    route.Peer
-	slots   map[slotKey]*slot
-	present int // slots in state present
+	id      uint32
+	slots   []*slot // unordered; slot.pi is the index
+	present int     // slots in state present
 	staleN  int
 
 	wd     []time.Time // own withdrawals within the window
@@ -215,7 +242,16 @@ func fillDefaults(c Config) Config {
 func (a *Analyzer) Config() Config { return a.cfg }
 
 // Stats returns counters of what was observed.
-func (a *Analyzer) Stats() Stats { return a.stats }
+func (a *Analyzer) Stats() Stats {
+	st := a.stats
+	st.Slots = int64(a.slots)
+	st.Prefixes = int64(len(a.prefixes))
+	st.Peers = int64(len(a.peers))
+	st.Window = int64(len(a.win) - a.head)
+	st.Events = int64(len(a.events))
+	st.Open = int64(len(a.open))
+	return st
+}
 
 // Observe feeds one update. Updates of prefixes without tags are ignored
 // unless the prefix is already watched (withdrawals carry no attributes,
@@ -224,33 +260,39 @@ func (a *Analyzer) Observe(u route.Update) []route.EventChange {
 	a.stats.Updates++
 	out := a.advance(u.Time, nil)
 	pk := keyOf(u.Prefix, 0)
-	pf := a.prefixes[pk]
-	if pf == nil {
-		if len(u.Tags) == 0 || u.Withdraw || u.Attrs == nil {
-			return out
-		}
-		pf = a.newPrefix(pk, u.Prefix, u.Tags)
+	pf := a.lastPfx
+	if pf == nil || pf.key != pk {
+		pf = a.prefixes[pk]
 		if pf == nil {
-			return out
+			if len(u.Tags) == 0 || u.Withdraw || u.Attrs == nil {
+				return out
+			}
+			pf = a.newPrefix(pk, u.Prefix, u.Tags)
+			if pf == nil {
+				return out
+			}
 		}
+		a.lastPfx = pf
 	}
 	a.stats.Watched++
 	p := a.peerOf(u.Peer)
-	k := pk
-	k.pathID = u.PathID
-	s := p.slots[k]
-	if s == nil {
+	id := slotID(p, u.PathID)
+	i := slices.Index(pf.ids, id)
+	if i < 0 {
 		if u.Withdraw || u.Attrs == nil {
 			return out // never saw it: nothing to take away
 		}
 		// Initial load: the first announcement of a slot is not a change.
-		s = &slot{peer: p, pfx: pf, attrs: u.Attrs, state: present}
-		p.slots[k] = s
+		s := &slot{peer: p, pfx: pf, attrs: u.Attrs, pathID: u.PathID, pi: int32(len(p.slots)), state: present}
+		p.slots = append(p.slots, s)
 		p.present++
 		pf.slots = append(pf.slots, s)
+		pf.ids = append(pf.ids, id)
+		a.slots++
 		a.stats.Changes[ChangeInitial]++
 		return out
 	}
+	s := pf.slots[i]
 	if u.Withdraw || u.Attrs == nil {
 		return a.withdraw(s, out)
 	}
@@ -268,7 +310,9 @@ func (a *Analyzer) withdraw(s *slot, out []route.EventChange) []route.EventChang
 		s.state = absent
 		p.staleN--
 		a.touch(s)
-		return a.checkRestored(out)
+		out = a.checkRestored(out)
+		a.release(s)
+		return out
 	case p.down:
 		s.state = stale
 		p.present--
@@ -373,10 +417,12 @@ func (a *Analyzer) ObservePeer(st route.PeerState) []route.EventChange {
 	}
 	if st.EndOfRIB {
 		// The peer has re-sent its table: what is still stale is gone.
-		for _, s := range p.slots {
-			if s.state == stale {
+		// Backwards: release moves the last slot into the freed place.
+		for i := len(p.slots) - 1; i >= 0; i-- {
+			if s := p.slots[i]; s.state == stale {
 				s.state = absent
 				p.staleN--
+				a.release(s)
 			}
 		}
 	}
@@ -445,7 +491,8 @@ func (a *Analyzer) peerOf(rp route.Peer) *peerState {
 	}
 	p := a.peers[rp]
 	if p == nil {
-		p = &peerState{peer: rp, slots: make(map[slotKey]*slot)}
+		p = &peerState{peer: rp, id: a.nextPeer}
+		a.nextPeer++
 		a.peers[rp] = p
 	}
 	a.lastPeer = p
@@ -476,7 +523,7 @@ func (a *Analyzer) newPrefix(key slotKey, pr netip.Prefix, tags []route.Tag) *pf
 			best = t.Match
 		}
 	}
-	pf := &pfxState{prefix: pr}
+	pf := &pfxState{key: key, prefix: pr}
 	for _, t := range tags {
 		if t.Match != best || t.Provider == "" {
 			continue
@@ -491,6 +538,7 @@ func (a *Analyzer) newPrefix(key slotKey, pr netip.Prefix, tags []route.Tag) *pf
 		return nil
 	}
 	a.prefixes[key] = pf
+	a.pfxHigh = max(a.pfxHigh, len(a.prefixes))
 	return pf
 }
 
@@ -523,9 +571,12 @@ func (a *Analyzer) advance(t time.Time, out []route.EventChange) []route.EventCh
 	a.now = t
 	cut := t.Add(-a.cfg.Window)
 	for a.head < len(a.win) && a.win[a.head].t.Before(cut) {
-		a.exit(&a.win[a.head])
-		a.win[a.head] = record{}
+		r := &a.win[a.head]
+		a.exit(r)
+		s := r.slot
+		*r = record{}
 		a.head++
+		a.unref(s)
 	}
 	if a.head > 1024 && a.head*2 > len(a.win) {
 		n := copy(a.win, a.win[a.head:])
@@ -533,7 +584,10 @@ func (a *Analyzer) advance(t time.Time, out []route.EventChange) []route.EventCh
 		a.win = a.win[:n]
 		a.head = 0
 	}
-	a.sampleBaselines()
+	if !a.now.Before(a.nextSample) {
+		a.sampleBaselines()
+		a.sweep()
+	}
 	if len(a.suspects) > 0 {
 		keep := a.suspects[:0]
 		for _, p := range a.suspects {
@@ -612,6 +666,7 @@ func (a *Analyzer) emitDirty(out []route.EventChange, force bool) []route.EventC
 // add records a path change in the window and lets the groups react.
 func (a *Analyzer) add(r record, out []route.EventChange) []route.EventChange {
 	a.stats.Changes[r.typ]++
+	r.slot.refs++
 	a.win = append(a.win, r)
 	rp := &a.win[len(a.win)-1]
 	a.enter(rp)
@@ -855,4 +910,77 @@ func robustStart(ts []time.Time, minN int) time.Time {
 		}
 	}
 	return ts[len(ts)/2]
+}
+
+// unref drops one reference to s (a window record or an event baseline)
+// and frees s when nothing needs it any more.
+func (a *Analyzer) unref(s *slot) {
+	if s == nil {
+		return
+	}
+	s.refs--
+	a.release(s)
+}
+
+// release frees a withdrawn slot that no window record and no open
+// event's baseline points to, and its prefix once no slot is left: memory
+// follows the routes present now, not every route ever seen. A slot that
+// comes back later starts again as an initial announcement, as it would
+// after a fresh start.
+func (a *Analyzer) release(s *slot) {
+	if s.state != absent || s.refs > 0 || s.pi < 0 {
+		return
+	}
+	p, pf := s.peer, s.pfx
+	last := len(p.slots) - 1
+	moved := p.slots[last]
+	p.slots[s.pi] = moved
+	moved.pi = s.pi
+	p.slots[last] = nil
+	p.slots = p.slots[:last]
+	if cap(p.slots) > 1024 && len(p.slots) < cap(p.slots)/4 {
+		p.slots = slices.Clone(p.slots)
+	}
+	s.pi = -1
+	a.slots--
+	i := slices.Index(pf.slots, s)
+	last = len(pf.slots) - 1
+	pf.slots[i], pf.ids[i] = pf.slots[last], pf.ids[last]
+	pf.slots[last] = nil
+	pf.slots, pf.ids = pf.slots[:last], pf.ids[:last]
+	if last == 0 && len(pf.win) == 0 {
+		a.dropPrefix(pf)
+	}
+}
+
+func (a *Analyzer) dropPrefix(pf *pfxState) {
+	delete(a.prefixes, pf.key)
+	for _, g := range pf.groups {
+		g.size--
+	}
+	if a.lastPfx == pf {
+		a.lastPfx = nil
+	}
+}
+
+// sweep runs once per window: it frees vantage points that hold nothing
+// and shrinks the prefix map after a large table went away (Go maps do
+// not shrink by themselves).
+func (a *Analyzer) sweep() {
+	for rp, p := range a.peers {
+		if len(p.slots) == 0 && !p.down && p.downEvent == nil && p.suspectAt.IsZero() && !a.now.Before(p.suspectCooldown) {
+			delete(a.peers, rp)
+			if a.lastPeer == p {
+				a.lastPeer = nil
+			}
+		}
+	}
+	if a.pfxHigh > 4096 && len(a.prefixes) < a.pfxHigh/8 {
+		m := make(map[slotKey]*pfxState, len(a.prefixes))
+		for k, pf := range a.prefixes {
+			m[k] = pf
+		}
+		a.prefixes = m
+		a.pfxHigh = len(m)
+	}
 }

@@ -212,6 +212,9 @@ func (a *Analyzer) openGroup(g *group, out []route.EventChange) []route.EventCha
 	e.lastEmit = a.now
 	e.visible = -1
 	g.event = e
+	for s := range e.base {
+		s.refs++ // the baseline keeps the slot until the event resolves
+	}
 	a.events = append(a.events, e)
 	a.open = append(a.open, e)
 	e.dirty = false
@@ -230,6 +233,7 @@ func (a *Analyzer) absorb(e *event, r *record, out []route.EventChange) []route.
 	if !ok {
 		b = &baseState{present: r.fromPresent, attrs: r.fromAttrs}
 		e.base[s] = b
+		s.refs++
 	}
 	wasDev := b.dev
 	dev := a.setDev(e, s, b)
@@ -290,7 +294,13 @@ func (a *Analyzer) resolve(e *event, end time.Time, out []route.EventChange) []r
 	}
 	snap := a.refresh(e)
 	e.final = &snap
-	e.base = nil // the pre-event routes are no longer needed
+	// The final snapshot is all a resolved event still reports: the
+	// pre-event routes and the per-prefix sets are no longer needed.
+	base := e.base
+	e.base, e.prefixes, e.peers, e.trans = nil, nil, nil, nil
+	for s := range base {
+		a.unref(s)
+	}
 	return append(out, route.EventChange{Change: route.EventResolved, Event: snap})
 }
 
