@@ -50,13 +50,6 @@ func (s *Server) tags(p netip.Prefix) []tagView {
 	return viewTags(s.matcher.Match(p))
 }
 
-func comparePrefix(a, b netip.Prefix) int {
-	if c := a.Addr().Compare(b.Addr()); c != 0 {
-		return c
-	}
-	return a.Bits() - b.Bits()
-}
-
 func (s *Server) getPrefix(c echo.Context) error {
 	p, requested, err := prefixParam(c)
 	if err != nil {
@@ -105,39 +98,20 @@ func (s *Server) getPrefix(c echo.Context) error {
 		}
 		return writeJSON(c, http.StatusOK, v)
 	}
-	prs, err := s.st.Routes(ctx, p, m)
+	// The store pages in prefix order, so a covered lookup of a short
+	// prefix (0.0.0.0/0) loads one page, not the table.
+	prs, next, err := s.st.RoutesPage(ctx, p, m, pg)
 	if err != nil {
 		return err
 	}
-	// The store returns the whole match; the API pages it by prefix order
-	// so covered lookups of short prefixes stay bounded.
-	slices.SortStableFunc(prs, func(a, b store.PrefixRoutes) int { return comparePrefix(a.Prefix, b.Prefix) })
-	startAt := 0
-	if pg.Cursor != "" {
-		key, err := decodeCursor("prefix", pg.Cursor)
-		if err != nil {
-			return err
-		}
-		after, err := netip.ParsePrefix(key)
-		if err != nil {
-			return badParam("cursor", "invalid cursor")
-		}
-		startAt, _ = slices.BinarySearchFunc(prs, after, func(a store.PrefixRoutes, t netip.Prefix) int { return comparePrefix(a.Prefix, t) })
-		if startAt < len(prs) && prs[startAt].Prefix == after {
-			startAt++
-		}
-	}
-	for i := startAt; i < len(prs); i++ {
-		if len(v.Prefixes) == pg.Limit {
-			v.NextCursor = encodeCursor("prefix", prs[i-1].Prefix.String())
-			break
-		}
+	v.NextCursor = next
+	for _, pr := range prs {
 		// An exact lookup of a prefix nobody announces answers with no
 		// entries rather than an entry without routes.
-		if len(prs[i].Routes) == 0 {
+		if len(pr.Routes) == 0 {
 			continue
 		}
-		v.Prefixes = append(v.Prefixes, viewPrefixRoutes(prs[i], s.matcher))
+		v.Prefixes = append(v.Prefixes, viewPrefixRoutes(pr, s.matcher))
 	}
 	return writeJSON(c, http.StatusOK, v)
 }

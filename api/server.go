@@ -37,7 +37,7 @@ import (
 // Store is the part of store.Store the API reads (and, for the admin
 // event import, writes).
 type Store interface {
-	Routes(ctx context.Context, p netip.Prefix, m store.Match) ([]store.PrefixRoutes, error)
+	RoutesPage(ctx context.Context, p netip.Prefix, m store.Match, pg store.Page) ([]store.PrefixRoutes, string, error)
 	RoutesAt(ctx context.Context, p netip.Prefix, at time.Time) (store.PrefixRoutes, error)
 	History(ctx context.Context, p netip.Prefix, pg store.Page) ([]store.HistoryEntry, string, error)
 	PrefixesByASN(ctx context.Context, asn uint32, pg store.Page) ([]netip.Prefix, string, error)

@@ -187,6 +187,52 @@ func contractSuite(t *testing.T, mk backend) {
 				t.Errorf("after withdrawal covering = %v", got)
 			}
 		}},
+		{name: "routes page", run: func(t *testing.T, s Store) {
+			var ups []route.Update
+			for i, p := range []string{"9.0.0.0/8", "10.0.0.0/8", "10.0.0.0/16", "10.0.0.0/24", "10.0.1.0/24", "10.0.128.0/17",
+				"10.1.0.0/16", "10.1.0.0/24", "10.128.0.0/9", "10.255.255.0/24", "11.0.0.0/8", "2001:db8::/32", "2001:db8:8000::/33"} {
+				ups = append(ups, ann(1, []route.Peer{peerA, peerB}[i%2], p, awsW2, 3333, 16509))
+			}
+			mustApply(t, s, ups...)
+			pageAll := func(q string, m Match, limit int) []string {
+				var out []string
+				pg := Page{Limit: limit}
+				for n := 0; ; n++ {
+					rs, next, err := s.RoutesPage(ctx, netip.MustParsePrefix(q), m, pg)
+					if err != nil {
+						t.Fatalf("RoutesPage(%s, %d, %+v): %v", q, m, pg, err)
+					}
+					if len(rs) > limit || n > 20 {
+						t.Fatalf("RoutesPage(%s, %d, %+v): %d entries", q, m, pg, len(rs))
+					}
+					out = append(out, prefixesOf(rs)...)
+					if next == "" {
+						return out
+					}
+					pg.Cursor = next
+				}
+			}
+			for _, q := range []string{"0.0.0.0/0", "10.0.0.0/8", "10.0.0.0/16", "10.0.0.0/24", "10.0.0.0/15", "12.0.0.0/8", "::/0", "2001:db8::/32"} {
+				for _, m := range []Match{MatchExact, MatchCovering, MatchCovered} {
+					want := prefixesOf(routesOf(t, s, q, m))
+					for _, limit := range []int{1, 2, 3, 5, 100} {
+						if got := pageAll(q, m, limit); !slices.Equal(got, want) && len(got)+len(want) > 0 {
+							t.Errorf("RoutesPage(%s, %d) limit %d = %v want %v", q, m, limit, got, want)
+						}
+					}
+				}
+			}
+			q := netip.MustParsePrefix("10.0.0.0/8")
+			for _, bad := range []string{"%%%", encodeCursor("r1", "nonsense"), encodeCursor("e1", "10.0.0.0/8"),
+				encodeCursor("r1", "10.0.0.1/8"), encodeCursor("r1", "2001:db8::/32"), encodeCursor("r1", "11.0.0.0/8")} {
+				if _, _, err := s.RoutesPage(ctx, q, MatchCovered, Page{Cursor: bad}); !errors.Is(err, ErrBadCursor) {
+					t.Errorf("cursor %q: %v", bad, err)
+				}
+			}
+			if _, _, err := s.RoutesPage(ctx, netip.Prefix{}, MatchCovered, Page{}); !errors.Is(err, ErrInvalid) {
+				t.Errorf("invalid prefix: %v", err)
+			}
+		}},
 		{name: "routes at a past time", run: func(t *testing.T, s Store) {
 			mustApply(t, s,
 				ann(10, peerA, "192.0.2.0/24", awsW2, 3333, 3356, 16509),
@@ -483,6 +529,9 @@ func contractSuite(t *testing.T, mk backend) {
 				{"time", EventFilter{From: at(20), To: at(30)}, []string{"e0", "e2", "e3"}},
 				{"time paged", EventFilter{From: at(20), To: at(30), Page: Page{Limit: 1}}, []string{"e0", "e2", "e3"}},
 				{"kind status paged", EventFilter{Kind: route.KindPathShift, Status: StatusOpen, Page: Page{Limit: 1}}, []string{"e4"}},
+				{"from", EventFilter{From: at(25)}, []string{"e4"}},
+				{"to", EventFilter{To: at(20)}, []string{"e1"}},
+				{"region paged", EventFilter{Region: "us-west-2", Page: Page{Limit: 1}}, []string{"e1", "e4"}},
 				{"none", EventFilter{Provider: "oracle"}, nil},
 			}
 			for _, tt := range tests {
@@ -515,6 +564,18 @@ func contractSuite(t *testing.T, mk backend) {
 			}
 			if got := ids(EventFilter{}); !slices.Equal(got, []string{"e0", "e2", "e3", "e4"}) {
 				t.Errorf("after cap: %v", got)
+			}
+			// Replacing an event with another start moves it in the order.
+			e3 := evs[2]
+			e3.Start = at(5)
+			if err := s.PutEvents(ctx, []route.Event{e3}); err != nil {
+				t.Fatal(err)
+			}
+			if got := ids(EventFilter{Page: Page{Limit: 1}}); !slices.Equal(got, []string{"e3", "e0", "e2", "e4"}) {
+				t.Errorf("after moving e3: %v", got)
+			}
+			if got := ids(EventFilter{Kind: route.KindPeerDown, From: at(1), To: at(6)}); !slices.Equal(got, []string{"e3"}) {
+				t.Errorf("moved e3 by kind and time: %v", got)
 			}
 			for _, bad := range []string{"%%%", encodeCursor("e1", "nonsense"), encodeCursor("h1", "1")} {
 				if _, _, err := s.Events(ctx, EventFilter{Page: Page{Cursor: bad}}); !errors.Is(err, ErrBadCursor) {

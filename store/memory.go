@@ -38,6 +38,12 @@ type Memory struct {
 	groups   map[route.Group]*memGroup
 
 	events map[string]route.Event
+	// evIndex holds, per facet (as the Redis backend's lex indexes: "all",
+	// "k:<kind>", "p:<provider>", "r:<region>", "pr:<provider>\t<region>",
+	// "s:open"/"s:resolved"), the sorted "start|id" members, so a filtered
+	// page is a binary search plus the page instead of a sort of everything.
+	evIndex    map[string][]string
+	evResolved int
 
 	deliveries map[string]*memDelivery
 	finished   map[string]Outcome
@@ -83,6 +89,7 @@ func NewMemory(cfg MemoryConfig) *Memory {
 		sessions:   map[netip.Addr][]route.PeerState{},
 		groups:     map[route.Group]*memGroup{},
 		events:     map[string]route.Event{},
+		evIndex:    map[string][]string{},
 		deliveries: map[string]*memDelivery{},
 		finished:   map[string]Outcome{},
 	}
@@ -464,22 +471,63 @@ func (m *Memory) PutEvents(ctx context.Context, evs []route.Event) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, e := range evs {
-		m.events[e.ID] = cloneEvent(e)
-	}
-	var resolved []string
-	for id, e := range m.events {
-		if !e.Open() {
-			resolved = append(resolved, eventMember(e.Start, id))
+		if old, ok := m.events[e.ID]; ok {
+			m.unindexEventLocked(&old)
 		}
+		c := cloneEvent(e)
+		m.events[e.ID] = c
+		m.indexEventLocked(&c)
 	}
-	if extra := len(resolved) - m.ret.ResolvedEvents; extra > 0 {
-		sort.Strings(resolved)
-		for _, mem := range resolved[:extra] {
+	// Retention: the oldest resolved events (by start, then id) go first.
+	if extra := m.evResolved - m.ret.ResolvedEvents; extra > 0 {
+		for _, mem := range slices.Clone(m.evIndex["s:resolved"][:extra]) {
 			_, id, _ := cutMember(mem)
+			e := m.events[id]
+			m.unindexEventLocked(&e)
 			delete(m.events, id)
 		}
 	}
 	return nil
+}
+
+func memEventFacets(e *route.Event) []string {
+	st := "s:open"
+	if !e.Open() {
+		st = "s:resolved"
+	}
+	return []string{"all", "k:" + string(e.Kind), "p:" + e.Provider, "r:" + e.Region, "pr:" + e.Provider + "\t" + e.Region, st}
+}
+
+func (m *Memory) indexEventLocked(e *route.Event) {
+	mem := eventMember(e.Start, e.ID)
+	for _, f := range memEventFacets(e) {
+		ix := m.evIndex[f]
+		i, found := slices.BinarySearch(ix, mem)
+		if !found {
+			m.evIndex[f] = slices.Insert(ix, i, mem)
+		}
+	}
+	if !e.Open() {
+		m.evResolved++
+	}
+}
+
+func (m *Memory) unindexEventLocked(e *route.Event) {
+	mem := eventMember(e.Start, e.ID)
+	for _, f := range memEventFacets(e) {
+		ix := m.evIndex[f]
+		if i, found := slices.BinarySearch(ix, mem); found {
+			ix = slices.Delete(ix, i, i+1)
+			if len(ix) == 0 {
+				delete(m.evIndex, f)
+			} else {
+				m.evIndex[f] = ix
+			}
+		}
+	}
+	if !e.Open() {
+		m.evResolved--
+	}
 }
 
 func cutMember(mem string) (string, string, bool) {
@@ -511,7 +559,8 @@ func (m *Memory) Event(ctx context.Context, id string) (route.Event, error) {
 	return cloneEvent(e), nil
 }
 
-// Events implements Store.
+// Events implements Store: it walks the smallest facet index that applies,
+// from the cursor or From (binary search) until To, and filters the rest.
 func (m *Memory) Events(ctx context.Context, f EventFilter) ([]route.Event, string, error) {
 	after := ""
 	if f.Page.Cursor != "" {
@@ -525,31 +574,65 @@ func (m *Memory) Events(ctx context.Context, f EventFilter) ([]route.Event, stri
 		after = pos
 	}
 	limit := clampLimit(f.Page.Limit)
-	type item struct {
-		mem string
-		e   route.Event
-	}
 	m.mu.RLock()
-	var items []item
-	for id, e := range m.events {
-		mem := eventMember(e.Start, id)
-		if mem <= after && after != "" {
+	defer m.mu.RUnlock()
+	ix := m.evIndex["all"]
+	pick := func(name string) {
+		if cand := m.evIndex[name]; len(cand) < len(ix) {
+			ix = cand
+		}
+	}
+	switch {
+	case f.Provider != "" && f.Region != "":
+		pick("pr:" + f.Provider + "\t" + f.Region)
+	case f.Provider != "":
+		pick("p:" + f.Provider)
+	case f.Region != "":
+		pick("r:" + f.Region)
+	}
+	if f.Kind != "" {
+		pick("k:" + string(f.Kind))
+	}
+	switch f.Status {
+	case StatusOpen:
+		pick("s:open")
+	case StatusResolved:
+		pick("s:resolved")
+	}
+	start := 0
+	if !f.From.IsZero() {
+		start, _ = slices.BinarySearch(ix, startKey(f.From))
+	}
+	if after != "" {
+		i, found := slices.BinarySearch(ix, after)
+		if found {
+			i++
+		}
+		start = max(start, i)
+	}
+	// Members are fixed-width "start|id": once the start key passes To's,
+	// every later member starts after To.
+	toKey := ""
+	if !f.To.IsZero() {
+		toKey = startKey(f.To)
+	}
+	out := []route.Event{}
+	next := ""
+	for i := start; i < len(ix); i++ {
+		mem := ix[i]
+		if toKey != "" && mem[:20] > toKey {
+			break
+		}
+		_, id, _ := cutMember(mem)
+		e, ok := m.events[id]
+		if !ok || !eventMatches(&e, &f) {
 			continue
 		}
-		if eventMatches(&e, &f) {
-			items = append(items, item{mem, cloneEvent(e)})
+		if len(out) == limit {
+			next = encodeCursor("e1", eventMember(out[limit-1].Start, out[limit-1].ID))
+			break
 		}
-	}
-	m.mu.RUnlock()
-	sort.Slice(items, func(i, j int) bool { return items[i].mem < items[j].mem })
-	next := ""
-	if len(items) > limit {
-		items = items[:limit]
-		next = encodeCursor("e1", items[limit-1].mem)
-	}
-	out := make([]route.Event, len(items))
-	for i, it := range items {
-		out[i] = it.e
+		out = append(out, cloneEvent(e))
 	}
 	return out, next, nil
 }
@@ -726,3 +809,47 @@ func (m *Memory) Ping(ctx context.Context) error { return nil }
 
 // Close implements Store.
 func (m *Memory) Close() error { return nil }
+
+// RoutesPage implements Store. A covered page seeks into the prefix tree
+// (coveredAfter), so it costs the tree depth plus the page.
+func (m *Memory) RoutesPage(ctx context.Context, p netip.Prefix, match Match, pg Page) ([]PrefixRoutes, string, error) {
+	if !p.IsValid() {
+		return nil, "", fmt.Errorf("store: routes page: %w prefix", ErrInvalid)
+	}
+	p = p.Masked()
+	after, err := parseRoutesCursor(pg.Cursor, p, match)
+	if err != nil {
+		return nil, "", err
+	}
+	limit := clampLimit(pg.Limit)
+	if match != MatchCovered {
+		all, err := m.Routes(ctx, p, match)
+		if err != nil {
+			return nil, "", err
+		}
+		out, next := pageSorted(all, after, limit)
+		return out, next, nil
+	}
+	roots := []netip.Prefix{p}
+	if after.IsValid() {
+		roots = coveredAfter(p, after)
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := []PrefixRoutes{}
+	next := ""
+walk:
+	for _, root := range roots {
+		for sub, mp := range m.active.Subnets(root) {
+			if sub == after {
+				continue
+			}
+			if len(out) == limit {
+				next = routesCursor(out[limit-1].Prefix)
+				break walk
+			}
+			out = append(out, m.prefixRoutesLocked(mp))
+		}
+	}
+	return out, next, nil
+}

@@ -774,6 +774,62 @@ func (r *Redis) Routes(ctx context.Context, p netip.Prefix, m Match) (_ []Prefix
 	return out, nil
 }
 
+// RoutesPage implements Store: a covered page is one bounded lex range
+// (from the cursor, LIMIT page+1) over the family index and one pipeline
+// for the page's prefixes.
+func (r *Redis) RoutesPage(ctx context.Context, p netip.Prefix, m Match, pg Page) (_ []PrefixRoutes, _ string, err error) {
+	defer r.observe("routes_page", time.Now(), &err)
+	if !p.IsValid() {
+		return nil, "", fmt.Errorf("store: routes page: %w prefix", ErrInvalid)
+	}
+	p = p.Masked()
+	after, err := parseRoutesCursor(pg.Cursor, p, m)
+	if err != nil {
+		return nil, "", err
+	}
+	limit := clampLimit(pg.Limit)
+	if m != MatchCovered {
+		all, err := r.Routes(ctx, p, m)
+		if err != nil {
+			return nil, "", err
+		}
+		out, next := pageSorted(all, after, limit)
+		return out, next, nil
+	}
+	lo := "[" + prefixKey(p)
+	if after.IsValid() {
+		lo = "(" + prefixKey(after)
+	}
+	hiAddr := lastAddr(p)
+	hi := prefixKey(netip.PrefixFrom(hiAddr, hiAddr.BitLen()))
+	hi = hi[:len(hi)-1] + "\xff"
+	ks, err := r.c.ZRangeByLex(ctx, r.k.family(p.Addr().Is4()), &redis.ZRangeBy{Min: lo, Max: "[" + hi, Count: int64(limit) + 1}).Result()
+	if err != nil {
+		return nil, "", fmt.Errorf("store: routes page: %w", err)
+	}
+	next := ""
+	if len(ks) > limit {
+		ks = ks[:limit]
+		q, err := parsePrefixKey(ks[limit-1])
+		if err != nil {
+			return nil, "", fmt.Errorf("store: routes page: %w", err)
+		}
+		next = routesCursor(q)
+	}
+	cands := make([]netip.Prefix, 0, len(ks))
+	for _, k := range ks {
+		q, err := parsePrefixKey(k)
+		if err == nil && p.Bits() <= q.Bits() && p.Contains(q.Addr()) {
+			cands = append(cands, q)
+		}
+	}
+	out, _, err := r.loadPrefixes(ctx, cands)
+	if err != nil {
+		return nil, "", fmt.Errorf("store: routes page: %w", err)
+	}
+	return out, next, nil
+}
+
 func lastAddr(p netip.Prefix) netip.Addr {
 	a := p.Masked().Addr()
 	b := a.AsSlice()

@@ -167,6 +167,10 @@ type Store interface {
 	ApplyPeerStates(ctx context.Context, states []route.PeerState) error
 
 	Routes(ctx context.Context, p netip.Prefix, m Match) ([]PrefixRoutes, error)
+	// RoutesPage is Routes one page at a time, ordered by prefix (address,
+	// then length), so a covered lookup of a short prefix never loads more
+	// than one page. The cursor is bound to the listing it came from.
+	RoutesPage(ctx context.Context, p netip.Prefix, m Match, pg Page) ([]PrefixRoutes, string, error)
 	// RoutesAt reconstructs the paths for p at time at from history;
 	// ErrNotFound when history does not reach back that far.
 	RoutesAt(ctx context.Context, p netip.Prefix, at time.Time) (PrefixRoutes, error)
