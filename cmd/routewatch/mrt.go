@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
 
 	"routewatch/mrtdata"
 	"routewatch/route"
@@ -87,59 +86,9 @@ type dumper struct {
 	start                 time.Time
 }
 
-// stdinCloser reads the command's stdin and leaves it open.
-type stdinCloser struct{ io.Reader }
-
-func (stdinCloser) Close() error { return nil }
-
-// progressReader counts compressed bytes for the progress bar.
-type progressReader struct {
-	r   io.ReadCloser
-	bar *progressbar.ProgressBar
-}
-
-func (p *progressReader) Read(b []byte) (int, error) {
-	n, err := p.r.Read(b)
-	_ = p.bar.Add(n)
-	return n, err
-}
-
-func (p *progressReader) Close() error { return p.r.Close() }
-
-// open opens name; local files that are large get a progress bar on a
-// terminal stderr.
+// open opens name (see openMRT).
 func (d *dumper) open(ctx context.Context, name string) (io.ReadCloser, *progressbar.ProgressBar, error) {
-	if name == "-" {
-		rc, err := mrtdata.Decompress(stdinCloser{d.in})
-		if err != nil {
-			return nil, nil, fmt.Errorf("mrtdata: open stdin: %w", err)
-		}
-		return rc, nil, nil
-	}
-	f, ok := d.errw.(*os.File)
-	tty := ok && term.IsTerminal(int(f.Fd()))
-	if d.quiet || !tty || strings.Contains(name, "://") {
-		rc, err := mrtdata.Open(ctx, name)
-		return rc, nil, err
-	}
-	st, err := os.Stat(name)
-	if err != nil || st.Size() < 8<<20 {
-		rc, err := mrtdata.Open(ctx, name)
-		return rc, nil, err
-	}
-	raw, err := os.Open(name)
-	if err != nil {
-		return nil, nil, fmt.Errorf("mrtdata: open: %w", err)
-	}
-	bar := progressbar.NewOptions64(st.Size(),
-		progressbar.OptionSetWriter(d.errw), progressbar.OptionShowBytes(true),
-		progressbar.OptionSetDescription(name), progressbar.OptionThrottle(200*time.Millisecond),
-		progressbar.OptionClearOnFinish())
-	rc, err := mrtdata.Decompress(&progressReader{r: raw, bar: bar})
-	if err != nil {
-		return nil, nil, fmt.Errorf("mrtdata: open %s: %w", name, err)
-	}
-	return rc, bar, nil
+	return openMRT(ctx, name, d.in, d.errw, d.quiet)
 }
 
 func (d *dumper) file(ctx context.Context, name string) error {

@@ -17,7 +17,6 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"go.yaml.in/yaml/v3"
-	"golang.org/x/term"
 
 	"routewatch/analyzer"
 	"routewatch/mrtdata"
@@ -209,20 +208,6 @@ func cmdReplay(ctx context.Context, args []string, io stdio) int {
 // summary counts every corrupt record.
 const replayMaxErrors = 20
 
-// replayProgress counts compressed bytes for the progress bar.
-type replayProgress struct {
-	r   io.ReadCloser
-	bar *progressbar.ProgressBar
-}
-
-func (p *replayProgress) Read(b []byte) (int, error) {
-	n, err := p.r.Read(b)
-	_ = p.bar.Add(n)
-	return n, err
-}
-
-func (p *replayProgress) Close() error { return p.r.Close() }
-
 // tagger fills route.Update.Tags (ranges.Set).
 type tagger interface{ Tag(u *route.Update) }
 
@@ -318,41 +303,9 @@ func (r *replayer) finish() []route.Event {
 	return r.an.Events()
 }
 
-// open opens name ("-" is stdin); large local files get a progress bar on
-// a terminal.
+// open opens name (see openMRT).
 func (r *replayer) open(ctx context.Context, name string, stdin io.Reader) (io.ReadCloser, *progressbar.ProgressBar, error) {
-	if name == "-" {
-		rc, err := mrtdata.Decompress(io.NopCloser(stdin))
-		if err != nil {
-			return nil, nil, fmt.Errorf("stdin: %w", err)
-		}
-		return rc, nil, nil
-	}
-	f, ok := r.errw.(*os.File)
-	tty := ok && term.IsTerminal(int(f.Fd()))
-	st, err := os.Stat(name)
-	if r.quiet || !tty || strings.Contains(name, "://") || err != nil || st.Size() < 4<<20 {
-		return openInput(ctx, name)
-	}
-	raw, err := os.Open(name)
-	if err != nil {
-		return nil, nil, fmt.Errorf("open %s: %w", name, err)
-	}
-	bar := progressbar.NewOptions64(st.Size(),
-		progressbar.OptionSetWriter(r.errw), progressbar.OptionShowBytes(true),
-		progressbar.OptionSetDescription(name), progressbar.OptionThrottle(200*time.Millisecond),
-		progressbar.OptionClearOnFinish())
-	rc, err := mrtdata.Decompress(&replayProgress{r: raw, bar: bar})
-	if err != nil {
-		raw.Close()
-		return nil, nil, fmt.Errorf("open %s: %w", name, err)
-	}
-	return rc, bar, nil
-}
-
-func openInput(ctx context.Context, name string) (io.ReadCloser, *progressbar.ProgressBar, error) {
-	rc, err := mrtdata.Open(ctx, name)
-	return rc, nil, err
+	return openMRT(ctx, name, stdin, r.errw, r.quiet)
 }
 
 func (r *replayer) add(s mrtdata.Stats) {
