@@ -90,38 +90,6 @@ func (w *webhookReceiver) find(pred func(receivedHook) bool) (receivedHook, bool
 	return receivedHook{}, false
 }
 
-// usWest2Prefixes returns n IPv4 us-west-2 prefixes of the AWS file.
-func usWest2Prefixes(t *testing.T, file string, n int) []string {
-	t.Helper()
-	b, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Prefixes []struct {
-			IPPrefix string `json:"ip_prefix"`
-			Region   string `json:"region"`
-			Service  string `json:"service"`
-		} `json:"prefixes"`
-	}
-	if err := json.Unmarshal(b, &doc); err != nil {
-		t.Fatal(err)
-	}
-	seen := map[string]bool{}
-	var out []string
-	for _, p := range doc.Prefixes {
-		if p.Region == "us-west-2" && p.Service == "EC2" && !seen[p.IPPrefix] {
-			seen[p.IPPrefix] = true
-			out = append(out, p.IPPrefix)
-			if len(out) == n {
-				return out
-			}
-		}
-	}
-	t.Fatalf("only %d us-west-2 prefixes in %s", len(out), file)
-	return nil
-}
-
 func TestServeEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test")
@@ -219,7 +187,10 @@ shutdown_timeout: 15s
 		return resp.StatusCode == http.StatusOK
 	})
 
-	prefixes := usWest2Prefixes(t, awsFile, 20)
+	var prefixes []string
+	for _, p := range awsRegions(t, awsFile, false, "us-west-2")[0].Prefixes[:20] {
+		prefixes = append(prefixes, p.String())
+	}
 	paths := func(peer, upstream int) []string {
 		out := make([]string, 0, len(prefixes))
 		for _, pfx := range prefixes {
