@@ -38,8 +38,13 @@ type RedisConfig struct {
 	// ChunkSize is the number of updates per pipeline round trip.
 	ChunkSize int `yaml:"chunk_size"`
 	// GapCheck is how often Run verifies that Redis kept its data.
-	GapCheck  time.Duration `yaml:"gap_check"`
-	Retention `yaml:",inline"`
+	GapCheck time.Duration `yaml:"gap_check"`
+	// SummaryTTL is how long provider/region summaries (Groups, Group)
+	// are reused: computing them reads every watched prefix. Writes
+	// through the same Store value drop them at once; writes by other
+	// processes show within the TTL. Default 2s; negative disables.
+	SummaryTTL time.Duration `yaml:"summary_ttl"`
+	Retention  `yaml:",inline"`
 }
 
 func (c RedisConfig) withDefaults() RedisConfig {
@@ -58,6 +63,9 @@ func (c RedisConfig) withDefaults() RedisConfig {
 	if c.GapCheck <= 0 {
 		c.GapCheck = 5 * time.Second
 	}
+	if c.SummaryTTL == 0 {
+		c.SummaryTTL = 2 * time.Second
+	}
 	c.Retention = c.Retention.withDefaults()
 	return c
 }
@@ -72,6 +80,7 @@ type Redis struct {
 	mu     sync.Mutex
 	runID  string
 	closed bool
+	sum    summaryCache
 }
 
 var _ Store = (*Redis)(nil)
@@ -148,7 +157,7 @@ func NewRedis(ctx context.Context, cfg RedisConfig, logger *slog.Logger, reg pro
 		}
 		c = redis.NewClient(o)
 	}
-	r := &Redis{cfg: cfg, c: c, log: logger, m: newMetrics(reg), k: keys{pre: cfg.KeyPrefix}}
+	r := &Redis{cfg: cfg, c: c, log: logger, m: newMetrics(reg), k: keys{pre: cfg.KeyPrefix}, sum: summaryCache{ttl: cfg.SummaryTTL}}
 	if err := r.loadScripts(ctx); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("store: connect redis: %w", err)
@@ -294,6 +303,8 @@ func (r *Redis) evalAll(ctx context.Context, calls []evalCall) ([]*redis.Cmd, er
 // epochs, one for the per-prefix scripts and one for indexes and counters.
 func (r *Redis) ApplyUpdates(ctx context.Context, ups []route.Update) (err error) {
 	defer r.observe("apply_updates", time.Now(), &err)
+	// After the write (even a failed one, which may have applied part).
+	defer r.sum.invalidate()
 	for i := range ups {
 		if err := validUpdate(&ups[i]); err != nil {
 			return fmt.Errorf("store: apply updates: %w", err)
@@ -556,6 +567,7 @@ func (r *Redis) applyChunk(ctx context.Context, ups []route.Update) error {
 // an optimistic transaction around the same logic Memory uses.
 func (r *Redis) ApplyPeerStates(ctx context.Context, states []route.PeerState) (err error) {
 	defer r.observe("apply_peer_states", time.Now(), &err)
+	defer r.sum.invalidate()
 	for _, s := range states {
 		if !s.Peer.Addr.IsValid() {
 			return fmt.Errorf("store: apply peer states: %w peer address", ErrInvalid)
@@ -1272,7 +1284,7 @@ func (r *Redis) summaries(ctx context.Context, names []string) ([]GroupSummary, 
 				ps = append(ps, p)
 			}
 		}
-		_, sps, err := r.loadPrefixes(ctx, ps)
+		sps, err := r.loadSummaryPrefixes(ctx, ps)
 		if err != nil {
 			return nil, err
 		}
@@ -1282,7 +1294,7 @@ func (r *Redis) summaries(ctx context.Context, names []string) ([]GroupSummary, 
 		for j, sp := range sps {
 			if !slices.Contains(tagGroups(sp.tags), g) {
 				gone = append(gone, ps[j].String())
-				sps[j].routes = nil
+				sps[j].peers = nil
 			}
 		}
 		if len(gone) > 0 {
@@ -1292,13 +1304,13 @@ func (r *Redis) summaries(ctx context.Context, names []string) ([]GroupSummary, 
 			}
 		}
 		for _, sp := range sps {
-			if len(sp.routes) == 0 {
+			if len(sp.peers) == 0 {
 				continue
 			}
 			s.Prefixes++
-			s.PeerPaths += len(sp.routes)
-			for j, rt := range sp.routes {
-				p := peers[rt.Peer.Addr]
+			s.PeerPaths += len(sp.peers)
+			for j, a := range sp.peers {
+				p := peers[a]
 				if !p.status().stale(sp.epochs[j]) {
 					s.Visible++
 					break
@@ -1327,20 +1339,25 @@ func (r *Redis) summaries(ctx context.Context, names []string) ([]GroupSummary, 
 // Groups implements Store.
 func (r *Redis) Groups(ctx context.Context) (_ []GroupSummary, err error) {
 	defer r.observe("groups", time.Now(), &err)
-	names, err := r.c.SMembers(ctx, r.k.groups()).Result()
+	out, err := r.cachedGroups(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("store: groups: %w", err)
 	}
-	out, err := r.summaries(ctx, names)
-	if err != nil {
-		return nil, fmt.Errorf("store: groups: %w", err)
-	}
-	return out, nil
+	// Callers may reorder or edit the slice: the cached one stays intact.
+	return slices.Clone(out), nil
 }
 
 // Group implements Store.
 func (r *Redis) Group(ctx context.Context, provider, region string) (_ GroupSummary, err error) {
 	defer r.observe("group", time.Now(), &err)
+	if all, _, ok := r.sum.get(time.Now()); ok {
+		for _, g := range all {
+			if g.Provider == provider && g.Region == region {
+				return g, nil
+			}
+		}
+		return GroupSummary{}, ErrNotFound
+	}
 	out, err := r.summaries(ctx, []string{groupName(route.Group{Provider: provider, Region: region})})
 	if err != nil {
 		return GroupSummary{}, fmt.Errorf("store: group: %w", err)

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -175,4 +176,48 @@ func TestRedisMetricsShareRegistry(t *testing.T) {
 func newMetricsFrom(t *testing.T, reg *prometheus.Registry) prometheus.Collector {
 	t.Helper()
 	return newMetrics(reg).updates.WithLabelValues("changed")
+}
+
+// TestRedisSummaryCache: summaries are reused within SummaryTTL, a write
+// through the same Store value drops them at once, and a negative TTL
+// reads through.
+func TestRedisSummaryCache(t *testing.T) {
+	ctx := context.Background()
+	writer := newTestRedis(t, RedisConfig{SummaryTTL: -1})
+	cached := newTestRedis(t, RedisConfig{KeyPrefix: writer.cfg.KeyPrefix, SummaryTTL: time.Hour})
+	direct := newTestRedis(t, RedisConfig{KeyPrefix: writer.cfg.KeyPrefix, SummaryTTL: -1})
+	tags := awsW2
+	prefixes := func(s *Redis) int {
+		t.Helper()
+		gs, err := s.Groups(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := s.Group(ctx, "aws", "us-west-2")
+		if err != nil || len(gs) != 1 || g != gs[0] {
+			t.Fatalf("Groups = %+v, Group = %+v %v", gs, g, err)
+		}
+		return gs[0].Prefixes
+	}
+	mustApply(t, writer, ann(1, peerA, "10.1.0.0/16", tags, 3333, 16509))
+	if n := prefixes(cached); n != 1 {
+		t.Fatalf("cached: %d prefixes want 1", n)
+	}
+	mustApply(t, writer, ann(2, peerA, "10.2.0.0/16", tags, 3333, 16509))
+	if n := prefixes(cached); n != 1 {
+		t.Errorf("cached after another process's write: %d prefixes want 1 (still cached)", n)
+	}
+	if n := prefixes(direct); n != 2 {
+		t.Errorf("direct: %d prefixes want 2", n)
+	}
+	mustApply(t, cached, ann(3, peerA, "10.3.0.0/16", tags, 3333, 16509))
+	if n := prefixes(cached); n != 3 {
+		t.Errorf("cached after its own write: %d prefixes want 3", n)
+	}
+	// The caller owns the returned slice.
+	gs, _ := cached.Groups(ctx)
+	gs[0].Prefixes = -1
+	if n := prefixes(cached); n != 3 {
+		t.Errorf("cache changed through a returned slice: %d", n)
+	}
 }
