@@ -45,6 +45,8 @@ type Analyzer struct {
 	prefixes  map[slotKey]*pfxState // path-ID 0
 	lastPeer  *peerState
 	lastPfx   *pfxState // RIB records list every peer's route of one prefix in a row
+	slab      []slot    // slots are allocated in chunks ...
+	freeSlots []*slot   // ... and reused once freed
 	nextPeer  uint32    // id of the next new peerState
 	slots     int       // live slots
 	pfxHigh   int       // len(prefixes) high-water mark since the map was last rebuilt
@@ -185,6 +187,7 @@ type group struct {
 type record struct {
 	t           time.Time
 	slot        *slot
+	asn         uint32 // slot.peer.peer.ASN, saves two loads per window exit
 	typ         ChangeType
 	fromPresent bool
 	fromAttrs   *route.Attrs
@@ -283,9 +286,19 @@ func (a *Analyzer) Observe(u route.Update) []route.EventChange {
 			return out // never saw it: nothing to take away
 		}
 		// Initial load: the first announcement of a slot is not a change.
-		s := &slot{peer: p, pfx: pf, attrs: u.Attrs, pathID: u.PathID, pi: int32(len(p.slots)), state: present}
+		s := a.newSlot()
+		*s = slot{peer: p, pfx: pf, attrs: u.Attrs, pathID: u.PathID, pi: int32(len(p.slots)), state: present}
 		p.slots = append(p.slots, s)
 		p.present++
+		if pf.slots == nil {
+			// Most prefixes are seen by most vantage points: size for the
+			// current average at once instead of growing step by step.
+			c := 1
+			if len(a.prefixes) > 0 {
+				c = min(a.slots/len(a.prefixes)+1, 64)
+			}
+			pf.slots, pf.ids = make([]*slot, 0, c), make([]uint64, 0, c)
+		}
 		pf.slots = append(pf.slots, s)
 		pf.ids = append(pf.ids, id)
 		a.slots++
@@ -667,6 +680,7 @@ func (a *Analyzer) emitDirty(out []route.EventChange, force bool) []route.EventC
 func (a *Analyzer) add(r record, out []route.EventChange) []route.EventChange {
 	a.stats.Changes[r.typ]++
 	r.slot.refs++
+	r.asn = r.slot.peer.peer.ASN
 	a.win = append(a.win, r)
 	rp := &a.win[len(a.win)-1]
 	a.enter(rp)
@@ -682,7 +696,7 @@ func (a *Analyzer) add(r record, out []route.EventChange) []route.EventChange {
 
 func (a *Analyzer) enter(r *record) {
 	pf := r.slot.pfx
-	asn := r.slot.peer.peer.ASN
+	asn := r.asn
 	for i := range pf.win {
 		if pf.win[i].asn == asn {
 			pf.win[i].n++
@@ -706,7 +720,7 @@ func (a *Analyzer) exit(r *record) {
 		return
 	}
 	pf := r.slot.pfx
-	asn := r.slot.peer.peer.ASN
+	asn := r.asn
 	for i := range pf.win {
 		if pf.win[i].asn != asn {
 			continue
@@ -770,7 +784,7 @@ func (a *Analyzer) vantagePoints(g *group) int {
 		if r.removed || !r.t.After(g.epoch) || !inGroup(r.slot.pfx, g) || !a.correlated(r.slot.pfx) {
 			continue
 		}
-		seen[r.slot.peer.peer.ASN] = struct{}{}
+		seen[r.asn] = struct{}{}
 	}
 	return len(seen)
 }
@@ -941,16 +955,34 @@ func (a *Analyzer) release(s *slot) {
 	if cap(p.slots) > 1024 && len(p.slots) < cap(p.slots)/4 {
 		p.slots = slices.Clone(p.slots)
 	}
-	s.pi = -1
-	a.slots--
 	i := slices.Index(pf.slots, s)
 	last = len(pf.slots) - 1
 	pf.slots[i], pf.ids[i] = pf.slots[last], pf.ids[last]
 	pf.slots[last] = nil
 	pf.slots, pf.ids = pf.slots[:last], pf.ids[:last]
+	*s = slot{pi: -1}
+	a.freeSlots = append(a.freeSlots, s)
+	a.slots--
 	if last == 0 && len(pf.win) == 0 {
 		a.dropPrefix(pf)
 	}
+}
+
+// newSlot returns an unused slot: slots are the bulk of the state, and
+// allocating them in chunks saves a malloc and a GC object per route.
+func (a *Analyzer) newSlot() *slot {
+	if n := len(a.freeSlots); n > 0 {
+		s := a.freeSlots[n-1]
+		a.freeSlots[n-1] = nil
+		a.freeSlots = a.freeSlots[:n-1]
+		return s
+	}
+	if len(a.slab) == 0 {
+		a.slab = make([]slot, 256)
+	}
+	s := &a.slab[0]
+	a.slab = a.slab[1:]
+	return s
 }
 
 func (a *Analyzer) dropPrefix(pf *pfxState) {
@@ -974,6 +1006,11 @@ func (a *Analyzer) sweep() {
 				a.lastPeer = nil
 			}
 		}
+	}
+	if len(a.freeSlots) > 4096 && len(a.freeSlots) > a.slots {
+		// Far more freed than live slots: let the GC take back the
+		// chunks that hold no live slot.
+		a.freeSlots = nil
 	}
 	if a.pfxHigh > 4096 && len(a.prefixes) < a.pfxHigh/8 {
 		m := make(map[slotKey]*pfxState, len(a.prefixes))
