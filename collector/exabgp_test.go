@@ -134,17 +134,17 @@ func TestExaBGPSession(t *testing.T) {
 	r.expect(false, eor(peer))
 
 	t.Log("live announcements, path change, withdrawals")
-	p.send("announce route 10.2.0.0/24 next-hop 127.0.0.2 as-path [ 65001 174 13335 ]")
+	p.Send("announce route 10.2.0.0/24 next-hop 127.0.0.2 as-path [ 65001 174 13335 ]")
 	r.expect(false, announce(peer, "10.2.0.0/24", false, &route.Attrs{ASPath: seq(65001, 174, 13335), NextHop: addr("127.0.0.2")}))
-	p.send("announce route 10.1.0.0/24 next-hop 127.0.0.2 as-path [ 65001 1299 16509 16509 ] community [ 65001:300 ]")
+	p.Send("announce route 10.1.0.0/24 next-hop 127.0.0.2 as-path [ 65001 1299 16509 16509 ] community [ 65001:300 ]")
 	changed := &route.Attrs{ASPath: seq(65001, 1299, 16509, 16509), NextHop: addr("127.0.0.2"), Communities: []route.Community{65001<<16 | 300}}
 	r.expect(false, announce(peer, "10.1.0.0/24", false, changed))
-	p.send("announce route 2001:db8:2::/48 next-hop 2001:db8::2 as-path [ 65001 3356 15169 ]")
+	p.Send("announce route 2001:db8:2::/48 next-hop 2001:db8::2 as-path [ 65001 3356 15169 ]")
 	r.expect(false, announce(peer, "2001:db8:2::/48", false, &route.Attrs{ASPath: seq(65001, 3356, 15169), NextHop: addr("2001:db8::2")}))
-	p.send("withdraw route 10.2.0.0/24 next-hop 127.0.0.2", "withdraw route 2001:db8:2::/48 next-hop 2001:db8::2")
+	p.Send("withdraw route 10.2.0.0/24 next-hop 127.0.0.2", "withdraw route 2001:db8:2::/48 next-hop 2001:db8::2")
 	r.expect(false, withdraw(peer, "10.2.0.0/24"), withdraw(peer, "2001:db8:2::/48"))
 	// A withdrawal of a route never announced is counted, not handed on.
-	p.send("withdraw route 10.99.0.0/24 next-hop 127.0.0.2", "announce route 10.4.0.0/24 next-hop 127.0.0.2 as-path [ 65001 ]")
+	p.Send("withdraw route 10.99.0.0/24 next-hop 127.0.0.2", "announce route 10.4.0.0/24 next-hop 127.0.0.2 as-path [ 65001 ]")
 	r.expect(false, announce(peer, "10.4.0.0/24", false, &route.Attrs{ASPath: seq(65001), NextHop: addr("127.0.0.2")}))
 	if got := r.metric("routewatch_bgp_withdraw_unknown_total"); got != 1 {
 		t.Errorf("withdraw_unknown_total = %v, want 1", got)
@@ -154,7 +154,7 @@ func TestExaBGPSession(t *testing.T) {
 	}
 
 	t.Log("session drop: one peer state, no withdrawals")
-	p.stop()
+	p.Stop()
 	it := r.next(wait)
 	st, ok := it.(route.PeerState)
 	if !ok || !st.Down() || st.New != route.StateIdle || st.Peer != peer || st.Reason == "" {
@@ -194,7 +194,7 @@ func TestExaBGPDynamicAddPath(t *testing.T) {
 	pb := startExa(t, exaConfig{LocalAddr: "127.0.0.4", LocalAS: b.ASN, PeerAddr: "127.0.0.1", PeerAS: 64999, Port: cfg.Port})
 	r.expect(false, up(b), eor(b))
 
-	pa.send(
+	pa.Send(
 		"announce route 10.9.0.0/24 path-information 1 next-hop 127.0.0.3 as-path [ 4200000001 3356 16509 ]",
 		"announce route 10.9.0.0/24 path-information 2 next-hop 127.0.0.3 as-path [ 4200000001 1299 16509 ]",
 		"announce route 2001:db8:9::/48 path-information 7 next-hop 2001:db8::3 as-path [ 4200000001 6939 8075 ]",
@@ -205,17 +205,17 @@ func TestExaBGPDynamicAddPath(t *testing.T) {
 		withID(announce(a, "10.9.0.0/24", false, &route.Attrs{ASPath: seq(4200000001, 1299, 16509), NextHop: addr("127.0.0.3")}), 2),
 		withID(announce(a, "2001:db8:9::/48", false, &route.Attrs{ASPath: seq(4200000001, 6939, 8075), NextHop: addr("2001:db8::3")}), 7),
 	)
-	pa.send("withdraw route 10.9.0.0/24 path-information 1 next-hop 127.0.0.3")
+	pa.Send("withdraw route 10.9.0.0/24 path-information 1 next-hop 127.0.0.3")
 	r.expect(false, withID(withdraw(a, "10.9.0.0/24"), 1))
 
 	// Give GoBGP time to (wrongly) propagate, then check b got nothing.
-	pb.send("announce route 10.10.0.0/24 next-hop 127.0.0.4 as-path [ 65002 ]")
+	pb.Send("announce route 10.10.0.0/24 next-hop 127.0.0.4 as-path [ 65002 ]")
 	r.expect(false, announce(b, "10.10.0.0/24", false, &route.Attrs{ASPath: seq(65002), NextHop: addr("127.0.0.4")}))
 	time.Sleep(time.Second)
-	if got := pb.received(); strings.Contains(got, "10.9.0.0") || strings.Contains(got, "2001:db8:9::") {
+	if got := pb.Received(); strings.Contains(got, "10.9.0.0") || strings.Contains(got, "2001:db8:9::") {
 		t.Errorf("peer b received routes of peer a (export not rejected):\n%s", got)
 	}
-	if got := pa.received(); strings.Contains(got, "10.10.0.0") {
+	if got := pa.Received(); strings.Contains(got, "10.10.0.0") {
 		t.Errorf("peer a received routes of peer b (export not rejected):\n%s", got)
 	}
 }
@@ -247,7 +247,7 @@ func TestExaBGPMaxPrefix(t *testing.T) {
 					want = append(want, announce(peer, p4, false, &route.Attrs{ASPath: seq(65001), NextHop: addr("127.0.0.2")}))
 				}
 			}
-			p.send(lines...)
+			p.Send(lines...)
 			r.expect(false, want...)
 			if tc.wantDown {
 				it := r.next(wait)
@@ -269,7 +269,7 @@ func TestExaBGPMaxPrefix(t *testing.T) {
 					// Stop the peer while the neighbor is administratively
 					// down: killing it mid-table makes GoBGP v4.8.0 race
 					// with itself (StaleAll vs. the watcher's IsStale).
-					p.stop()
+					p.Stop()
 				}
 			} else {
 				r.expectNone(time.Second)

@@ -54,6 +54,12 @@ type Config struct {
 	Port      int // routewatch's BGP port
 	AddPath   bool
 	MD5       string
+	// GracefulRestart advertises the capability. Off by default: with it,
+	// ExaBGP closes without a NOTIFICATION and GoBGP v4.8.0 marks the
+	// peer's paths stale while its watcher may still read them (a data
+	// race inside GoBGP that -race reports). ExaBGP sends End-of-RIB
+	// either way.
+	GracefulRestart bool
 	// Static routes announced at session start ("PREFIX next-hop self as-path [ … ]").
 	Static []string
 }
@@ -67,7 +73,10 @@ func (c Config) render(script, cmdFile, recvFile string) string {
 		fmt.Fprintf(&b, "\tmd5-password %s;\n", c.MD5)
 	}
 	b.WriteString("\tfamily {\n\t\tipv4 unicast;\n\t\tipv6 unicast;\n\t}\n")
-	b.WriteString("\tcapability {\n\t\tgraceful-restart 120;\n")
+	b.WriteString("\tcapability {\n")
+	if c.GracefulRestart {
+		b.WriteString("\t\tgraceful-restart 120;\n")
+	}
 	if c.AddPath {
 		b.WriteString("\t\tadd-path send;\n")
 	}
