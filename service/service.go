@@ -167,7 +167,9 @@ func (s *Service) Run(ctx context.Context) error {
 	// watch list (and the demo's ranges).
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	if err := s.refresh.Refresh(rctx); err != nil {
-		s.logger.Warn("provider ranges could not all be loaded; routewatch watches only what loaded and the providers' origin ASNs (offline? give --ranges files or ranges.specs in the config)", "err", err)
+		// Each failed source was logged by the refresher already.
+		s.logger.Warn("provider ranges could not all be loaded; routewatch watches what loaded and the providers' origin ASNs, and retries every ranges.refresh (offline? give downloaded files with --ranges or ranges.specs)",
+			"ranges_loaded", s.refresh.Set().Len())
 	}
 	cancel()
 	g, gctx := errgroup.WithContext(ctx)
