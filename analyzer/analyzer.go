@@ -42,14 +42,13 @@ type Analyzer struct {
 	nextSample time.Time
 
 	peers     map[route.Peer]*peerState
-	prefixes  map[slotKey]*pfxState // path-ID 0
+	prefixes  prefixMap
 	lastPeer  *peerState
 	lastPfx   *pfxState // RIB records list every peer's route of one prefix in a row
 	slab      []slot    // slots are allocated in chunks ...
 	freeSlots []*slot   // ... and reused once freed
 	nextPeer  uint32    // id of the next new peerState
 	slots     int       // live slots
-	pfxHigh   int       // len(prefixes) high-water mark since the map was last rebuilt
 	groups    map[route.Group]*group
 	groupList []*group // creation order, for deterministic iteration
 
@@ -87,22 +86,80 @@ type Stats struct {
 	Open     int64 // open events
 }
 
-// slotKey is a pointer-free (prefix, path-ID) key: cheaper to hash than
-// netip.Prefix and not scanned by the garbage collector.
-type slotKey struct {
-	hi, lo uint64
-	bits   int16 // prefix length; +256 for IPv4
-	pathID uint32
+// prefixMap holds the watched prefixes under pointer-free keys: cheaper
+// to hash than netip.Prefix and not scanned by the garbage collector. IPv4
+// prefixes, the bulk of a table, take an 8-byte key: half the map memory
+// and cache misses of one shared 24-byte key.
+type prefixMap struct {
+	v4   map[uint64]*pfxState
+	v6   map[key6]*pfxState
+	high int // len high-water mark since the maps were last rebuilt
 }
 
-func keyOf(p netip.Prefix, pathID uint32) slotKey {
+type key6 struct {
+	hi, lo uint64
+	bits   int // prefix length, -1 when invalid
+}
+
+func newPrefixMap() prefixMap {
+	return prefixMap{v4: make(map[uint64]*pfxState), v6: make(map[key6]*pfxState)}
+}
+
+func key4(p netip.Prefix) (uint64, bool) {
 	a := p.Addr()
-	b := a.As16()
-	k := slotKey{hi: binary.BigEndian.Uint64(b[:8]), lo: binary.BigEndian.Uint64(b[8:]), bits: int16(p.Bits()), pathID: pathID}
-	if a.Is4() {
-		k.bits += 256
+	if !a.Is4() {
+		return 0, false
 	}
-	return k
+	b := a.As4()
+	return uint64(binary.BigEndian.Uint32(b[:]))<<8 | uint64(p.Bits()), true
+}
+
+func keyOf6(p netip.Prefix) key6 {
+	b := p.Addr().As16()
+	return key6{hi: binary.BigEndian.Uint64(b[:8]), lo: binary.BigEndian.Uint64(b[8:]), bits: p.Bits()}
+}
+
+func (m *prefixMap) len() int { return len(m.v4) + len(m.v6) }
+
+func (m *prefixMap) get(p netip.Prefix) *pfxState {
+	if k, ok := key4(p); ok {
+		return m.v4[k]
+	}
+	return m.v6[keyOf6(p)]
+}
+
+func (m *prefixMap) put(pf *pfxState) {
+	if k, ok := key4(pf.prefix); ok {
+		m.v4[k] = pf
+	} else {
+		m.v6[keyOf6(pf.prefix)] = pf
+	}
+	m.high = max(m.high, m.len())
+}
+
+func (m *prefixMap) del(p netip.Prefix) {
+	if k, ok := key4(p); ok {
+		delete(m.v4, k)
+	} else {
+		delete(m.v6, keyOf6(p))
+	}
+}
+
+// shrink rebuilds the maps after most prefixes went away: Go maps do not
+// give memory back by themselves.
+func (m *prefixMap) shrink() {
+	if m.high <= 4096 || m.len() >= m.high/8 {
+		return
+	}
+	v4 := make(map[uint64]*pfxState, len(m.v4))
+	for k, pf := range m.v4 {
+		v4[k] = pf
+	}
+	v6 := make(map[key6]*pfxState, len(m.v6))
+	for k, pf := range m.v6 {
+		v6[k] = pf
+	}
+	m.v4, m.v6, m.high = v4, v6, m.len()
 }
 
 type slotState uint8
@@ -131,7 +188,6 @@ type asnCount struct {
 }
 
 type pfxState struct {
-	key    slotKey
 	prefix netip.Prefix
 	groups []*group
 	slots  []*slot
@@ -187,7 +243,8 @@ type group struct {
 type record struct {
 	t           time.Time
 	slot        *slot
-	asn         uint32 // slot.peer.peer.ASN, saves two loads per window exit
+	pfx         *pfxState // slot.pfx and ...
+	asn         uint32    // ... slot.peer.peer.ASN: window scans read the record only
 	typ         ChangeType
 	fromPresent bool
 	fromAttrs   *route.Attrs
@@ -204,7 +261,7 @@ func New(cfg Config) *Analyzer {
 		cfg:      cfg,
 		alpha:    1 - math.Exp2(-float64(cfg.Window)/float64(cfg.BaselineHalfLife)),
 		peers:    make(map[route.Peer]*peerState),
-		prefixes: make(map[slotKey]*pfxState),
+		prefixes: newPrefixMap(),
 		groups:   make(map[route.Group]*group),
 	}
 }
@@ -248,7 +305,7 @@ func (a *Analyzer) Config() Config { return a.cfg }
 func (a *Analyzer) Stats() Stats {
 	st := a.stats
 	st.Slots = int64(a.slots)
-	st.Prefixes = int64(len(a.prefixes))
+	st.Prefixes = int64(a.prefixes.len())
 	st.Peers = int64(len(a.peers))
 	st.Window = int64(len(a.win) - a.head)
 	st.Events = int64(len(a.events))
@@ -262,15 +319,14 @@ func (a *Analyzer) Stats() Stats {
 func (a *Analyzer) Observe(u route.Update) []route.EventChange {
 	a.stats.Updates++
 	out := a.advance(u.Time, nil)
-	pk := keyOf(u.Prefix, 0)
 	pf := a.lastPfx
-	if pf == nil || pf.key != pk {
-		pf = a.prefixes[pk]
+	if pf == nil || pf.prefix != u.Prefix {
+		pf = a.prefixes.get(u.Prefix)
 		if pf == nil {
 			if len(u.Tags) == 0 || u.Withdraw || u.Attrs == nil {
 				return out
 			}
-			pf = a.newPrefix(pk, u.Prefix, u.Tags)
+			pf = a.newPrefix(u.Prefix, u.Tags)
 			if pf == nil {
 				return out
 			}
@@ -294,8 +350,8 @@ func (a *Analyzer) Observe(u route.Update) []route.EventChange {
 			// Most prefixes are seen by most vantage points: size for the
 			// current average at once instead of growing step by step.
 			c := 1
-			if len(a.prefixes) > 0 {
-				c = min(a.slots/len(a.prefixes)+1, 64)
+			if n := a.prefixes.len(); n > 0 {
+				c = min(a.slots/n+1, 64)
 			}
 			pf.slots, pf.ids = make([]*slot, 0, c), make([]uint64, 0, c)
 		}
@@ -516,7 +572,7 @@ func (a *Analyzer) peerOf(rp route.Peer) *peerState {
 // best match kind (equal, then covered, then covering, then origin ASN), so
 // a covering aggregate is not counted in every region it spans unless
 // nothing more specific matched.
-func (a *Analyzer) newPrefix(key slotKey, pr netip.Prefix, tags []route.Tag) *pfxState {
+func (a *Analyzer) newPrefix(pr netip.Prefix, tags []route.Tag) *pfxState {
 	best := route.MatchKind(0)
 	rank := func(m route.MatchKind) int {
 		switch m {
@@ -536,7 +592,7 @@ func (a *Analyzer) newPrefix(key slotKey, pr netip.Prefix, tags []route.Tag) *pf
 			best = t.Match
 		}
 	}
-	pf := &pfxState{key: key, prefix: pr}
+	pf := &pfxState{prefix: pr}
 	for _, t := range tags {
 		if t.Match != best || t.Provider == "" {
 			continue
@@ -550,8 +606,7 @@ func (a *Analyzer) newPrefix(key slotKey, pr netip.Prefix, tags []route.Tag) *pf
 	if len(pf.groups) == 0 {
 		return nil
 	}
-	a.prefixes[key] = pf
-	a.pfxHigh = max(a.pfxHigh, len(a.prefixes))
+	a.prefixes.put(pf)
 	return pf
 }
 
@@ -680,11 +735,11 @@ func (a *Analyzer) emitDirty(out []route.EventChange, force bool) []route.EventC
 func (a *Analyzer) add(r record, out []route.EventChange) []route.EventChange {
 	a.stats.Changes[r.typ]++
 	r.slot.refs++
-	r.asn = r.slot.peer.peer.ASN
+	r.pfx, r.asn = r.slot.pfx, r.slot.peer.peer.ASN
 	a.win = append(a.win, r)
 	rp := &a.win[len(a.win)-1]
 	a.enter(rp)
-	for _, g := range rp.slot.pfx.groups {
+	for _, g := range rp.pfx.groups {
 		if g.event != nil {
 			out = a.absorb(g.event, rp, out)
 		} else {
@@ -695,7 +750,7 @@ func (a *Analyzer) add(r record, out []route.EventChange) []route.EventChange {
 }
 
 func (a *Analyzer) enter(r *record) {
-	pf := r.slot.pfx
+	pf := r.pfx
 	asn := r.asn
 	for i := range pf.win {
 		if pf.win[i].asn == asn {
@@ -719,7 +774,7 @@ func (a *Analyzer) exit(r *record) {
 	if r.removed || r.slot == nil {
 		return
 	}
-	pf := r.slot.pfx
+	pf := r.pfx
 	asn := r.asn
 	for i := range pf.win {
 		if pf.win[i].asn != asn {
@@ -781,7 +836,7 @@ func (a *Analyzer) vantagePoints(g *group) int {
 	seen := make(map[uint32]struct{})
 	for i := a.head; i < len(a.win); i++ {
 		r := &a.win[i]
-		if r.removed || !r.t.After(g.epoch) || !inGroup(r.slot.pfx, g) || !a.correlated(r.slot.pfx) {
+		if r.removed || !r.t.After(g.epoch) || !inGroup(r.pfx, g) || !a.correlated(r.pfx) {
 			continue
 		}
 		seen[r.asn] = struct{}{}
@@ -986,7 +1041,7 @@ func (a *Analyzer) newSlot() *slot {
 }
 
 func (a *Analyzer) dropPrefix(pf *pfxState) {
-	delete(a.prefixes, pf.key)
+	a.prefixes.del(pf.prefix)
 	for _, g := range pf.groups {
 		g.size--
 	}
@@ -1012,12 +1067,5 @@ func (a *Analyzer) sweep() {
 		// chunks that hold no live slot.
 		a.freeSlots = nil
 	}
-	if a.pfxHigh > 4096 && len(a.prefixes) < a.pfxHigh/8 {
-		m := make(map[slotKey]*pfxState, len(a.prefixes))
-		for k, pf := range a.prefixes {
-			m[k] = pf
-		}
-		a.prefixes = m
-		a.pfxHigh = len(m)
-	}
+	a.prefixes.shrink()
 }

@@ -154,13 +154,13 @@ func (a *Analyzer) openGroup(g *group, out []route.EventChange) []route.EventCha
 	var corr []*record
 	for i := a.head; i < len(a.win); i++ {
 		r := &a.win[i]
-		if r.removed || !r.t.After(g.epoch) || !inGroup(r.slot.pfx, g) {
+		if r.removed || !r.t.After(g.epoch) || !inGroup(r.pfx, g) {
 			continue
 		}
 		if _, ok := e.base[r.slot]; !ok {
 			e.base[r.slot] = &baseState{present: r.fromPresent, attrs: r.fromAttrs}
 		}
-		if a.correlated(r.slot.pfx) {
+		if a.correlated(r.pfx) {
 			corr = append(corr, r)
 		}
 	}
@@ -435,7 +435,7 @@ func (a *Analyzer) medianVisible(e *event) int {
 	counts := make([]int, 0, len(e.prefixes))
 	for p := range e.prefixes {
 		n := 0
-		if pf := a.prefixes[keyOf(p, 0)]; pf != nil {
+		if pf := a.prefixes.get(p); pf != nil {
 			for _, s := range pf.slots {
 				if s.state == present {
 					n++
