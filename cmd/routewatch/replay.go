@@ -228,6 +228,9 @@ type replayer struct {
 	corrupt  int64
 	reported int
 	last     time.Time
+	// sawRIB: a table dump came before the first update message; without
+	// one, the first sighting of each route is its state, not a change.
+	sawRIB, warnedNoRIB bool
 }
 
 func (r *replayer) file(ctx context.Context, name string, stdin io.Reader) error {
@@ -283,6 +286,18 @@ func (r *replayer) record(rec *mrtdata.Record) {
 	}
 	for i := range rec.States {
 		r.an.ObservePeer(rec.States[i])
+	}
+	if len(rec.Updates) > 0 && !r.sawRIB && !r.warnedNoRIB {
+		if rec.Updates[0].TableDump {
+			r.sawRIB = true
+		} else {
+			r.warnedNoRIB = true
+			if !r.quiet {
+				fmt.Fprintln(r.errw, "routewatch replay: note: the input starts with update messages, not a RIB: "+
+					"the first update of each route only sets its state, so changes are seen from each route's second update on "+
+					"(give the RIB dump that precedes the updates first, e.g. a RIS bview or RouteViews rib file)")
+			}
+		}
 	}
 	for i := range rec.Updates {
 		u := rec.Updates[i]
