@@ -5,7 +5,11 @@
 // The analyzer is pure: it does no I/O, never reads the wall clock (time
 // comes from the updates and from Tick) and gives the same events for the
 // same input. It keeps state per (peer, prefix, path-ID) for watched
-// prefixes only, so memory is proportional to the watched routes.
+// prefixes only, so memory is proportional to the watched routes present
+// now: a withdrawn route's state is freed once its change has left the
+// sliding window and no open event needs it as pre-event baseline (then
+// when that event resolves); a prefix or vantage point that holds nothing
+// is freed too. Resolved events stay, for Events, until Prune.
 //
 // Model: a change of a slot (withdrawal, re-announcement, AS path change)
 // enters a sliding window. A prefix whose path changed at several distinct
@@ -212,6 +216,7 @@ type peerState struct {
 	suspectAt       time.Time
 	suspectCooldown time.Time
 
+	ids         idSeq
 	down        bool
 	downEvent   *event
 	downStale   int
@@ -238,6 +243,7 @@ type group struct {
 	epoch     time.Time // changes up to here belong to a resolved event
 	cooldown  time.Time
 	event     *event
+	ids       idSeq
 }
 
 type record struct {
@@ -545,6 +551,11 @@ func (a *Analyzer) Events() []route.Event {
 // Prune forgets resolved events that ended before t, so that a
 // long-running service does not keep every event in memory (the store
 // keeps them). It returns how many were dropped.
+//
+// The analyzer never prunes by itself (a replay reports every event from
+// Events at the end). A long-running caller prunes periodically in data
+// time, e.g. after a Tick once a minute: Prune(now.Add(-time.Hour)).
+// Open events are never pruned. Stats().Events shows how many are held.
 func (a *Analyzer) Prune(before time.Time) int {
 	n := len(a.events)
 	a.events = slices.DeleteFunc(a.events, func(e *event) bool {
@@ -932,7 +943,7 @@ func (a *Analyzer) openPeerDown(p *peerState, start, detected time.Time, n int, 
 		reason:        reason,
 		stalePrefixes: n,
 	}
-	e.id = eventID(e.kind, route.Group{}, p.peer, start)
+	e.id = eventID(e.kind, route.Group{}, p.peer, start, p.ids.next(e.kind, start))
 	p.down = true
 	p.downEvent = e
 	p.downStale = n
@@ -954,10 +965,34 @@ func (a *Analyzer) resolvePeer(p *peerState, end time.Time, out []route.EventCha
 	return a.resolve(e, end, out)
 }
 
-func eventID(kind route.EventKind, g route.Group, p route.Peer, start time.Time) string {
+// eventID derives an event's ID from what identifies it, so that a replay
+// gives the same IDs; seq tells apart events of one peer or group with the
+// same kind and start (updates out of time order).
+func eventID(kind route.EventKind, g route.Group, p route.Peer, start time.Time, seq int) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s|%s|%s|%s|%d|%d", kind, g.Provider, g.Region, p.Addr, p.ASN, start.UnixNano())
+	if seq > 0 {
+		fmt.Fprintf(h, "|%d", seq)
+	}
 	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// idSeq remembers the kind and start of a peer's or group's last event.
+type idSeq struct {
+	kind  route.EventKind
+	start time.Time
+	seq   int
+}
+
+// next returns 0 for a new (kind, start), else how many events before
+// this one had the same.
+func (s *idSeq) next(kind route.EventKind, start time.Time) int {
+	if kind == s.kind && start.Equal(s.start) {
+		s.seq++
+		return s.seq
+	}
+	*s = idSeq{kind: kind, start: start}
+	return 0
 }
 
 // robustStart is the start of a burst in sorted change times: the first

@@ -353,6 +353,9 @@ func FuzzObserve(f *testing.F) {
 			}
 		}
 		a.Flush()
+		if st := a.Stats(); st.Slots < 0 || st.Slots > 6*12*3 || st.Prefixes < 0 || st.Prefixes > 12 || st.Peers > 6 {
+			t.Fatalf("state held: %+v", st)
+		}
 		evs := a.Events()
 		seen := map[string]bool{}
 		for i, e := range evs {

@@ -3,6 +3,7 @@ package analyzer_test
 import (
 	"fmt"
 	"net/netip"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -62,6 +63,19 @@ func BenchmarkObserve(b *testing.B) {
 			cpu += cpuTime() - c
 		}
 		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*len(rib)), "cpu-ns/route")
+		// Live heap of the analyzer's state per route after the load,
+		// attributes excluded (rib holds them).
+		runtime.GC()
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		a := analyzer.New(analyzer.DefaultConfig())
+		for i := range rib {
+			a.Observe(rib[i])
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&m1)
+		runtime.KeepAlive(a)
+		b.ReportMetric(float64(int64(m1.HeapAlloc)-int64(m0.HeapAlloc))/float64(len(rib)), "state-B/route")
 	})
 	b.Run("updates", func(b *testing.B) {
 		b.ReportAllocs()

@@ -208,7 +208,7 @@ func (a *Analyzer) openGroup(g *group, out []route.EventChange) []route.EventCha
 	if withdrawn > shifted {
 		e.kind = route.KindWithdrawal
 	}
-	e.id = eventID(e.kind, g.g, route.Peer{}, e.start)
+	e.id = eventID(e.kind, g.g, route.Peer{}, e.start, g.ids.next(e.kind, e.start))
 	e.lastEmit = a.now
 	e.visible = -1
 	g.event = e

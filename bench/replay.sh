@@ -4,6 +4,8 @@
 # wall time, CPU time (user+sys) and peak RSS from /usr/bin/time.
 #
 #   bash bench/replay.sh [RUNS]      (default 3 runs per tool and input)
+#   BEFORE=/path/to/old/routewatch bash bench/replay.sh   also times an older
+#                 build in the same run (before/after comparisons)
 #
 # Inputs (generated into $OUT, default /tmp/routewatch-replay-bench):
 #   rib.mrt.gz    4 M TABLE_DUMP_V2 entries (bench/cmd/mkrib over the shared
@@ -39,8 +41,10 @@ measure() { # name cmd...
 for i in $(seq "$RUNS"); do
 	measure "rib bgpdump" bgpdump -m "$OUT/rib.mrt.gz"
 	measure "rib replay " "$OUT/routewatch" replay -q "${CLOUD[@]}" "$OUT/rib.mrt.gz"
+	[ -z "${BEFORE:-}" ] || measure "rib replay-before " "$BEFORE" replay -q "${CLOUD[@]}" "$OUT/rib.mrt.gz"
 	measure "scenario bgpdump" bgpdump -m "$OUT/scenario/replay-bench.mrt.gz"
 	measure "scenario replay " "$OUT/routewatch" replay -q --ranges "$OUT/scenario/replay-bench-ranges.json" "$OUT/scenario/replay-bench.mrt.gz"
+	[ -z "${BEFORE:-}" ] || measure "scenario replay-before " "$BEFORE" replay -q --ranges "$OUT/scenario/replay-bench-ranges.json" "$OUT/scenario/replay-bench.mrt.gz"
 done
 echo "events found in the scenario:"
 "$OUT/routewatch" replay -q --ranges "$OUT/scenario/replay-bench-ranges.json" "$OUT/scenario/replay-bench.mrt.gz"
