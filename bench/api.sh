@@ -13,7 +13,7 @@
 # STORE=memory runs the same against the embedded store, to separate the
 # API's own cost from Redis.
 #
-# Usage: bench/api.sh [duration]   (env: STORE, REDIS_URL, PEERS, CONNS, DELAY_MS, RANGES)
+# Usage: bench/api.sh [duration]   (env: STORE, REDIS_URL, PEERS, CONNS, DELAY_MS, RANGES, BIG_CONNS)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -56,7 +56,18 @@ run() { # name script delay conns
 		grep -E 'Latency|50%|75%|90%|99%|requests in|Requests/sec|Non-2xx|Socket errors'
 }
 
+run_url() { # name path conns
+	echo
+	echo "== $1: $3 connections, unpaced, $DUR (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
+	wrk -t2 -c"$3" -d"$DUR" --latency "http://$addr$2" |
+		grep -E 'Latency|50%|75%|90%|99%|requests in|Requests/sec|Non-2xx|Socket errors'
+}
+
 run "GET /prefixes/{prefix} paced" prefixes.lua "$DELAY_MS" "$CONNS"
 run "GET /events paced" events.lua "$DELAY_MS" "$CONNS"
 run "GET /prefixes/{prefix} unpaced" prefixes.lua 0 16
 run "GET /events unpaced" events.lua 0 16
+# Whole-table reads: a covered lookup of the default route (first page of
+# 100) and the provider summaries (every group's prefixes).
+run_url "GET /prefixes/0.0.0.0/0?match=covered" "/api/v1/prefixes/0.0.0.0/0?match=covered" "${BIG_CONNS:-4}"
+run_url "GET /providers" "/api/v1/providers" "${BIG_CONNS:-4}"
