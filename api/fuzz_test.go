@@ -25,6 +25,12 @@ func FuzzParams(f *testing.F) {
 		f.Add(strings.TrimPrefix(u.EscapedPath(), "/api/v1/"), u.RawQuery)
 	}
 	f.Add("prefixes/0.0.0.0/0", "match=covered&limit=1000")
+	// Store cursors of a covered listing: resumed, or handed to another
+	// family, length or match.
+	f.Add("prefixes/0.0.0.0/0", "match=covered&limit=1&cursor=cjE6NTIuOTQuMC4wLzIy")
+	f.Add("prefixes/52.94.0.0/24", "match=covering&cursor=cjE6NTIuOTQuMC4wLzIy")
+	f.Add("prefixes/::/0", "match=covered&cursor=cjE6NTIuOTQuMC4wLzIy")
+	f.Add("prefixes/2600::/12", "match=covered&limit=2&cursor=cjE6MjYwMDoxZjE4OjovMzY")
 	f.Add("prefixes/::/0/history", "cursor=aDE6MTg0NDY3NDQwNzM3MDk1NTE2MTU")
 	f.Add("events", "from=0000-01-01T00:00:00Z&to=9999-12-31T23:59:59Z")
 	f.Add("asns/00000000000000000003356/prefixes", "limit=1&cursor=")
