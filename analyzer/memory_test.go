@@ -57,6 +57,7 @@ func TestChurnMemoryBounded(t *testing.T) {
 		t.Errorf("during churn of %d prefixes: up to %d slots, %d prefixes held, want <= %d, %d",
 			n, maxSlots, maxPrefixes, bound, bound/peers)
 	}
+	t.Logf("%d prefixes × %d peers announced and withdrawn: at most %d slots, %d prefixes held", n, peers, maxSlots, maxPrefixes)
 	for ; wd < n; wd++ {
 		for p := range peers {
 			a.Observe(route.Update{Time: now, Peer: peer(p), Prefix: pfx(wd), Withdraw: true})
