@@ -40,9 +40,9 @@ type RedisConfig struct {
 	// GapCheck is how often Run verifies that Redis kept its data.
 	GapCheck time.Duration `yaml:"gap_check"`
 	// SummaryTTL is how long provider/region summaries (Groups, Group)
-	// are reused: computing them reads every watched prefix. Writes
-	// through the same Store value drop them at once; writes by other
-	// processes show within the TTL. Default 2s; negative disables.
+	// are reused: computing them reads every watched prefix. They lag
+	// writes (this process's too) by up to the TTL. Default 2s; negative
+	// reads through (exact, as Memory).
 	SummaryTTL time.Duration `yaml:"summary_ttl"`
 	Retention  `yaml:",inline"`
 }
@@ -303,8 +303,6 @@ func (r *Redis) evalAll(ctx context.Context, calls []evalCall) ([]*redis.Cmd, er
 // epochs, one for the per-prefix scripts and one for indexes and counters.
 func (r *Redis) ApplyUpdates(ctx context.Context, ups []route.Update) (err error) {
 	defer r.observe("apply_updates", time.Now(), &err)
-	// After the write (even a failed one, which may have applied part).
-	defer r.sum.invalidate()
 	for i := range ups {
 		if err := validUpdate(&ups[i]); err != nil {
 			return fmt.Errorf("store: apply updates: %w", err)
@@ -567,7 +565,6 @@ func (r *Redis) applyChunk(ctx context.Context, ups []route.Update) error {
 // an optimistic transaction around the same logic Memory uses.
 func (r *Redis) ApplyPeerStates(ctx context.Context, states []route.PeerState) (err error) {
 	defer r.observe("apply_peer_states", time.Now(), &err)
-	defer r.sum.invalidate()
 	for _, s := range states {
 		if !s.Peer.Addr.IsValid() {
 			return fmt.Errorf("store: apply peer states: %w peer address", ErrInvalid)
@@ -1350,7 +1347,7 @@ func (r *Redis) Groups(ctx context.Context) (_ []GroupSummary, err error) {
 // Group implements Store.
 func (r *Redis) Group(ctx context.Context, provider, region string) (_ GroupSummary, err error) {
 	defer r.observe("group", time.Now(), &err)
-	if all, _, ok := r.sum.get(time.Now()); ok {
+	if all, ok := r.sum.get(time.Now()); ok {
 		for _, g := range all {
 			if g.Provider == provider && g.Region == region {
 				return g, nil

@@ -83,66 +83,54 @@ func (r *Redis) loadSummaryPrefixes(ctx context.Context, ps []netip.Prefix) ([]s
 	return out, nil
 }
 
-// summaryCache keeps the last Groups answer for a short time: a summary
+// summaryCache keeps the last Groups answer for SummaryTTL: a summary
 // reads every prefix of every group, too much for each GET /providers.
-// Writes through this Redis value drop it (read-your-writes in one
-// process); writes by other processes show within the TTL.
+// Writes, this process's included, show once the TTL has passed: with live
+// ingest every batch is a write, so dropping the cache on writes would
+// leave nothing cached.
 type summaryCache struct {
 	ttl time.Duration
 	sf  singleflight.Group
 
 	mu  sync.Mutex
-	gen uint64 // bumped after every local write
 	at  time.Time
 	all []GroupSummary
 	ok  bool
 }
 
-// invalidate is called after a local write has completed.
-func (c *summaryCache) invalidate() {
-	c.mu.Lock()
-	c.gen++
-	c.ok = false
-	c.all = nil
-	c.mu.Unlock()
-}
-
-// get returns the cached summaries if fresh, and the generation a new
-// computation would belong to.
-func (c *summaryCache) get(now time.Time) ([]GroupSummary, uint64, bool) {
+// get returns the cached summaries if fresh.
+func (c *summaryCache) get(now time.Time) ([]GroupSummary, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ok && now.Sub(c.at) < c.ttl {
-		return c.all, c.gen, true
+		return c.all, true
 	}
-	return nil, c.gen, false
+	return nil, false
 }
 
-// put stores a computation unless a local write completed meanwhile.
-func (c *summaryCache) put(gen uint64, at time.Time, all []GroupSummary) {
+// put stores a computation started at at.
+func (c *summaryCache) put(at time.Time, all []GroupSummary) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if gen == c.gen {
+	if !c.ok || at.After(c.at) {
 		c.all, c.at, c.ok = all, at, true
 	}
 }
 
 // cachedGroups answers Groups from the cache, computing it at most once
-// at a time per generation.
+// at a time.
 func (r *Redis) cachedGroups(ctx context.Context) ([]GroupSummary, error) {
 	if r.sum.ttl <= 0 {
 		return r.loadGroups(ctx)
 	}
-	now := time.Now()
-	all, gen, ok := r.sum.get(now)
-	if ok {
+	if all, ok := r.sum.get(time.Now()); ok {
 		return all, nil
 	}
 	// The computation is shared by every caller waiting for it, so one
 	// caller's cancellation must not fail the others; each caller still
 	// stops waiting when its own context ends.
-	ch := r.sum.sf.DoChan(strconv.FormatUint(gen, 10), func() (any, error) {
-		if all, _, ok := r.sum.get(time.Now()); ok {
+	ch := r.sum.sf.DoChan("groups", func() (any, error) {
+		if all, ok := r.sum.get(time.Now()); ok {
 			return all, nil
 		}
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), summaryTimeout)
@@ -152,7 +140,7 @@ func (r *Redis) cachedGroups(ctx context.Context) ([]GroupSummary, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.sum.put(gen, start, all)
+		r.sum.put(start, all)
 		return all, nil
 	})
 	select {
