@@ -231,7 +231,7 @@ type suspectMark struct {
 type group struct {
 	g       route.Group
 	service string
-	size    int // distinct known prefixes
+	size    int // prefixes held now (a slot at some vantage point)
 
 	changed int // prefixes with changes in the window
 	corr    int // prefixes changed at >= MinPeersPerPrefix peer ASNs
