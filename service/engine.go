@@ -103,6 +103,7 @@ type engineMetrics struct {
 	openEvents *prometheus.GaugeVec
 	storeErr   prometheus.Counter
 	dropped    prometheus.Counter
+	held       *prometheus.GaugeVec
 }
 
 // maxPending bounds the updates kept for retry while the store is down.
@@ -148,10 +149,13 @@ func NewEngine(tagger func() Tagger, an *analyzer.Analyzer, sink Sink, notify No
 			dropped: prometheus.NewCounter(prometheus.CounterOpts{
 				Name: "routewatch_engine_dropped_updates_total", Help: "Updates dropped because the store stayed unreachable.",
 			}),
+			held: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+				Name: "routewatch_analyzer_held", Help: "What the analyzer holds in memory: routes (slots), prefixes, peers, window records, events.",
+			}, []string{"what"}),
 		},
 	}
 	if reg != nil {
-		reg.MustRegister(e.m.updates, e.m.watched, e.m.events, e.m.openEvents, e.m.storeErr, e.m.dropped)
+		reg.MustRegister(e.m.updates, e.m.watched, e.m.events, e.m.openEvents, e.m.storeErr, e.m.dropped, e.m.held)
 	}
 	return e
 }
@@ -195,6 +199,11 @@ func (e *Engine) Run(ctx context.Context, in <-chan collector.Batch, jobs <-chan
 				if now.Sub(e.lastPrune) > time.Minute {
 					e.an.Prune(now.Add(-time.Hour))
 					e.lastPrune = now
+				}
+				st := e.an.Stats()
+				for what, n := range map[string]int64{"routes": st.Slots, "prefixes": st.Prefixes, "peers": st.Peers,
+					"window": st.Window, "events": st.Events} {
+					e.m.held.WithLabelValues(what).Set(float64(n))
 				}
 			}
 			if err := e.flush(ctx); err != nil {
