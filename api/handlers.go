@@ -121,11 +121,7 @@ func (s *Server) getHistory(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	q := c.QueryParams()
-	if err := checkQuery(q, "limit", "cursor"); err != nil {
-		return err
-	}
-	pg, err := parsePage(q)
+	pg, err := pageQuery(c)
 	if err != nil {
 		return err
 	}
@@ -446,11 +442,7 @@ func (s *Server) getASNPrefixes(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	q := c.QueryParams()
-	if err := checkQuery(q, "limit", "cursor"); err != nil {
-		return err
-	}
-	pg, err := parsePage(q)
+	pg, err := pageQuery(c)
 	if err != nil {
 		return err
 	}
@@ -465,4 +457,13 @@ func (s *Server) getASNPrefixes(c echo.Context) error {
 		v.Prefixes[i] = asnPrefixView{Prefix: p.String(), Tags: s.tags(p)}
 	}
 	return writeJSON(c, http.StatusOK, v)
+}
+
+// pageQuery reads a listing that takes only limit and cursor.
+func pageQuery(c echo.Context) (store.Page, error) {
+	q := c.QueryParams()
+	if err := checkQuery(q, "limit", "cursor"); err != nil {
+		return store.Page{}, err
+	}
+	return parsePage(q)
 }
