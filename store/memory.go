@@ -813,31 +813,18 @@ func (m *Memory) Close() error { return nil }
 // RoutesPage implements Store. A covered page seeks into the prefix tree
 // (coveredAfter), so it costs the tree depth plus the page.
 func (m *Memory) RoutesPage(ctx context.Context, p netip.Prefix, match Match, pg Page) ([]PrefixRoutes, string, error) {
-	if !p.IsValid() {
-		return nil, "", fmt.Errorf("store: routes page: %w prefix", ErrInvalid)
+	out, next, q, err := routesPage(ctx, m.Routes, p, match, pg)
+	if err != nil || !q.covered {
+		return out, next, err
 	}
-	p = p.Masked()
-	after, err := parseRoutesCursor(pg.Cursor, p, match)
-	if err != nil {
-		return nil, "", err
-	}
-	limit := clampLimit(pg.Limit)
-	if match != MatchCovered {
-		all, err := m.Routes(ctx, p, match)
-		if err != nil {
-			return nil, "", err
-		}
-		out, next := pageSorted(all, after, limit)
-		return out, next, nil
-	}
+	p, after, limit := q.prefix, q.after, q.limit
 	roots := []netip.Prefix{p}
 	if after.IsValid() {
 		roots = coveredAfter(p, after)
 	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	out := []PrefixRoutes{}
-	next := ""
+	out = []PrefixRoutes{}
 walk:
 	for _, root := range roots {
 		for sub, mp := range m.active.Subnets(root) {

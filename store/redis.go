@@ -788,23 +788,11 @@ func (r *Redis) Routes(ctx context.Context, p netip.Prefix, m Match) (_ []Prefix
 // for the page's prefixes.
 func (r *Redis) RoutesPage(ctx context.Context, p netip.Prefix, m Match, pg Page) (_ []PrefixRoutes, _ string, err error) {
 	defer r.observe("routes_page", time.Now(), &err)
-	if !p.IsValid() {
-		return nil, "", fmt.Errorf("store: routes page: %w prefix", ErrInvalid)
+	out, next, q, err := routesPage(ctx, r.Routes, p, m, pg)
+	if err != nil || !q.covered {
+		return out, next, err
 	}
-	p = p.Masked()
-	after, err := parseRoutesCursor(pg.Cursor, p, m)
-	if err != nil {
-		return nil, "", err
-	}
-	limit := clampLimit(pg.Limit)
-	if m != MatchCovered {
-		all, err := r.Routes(ctx, p, m)
-		if err != nil {
-			return nil, "", err
-		}
-		out, next := pageSorted(all, after, limit)
-		return out, next, nil
-	}
+	p, after, limit := q.prefix, q.after, q.limit
 	lo := "[" + prefixKey(p)
 	if after.IsValid() {
 		lo = "(" + prefixKey(after)
@@ -816,23 +804,22 @@ func (r *Redis) RoutesPage(ctx context.Context, p netip.Prefix, m Match, pg Page
 	if err != nil {
 		return nil, "", fmt.Errorf("store: routes page: %w", err)
 	}
-	next := ""
 	if len(ks) > limit {
 		ks = ks[:limit]
-		q, err := parsePrefixKey(ks[limit-1])
+		last, err := parsePrefixKey(ks[limit-1])
 		if err != nil {
 			return nil, "", fmt.Errorf("store: routes page: %w", err)
 		}
-		next = routesCursor(q)
+		next = routesCursor(last)
 	}
 	cands := make([]netip.Prefix, 0, len(ks))
 	for _, k := range ks {
-		q, err := parsePrefixKey(k)
-		if err == nil && p.Bits() <= q.Bits() && p.Contains(q.Addr()) {
-			cands = append(cands, q)
+		c, err := parsePrefixKey(k)
+		if err == nil && p.Bits() <= c.Bits() && p.Contains(c.Addr()) {
+			cands = append(cands, c)
 		}
 	}
-	out, _, err := r.loadPrefixes(ctx, cands)
+	out, _, err = r.loadPrefixes(ctx, cands)
 	if err != nil {
 		return nil, "", fmt.Errorf("store: routes page: %w", err)
 	}

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"context"
+	"fmt"
 	"net/netip"
 )
 
@@ -81,4 +83,39 @@ func coveredAfter(p, q netip.Prefix) []netip.Prefix {
 		}
 	}
 	return roots
+}
+
+// routesPage is the part of RoutesPage both backends share: it checks the
+// call and answers exact and covering lookups (a handful of prefixes) by
+// paging what routes returns. covered is false when the caller must page a
+// covered lookup itself, from after with limit.
+func routesPage(ctx context.Context, routes func(context.Context, netip.Prefix, Match) ([]PrefixRoutes, error),
+	p netip.Prefix, m Match, pg Page) (out []PrefixRoutes, next string, q coveredQuery, err error) {
+	if !p.IsValid() {
+		return nil, "", q, fmt.Errorf("store: routes page: %w prefix", ErrInvalid)
+	}
+	p = p.Masked()
+	after, err := parseRoutesCursor(pg.Cursor, p, m)
+	if err != nil {
+		return nil, "", q, err
+	}
+	q = coveredQuery{prefix: p, after: after, limit: clampLimit(pg.Limit)}
+	if m != MatchCovered {
+		all, err := routes(ctx, p, m)
+		if err != nil {
+			return nil, "", q, err
+		}
+		out, next = pageSorted(all, after, q.limit)
+		return out, next, q, nil
+	}
+	q.covered = true
+	return nil, "", q, nil
+}
+
+// coveredQuery is a checked covered-lookup page request.
+type coveredQuery struct {
+	covered bool
+	prefix  netip.Prefix
+	after   netip.Prefix // zero: from the start
+	limit   int
 }
