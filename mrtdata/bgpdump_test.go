@@ -2,12 +2,10 @@ package mrtdata
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -44,23 +42,7 @@ func dumpM(t testing.TB, name string) ([]byte, error) {
 	}
 }
 
-func gunzipFile(t testing.TB, name string) []byte {
-	t.Helper()
-	f, err := os.Open(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func gunzipFile(t testing.TB, name string) []byte { return testenv.Gunzip(t, name) }
 
 // firstDiff describes the first differing line of two outputs.
 func firstDiff(got, want []byte) string {

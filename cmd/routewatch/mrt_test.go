@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
-	"io"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -50,23 +49,7 @@ func TestMRTDumpStdin(t *testing.T) {
 	}
 }
 
-func gunzip(t *testing.T, name string) string {
-	t.Helper()
-	f, err := os.Open(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
+func gunzip(t *testing.T, name string) string { return string(testenv.Gunzip(t, name)) }
 
 // TestMRTDumpMatchesBgpdumpExpected checks `mrt dump -m` against the
 // checked-in bgpdump outputs of every shared RIS file.

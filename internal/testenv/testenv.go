@@ -5,7 +5,9 @@
 package testenv
 
 import (
+	"compress/gzip"
 	"context"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -121,4 +123,24 @@ func FreePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Gunzip returns the decompressed contents of a gzip file (the shared
+// `*.bgpdump.gz` expectations, for instance).
+func Gunzip(t testing.TB, name string) []byte {
+	t.Helper()
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
