@@ -8,6 +8,7 @@
 //	routewatch mrt dump [-m] FILE|URL...
 //	routewatch ranges  [--ranges SPEC]...
 //	routewatch config check FILE
+//	routewatch healthcheck [--url URL]   (the container HEALTHCHECK)
 package main
 
 import (
