@@ -139,6 +139,10 @@ func parseGroupName(s string) route.Group {
 // NewRedis connects, loads the scripts and records (or adopts) the run id
 // used to notice a Redis that came back empty.
 func NewRedis(ctx context.Context, cfg RedisConfig, logger *slog.Logger, reg prometheus.Registerer) (*Redis, error) {
+	// go-redis logs pool dial failures through a process-wide logger of
+	// its own (plain text on stderr); route them into the structured log
+	// of the first store created (setting it is not safe concurrently).
+	redisLogOnce.Do(func() { redis.SetLogger(redisLog{logger}) })
 	cfg = cfg.withDefaults()
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -1461,4 +1465,14 @@ func (r *Redis) Close() error {
 	}
 	r.closed = true
 	return r.c.Close()
+}
+
+// redisLogOnce guards go-redis's process-wide logger setting.
+var redisLogOnce sync.Once
+
+// redisLog adapts slog to go-redis's internal logger.
+type redisLog struct{ l *slog.Logger }
+
+func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
+	r.l.WarnContext(ctx, "store: redis client", "detail", fmt.Sprintf(format, v...))
 }
