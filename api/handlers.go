@@ -348,7 +348,8 @@ func (s *Server) getRegion(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := checkQuery(c.QueryParams()); err != nil {
+	pg, err := pageQuery(c)
+	if err != nil {
 		return err
 	}
 	ctx, cancel := s.reqCtx(c)
@@ -360,7 +361,15 @@ func (s *Server) getRegion(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v := regionView{groupView: viewGroup(g), OpenEvents: []eventView{}}
+	vs, next, err := s.st.GroupPrefixes(ctx, provider, region, pg)
+	if err != nil {
+		return err
+	}
+	v := regionView{groupView: viewGroup(g), OpenEvents: []eventView{},
+		PrefixVisibility: make([]prefixVisibilityView, len(vs)), NextCursor: next}
+	for i, pv := range vs {
+		v.PrefixVisibility[i] = viewPrefixVisibility(pv)
+	}
 	// The store filter treats "" as "any region": filter exactly here.
 	evs, _, err := s.st.Events(ctx, store.EventFilter{Provider: provider, Region: region, Status: store.StatusOpen, Page: store.Page{Limit: maxOpenEvents}})
 	if err != nil {

@@ -44,6 +44,7 @@ var goldenCases = []apiCase{
 	{name: "region_open_event", target: "/api/v1/providers/aws/regions/ap-northeast-2", status: 200},
 	{name: "region_empty", target: "/api/v1/providers/cloudflare/regions/-", status: 200},
 	{name: "region_not_found", target: "/api/v1/providers/aws/regions/mars-1", status: 404},
+	{name: "region_page", target: "/api/v1/providers/aws/regions/us-east-1?limit=1", status: 200},
 	{name: "peers", target: "/api/v1/peers", status: 200},
 	{name: "asn_upstream", target: "/api/v1/asns/3356/prefixes", status: 200},
 	{name: "asn_origin", target: "/api/v1/asns/16509/prefixes", status: 200},
@@ -87,6 +88,9 @@ var badCases = []apiCase{
 	{name: "event id bad", target: "/api/v1/events/%3Cscript%3E", status: 400, param: "id"},
 	{name: "event id long", target: "/api/v1/events/" + strings.Repeat("x", 200), status: 400, param: "id"},
 	{name: "region bad", target: "/api/v1/providers/aws/regions/us%20east", status: 400, param: "region"},
+	{name: "region limit huge", target: "/api/v1/providers/aws/regions/us-east-1?limit=1001", status: 400, param: "limit"},
+	{name: "region cursor garbage", target: "/api/v1/providers/aws/regions/us-east-1?cursor=zzzz", status: 400, param: "cursor"},
+	{name: "region unknown query", target: "/api/v1/providers/aws/regions/us-east-1?match=covered", status: 400, param: "match"},
 	{name: "no such route", target: "/api/v1/nothing", status: 404},
 	{name: "method not allowed", method: http.MethodDelete, target: "/api/v1/events", status: 405},
 }
@@ -172,6 +176,7 @@ func TestPagination(t *testing.T) {
 				{"events", "/api/v1/events", "events"},
 				{"peers", "/api/v1/peers", "peers"},
 				{"asn", "/api/v1/asns/16509/prefixes", "prefixes"},
+				{"region prefixes", "/api/v1/providers/aws/regions/us-east-1", "prefix_visibility"},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
 					all := items(t, do(t, v, h, "GET", tc.target, "", nil), tc.items)

@@ -47,6 +47,7 @@ type Store interface {
 	Peers(ctx context.Context) ([]store.PeerInfo, error)
 	Groups(ctx context.Context) ([]store.GroupSummary, error)
 	Group(ctx context.Context, provider, region string) (store.GroupSummary, error)
+	GroupPrefixes(ctx context.Context, provider, region string, pg store.Page) ([]store.PrefixVisibility, string, error)
 	Ping(ctx context.Context) error
 }
 

@@ -285,9 +285,25 @@ type providersView struct {
 	Providers []providerView `json:"providers"`
 }
 
+// prefixVisibilityView is one prefix of a region and how many peers see
+// it now.
+type prefixVisibilityView struct {
+	Prefix string `json:"prefix"`
+	Peers  int    `json:"peers"`
+	Stale  int    `json:"stale"`
+	Paths  int    `json:"paths"`
+}
+
+func viewPrefixVisibility(v store.PrefixVisibility) prefixVisibilityView {
+	return prefixVisibilityView{Prefix: v.Prefix.String(), Peers: v.Peers, Stale: v.Stale, Paths: v.Paths}
+}
+
+// regionView pages the per-prefix list; "prefixes" is already the count.
 type regionView struct {
 	groupView
-	OpenEvents []eventView `json:"open_events"`
+	OpenEvents       []eventView            `json:"open_events"`
+	PrefixVisibility []prefixVisibilityView `json:"prefix_visibility"`
+	NextCursor       string                 `json:"next_cursor"`
 }
 
 type peerInfoView struct {

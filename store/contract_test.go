@@ -484,6 +484,73 @@ func contractSuite(t *testing.T, mk backend) {
 				t.Errorf("re-tagged group still there: %v", err)
 			}
 		}},
+		{name: "group prefixes", run: func(t *testing.T, s Store) {
+			mustStates(t, s, state(0, peerA, route.StateOpenConfirm, route.StateEstablished))
+			addPath := ann(60, peerB, "10.0.0.0/8", awsW2, 2914, 16509)
+			addPath.PathID = 2
+			mustApply(t, s,
+				ann(60, peerA, "192.0.2.0/24", awsW2, 3333, 16509),
+				ann(60, peerB, "192.0.2.0/24", awsW2, 2914, 16509),
+				ann(60, peerA, "192.0.3.0/24", awsW2, 3333, 16509),
+				ann(60, peerB, "10.0.0.0/8", awsW2, 2914, 16509), addPath,
+				ann(60, peerC, "2001:db8::/32", awsW2, 6939, 16509),
+				ann(60, peerA, "198.51.100.0/24", awsW2, 3333, 16509),
+				ann(60, peerB, "203.0.113.0/24", gcpE1, 2914, 15169),
+				wd(61, peerA, "198.51.100.0/24"),
+			)
+			mustStates(t, s, state(70, peerA, route.StateEstablished, route.StateIdle))
+			list := func(provider, region string, limit int) []PrefixVisibility {
+				var out []PrefixVisibility
+				cur := ""
+				for {
+					vs, next, err := s.GroupPrefixes(ctx, provider, region, Page{Cursor: cur, Limit: limit})
+					if err != nil {
+						t.Fatalf("GroupPrefixes: %v", err)
+					}
+					if limit > 0 && len(vs) > limit {
+						t.Fatalf("page of %d, limit %d", len(vs), limit)
+					}
+					out = append(out, vs...)
+					if next == "" {
+						return out
+					}
+					cur = next
+				}
+			}
+			pv := func(p string, peers, stale, paths int) PrefixVisibility {
+				return PrefixVisibility{Prefix: netip.MustParsePrefix(p), Peers: peers, Stale: stale, Paths: paths}
+			}
+			// The withdrawn prefix is gone; peer A's paths are stale.
+			want := []PrefixVisibility{
+				pv("10.0.0.0/8", 1, 0, 2),
+				pv("192.0.2.0/24", 1, 1, 2),
+				pv("192.0.3.0/24", 0, 1, 1),
+				pv("2001:db8::/32", 1, 0, 1),
+			}
+			for _, limit := range []int{0, 1, 3, 4} {
+				if got := list("aws", "us-west-2", limit); !slices.Equal(got, want) {
+					t.Errorf("limit %d: %+v\nwant %+v", limit, got, want)
+				}
+			}
+			if got := list("gcp", "us-east1", 0); !slices.Equal(got, []PrefixVisibility{pv("203.0.113.0/24", 1, 0, 1)}) {
+				t.Errorf("gcp = %+v", got)
+			}
+			if vs, next, err := s.GroupPrefixes(ctx, "azure", "x", Page{}); err != nil || len(vs) != 0 || vs == nil || next != "" {
+				t.Errorf("unknown group = %#v %q %v", vs, next, err)
+			}
+			// Re-tagging moves the prefix; re-announcing clears staleness.
+			mustStates(t, s, state(80, peerA, route.StateOpenConfirm, route.StateEstablished))
+			mustApply(t, s, ann(90, peerC, "2001:db8::/32", gcpE1, 6939, 15169), ann(90, peerA, "192.0.3.0/24", nil, 3333, 16509))
+			want = []PrefixVisibility{pv("10.0.0.0/8", 1, 0, 2), pv("192.0.2.0/24", 1, 1, 2), pv("192.0.3.0/24", 1, 0, 1)}
+			if got := list("aws", "us-west-2", 2); !slices.Equal(got, want) {
+				t.Errorf("after re-tag: %+v\nwant %+v", got, want)
+			}
+			for _, c := range []string{"garbage!", encodeCursor("a1", prefixKey(netip.MustParsePrefix("10.0.0.0/8"))), encodeCursor("g1", "x")} {
+				if _, _, err := s.GroupPrefixes(ctx, "aws", "us-west-2", Page{Cursor: c}); !errors.Is(err, ErrBadCursor) {
+					t.Errorf("cursor %q: %v", c, err)
+				}
+			}
+		}},
 		{name: "events", ret: Retention{ResolvedEvents: 3}, run: func(t *testing.T, s Store) {
 			end := func(sec int) *time.Time { e := at(sec); return &e }
 			evs := []route.Event{

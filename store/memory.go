@@ -840,3 +840,49 @@ walk:
 	}
 	return out, next, nil
 }
+
+// GroupPrefixes implements Store.
+func (m *Memory) GroupPrefixes(ctx context.Context, provider, region string, pg Page) ([]PrefixVisibility, string, error) {
+	after, err := parseGroupCursor(pg.Cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	limit := clampLimit(pg.Limit)
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	mg := m.groups[route.Group{Provider: provider, Region: region}]
+	if mg == nil {
+		return []PrefixVisibility{}, "", nil
+	}
+	keys := make([]string, 0, len(mg.members))
+	for p := range mg.members {
+		if mp := m.prefixes[p]; mp != nil && len(mp.routes) > 0 {
+			if k := prefixKey(p); k > after {
+				keys = append(keys, k)
+			}
+		}
+	}
+	sort.Strings(keys)
+	next := ""
+	if len(keys) > limit {
+		keys = keys[:limit]
+		next = groupCursor(keys[limit-1])
+	}
+	out := make([]PrefixVisibility, 0, len(keys))
+	for _, k := range keys {
+		p, _ := parsePrefixKey(k)
+		mp := m.prefixes[p]
+		peers := make([]netip.Addr, 0, len(mp.routes))
+		stale := make([]bool, 0, len(mp.routes))
+		for rk, r := range mp.routes {
+			st := peerStatus{}
+			if pr := m.peers[rk.Peer.Addr]; pr != nil {
+				st = pr.status()
+			}
+			peers = append(peers, rk.Peer.Addr)
+			stale = append(stale, st.stale(r.epoch))
+		}
+		out = append(out, visibility(p, peers, func(i int) bool { return stale[i] }))
+	}
+	return out, next, nil
+}

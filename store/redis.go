@@ -1476,3 +1476,65 @@ type redisLog struct{ l *slog.Logger }
 func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
 	r.l.WarnContext(ctx, "store: redis client", "detail", fmt.Sprintf(format, v...))
 }
+
+// GroupPrefixes implements Store. Group members are an unordered set: the
+// page is cut from the sorted members, and only the page's route hashes
+// are read, in one pipeline per page (more only when members without paths
+// must be skipped).
+func (r *Redis) GroupPrefixes(ctx context.Context, provider, region string, pg Page) (_ []PrefixVisibility, _ string, err error) {
+	defer r.observe("group_prefixes", time.Now(), &err)
+	after, err := parseGroupCursor(pg.Cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	limit := clampLimit(pg.Limit)
+	g := route.Group{Provider: provider, Region: region}
+	ms, err := r.c.SMembers(ctx, r.k.groupMembers(groupName(g))).Result()
+	if err != nil {
+		return nil, "", fmt.Errorf("store: group prefixes: %w", err)
+	}
+	keys := make([]string, 0, len(ms))
+	for _, m := range ms {
+		if p, err := netip.ParsePrefix(m); err == nil {
+			if k := prefixKey(p); k > after {
+				keys = append(keys, k)
+			}
+		}
+	}
+	sort.Strings(keys)
+	out := []PrefixVisibility{}
+	var peers map[netip.Addr]peerRec
+	for len(keys) > 0 && len(out) <= limit {
+		n := min(len(keys), limit+1-len(out))
+		ps := make([]netip.Prefix, n)
+		for i, k := range keys[:n] {
+			ps[i], _ = parsePrefixKey(k)
+		}
+		keys = keys[n:]
+		sps, err := r.loadSummaryPrefixes(ctx, ps)
+		if err != nil {
+			return nil, "", fmt.Errorf("store: group prefixes: %w", err)
+		}
+		if peers == nil {
+			if peers, err = r.allPeers(ctx); err != nil {
+				return nil, "", fmt.Errorf("store: group prefixes: %w", err)
+			}
+		}
+		for i, sp := range sps {
+			// As in summaries: the stored tags decide membership.
+			if len(sp.peers) == 0 || !slices.Contains(tagGroups(sp.tags), g) {
+				continue
+			}
+			out = append(out, visibility(ps[i], sp.peers, func(j int) bool {
+				p := peers[sp.peers[j]]
+				return p.status().stale(sp.epochs[j])
+			}))
+		}
+	}
+	next := ""
+	if len(out) > limit {
+		out = out[:limit]
+		next = groupCursor(prefixKey(out[limit-1].Prefix))
+	}
+	return out, next, nil
+}

@@ -129,6 +129,17 @@ type GroupSummary struct {
 	LastChange time.Time `json:"last_change"`
 }
 
+// PrefixVisibility is how one watched prefix of a group is seen now.
+type PrefixVisibility struct {
+	Prefix netip.Prefix `json:"prefix"`
+	// Peers is the number of peers with at least one non-stale path.
+	Peers int `json:"peers"`
+	// Stale is the number of peers whose every path is stale.
+	Stale int `json:"stale"`
+	// Paths is the number of (peer, path-ID) paths held, stale included.
+	Paths int `json:"paths"`
+}
+
 // Delivery is one alert message in the outbox. ID is the webhook-id: the
 // same on every retry so receivers can deduplicate. Enqueueing an ID that
 // already exists is a no-op (idempotent).
@@ -191,6 +202,9 @@ type Store interface {
 	SessionHistory(ctx context.Context, addr netip.Addr, limit int) ([]route.PeerState, error)
 	Groups(ctx context.Context) ([]GroupSummary, error)
 	Group(ctx context.Context, provider, region string) (GroupSummary, error)
+	// GroupPrefixes lists the group's prefixes that some peer holds a
+	// path for (those GroupSummary.Prefixes counts), ordered by prefix.
+	GroupPrefixes(ctx context.Context, provider, region string, pg Page) ([]PrefixVisibility, string, error)
 
 	// Outbox.
 	Enqueue(ctx context.Context, ds []Delivery) error
