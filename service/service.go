@@ -33,6 +33,8 @@ type Service struct {
 	console io.Writer
 
 	reg      *prometheus.Registry
+	// mrtErrors counts corrupt MRT records of the startup replay by file.
+	mrtErrors *prometheus.CounterVec
 	st       store.Store
 	refresh  *ranges.Refresher
 	demoSet  *ranges.Set
@@ -51,7 +53,10 @@ type Service struct {
 func New(ctx context.Context, cfg Config, logger *slog.Logger, console io.Writer) (*Service, error) {
 	s := &Service{cfg: cfg, logger: logger, console: console, reg: prometheus.NewRegistry(),
 		in: make(chan collector.Batch, 64), jobs: make(chan job), replayed: make(chan struct{})}
-	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.mrtErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "routewatch_mrt_corrupt_records_total", Help: "Corrupt MRT records skipped while replaying archives at startup.",
+	}, []string{"file"})
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), s.mrtErrors)
 
 	switch cfg.Store.Backend {
 	case "redis":
@@ -260,7 +265,8 @@ func (s *Service) replayFile(ctx context.Context, name string) error {
 		}
 		var re *mrtdata.RecordError
 		if errors.As(err, &re) {
-			s.logger.Warn("replay: skipped corrupt record", "err", err)
+			s.mrtErrors.WithLabelValues(name).Inc()
+			s.logger.Warn("replay: skipped corrupt record", "file", name, "record", re.Index, "offset", re.Offset, "err", err)
 			continue
 		}
 		if err != nil {
