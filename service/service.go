@@ -32,20 +32,20 @@ type Service struct {
 	logger  *slog.Logger
 	console io.Writer
 
-	reg      *prometheus.Registry
+	reg *prometheus.Registry
 	// mrtErrors counts corrupt MRT records of the startup replay by file.
 	mrtErrors *prometheus.CounterVec
-	st       store.Store
-	refresh  *ranges.Refresher
-	demoSet  *ranges.Set
-	engine   *Engine
-	coll     *collector.Collector
-	alerter  *alert.Alerter
-	api      *api.Server
-	redis    *store.Redis // nil with the memory backend
-	in       chan collector.Batch
-	jobs     chan job
-	replayed chan struct{}
+	st        store.Store
+	refresh   *ranges.Refresher
+	demoSet   *ranges.Set
+	engine    *Engine
+	coll      *collector.Collector
+	alerter   *alert.Alerter
+	api       *api.Server
+	redis     *store.Redis // nil with the memory backend
+	in        chan collector.Batch
+	jobs      chan job
+	replayed  chan struct{}
 }
 
 // New builds every part from cfg; nothing runs or listens until Run.
