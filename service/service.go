@@ -206,9 +206,7 @@ func (s *Service) Run(ctx context.Context) error {
 	if role == RoleAll || role == RoleCollector {
 		g.Go(func() error {
 			defer close(s.replayed)
-			if err := s.replayFiles(gctx); err != nil {
-				return err
-			}
+			s.replayFiles(gctx)
 			if s.cfg.Demo {
 				return s.feedDemo(gctx)
 			}
@@ -240,14 +238,16 @@ func ignoreCanceled(err error) error {
 }
 
 // replayFiles feeds the configured MRT archives through the engine, in
-// order, as fast as the engine takes them.
-func (s *Service) replayFiles(ctx context.Context) error {
+// order, as fast as the engine takes them. A missing, truncated or
+// unreadable archive is reported (log and routewatch_mrt_corrupt_records_total)
+// and not fatal: the live service goes on with what was read.
+func (s *Service) replayFiles(ctx context.Context) {
 	for _, name := range s.cfg.Replay.Files {
-		if err := s.replayFile(ctx, name); err != nil {
-			return err
+		if err := s.replayFile(ctx, name); err != nil && ctx.Err() == nil {
+			s.mrtErrors.WithLabelValues(name).Inc()
+			s.logger.Error("startup replay incomplete; serving with what was read", "file", name, "err", err)
 		}
 	}
-	return nil
 }
 
 func (s *Service) replayFile(ctx context.Context, name string) error {

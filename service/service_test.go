@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -63,5 +65,64 @@ func TestServiceDemoLifecycle(t *testing.T) {
 		}
 	case <-time.After(cfg.ShutdownTimeout + 5*time.Second):
 		t.Fatal("Run did not return after cancel")
+	}
+}
+
+// TestServiceReplayTruncated: a truncated warm-up archive is reported and
+// counted, what was read is in the store, and the service keeps serving.
+func TestServiceReplayTruncated(t *testing.T) {
+	raw := testenv.Gunzip(t, filepath.Join(testenv.RepoRoot(t), "testdata", "scenarios", "te_shift.mrt.gz"))
+	cut := filepath.Join(t.TempDir(), "cut.mrt")
+	if err := os.WriteFile(cut, raw[:len(raw)/2+7], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Default()
+	cfg.Replay.Files = []string{cut, filepath.Join(t.TempDir(), "missing.mrt")}
+	cfg.Ranges.Specs = []string{filepath.Join(testenv.RepoRoot(t), "testdata", "scenarios", "te_shift.ip-ranges.json")}
+	cfg.API.Listen = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	*cfg.Collector.Enabled = false
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	svc, err := New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	select {
+	case <-svc.replayed:
+	case err := <-done:
+		t.Fatalf("Run returned early: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("replay did not finish")
+	}
+	counted := map[string]float64{}
+	mfs, err := svc.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "routewatch_mrt_corrupt_records_total" {
+			for _, m := range mf.GetMetric() {
+				counted[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	if counted[cut] != 1 || counted[cfg.Replay.Files[1]] != 1 {
+		t.Errorf("corrupt-record counts %v, want one for each bad file", counted)
+	}
+	ready := false
+	for end := time.Now().Add(10 * time.Second); !ready && time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get("http://" + cfg.API.Listen + "/readyz"); err == nil {
+			ready = resp.StatusCode == http.StatusOK
+			resp.Body.Close()
+		}
+	}
+	if !ready {
+		t.Error("not serving after a bad warm-up archive")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
 	}
 }
