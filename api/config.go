@@ -66,6 +66,10 @@ type Config struct {
 	RequestTimeout time.Duration `yaml:"request_timeout"`
 	// ShutdownTimeout is how long Run waits for in-flight requests.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// ResponseCache bounds, in bytes, the encoded GET /prefixes answers
+	// kept for reuse while the store reports them unchanged (exact: the
+	// store is asked on every request). 0 disables it.
+	ResponseCache int64 `yaml:"response_cache"`
 }
 
 // DefaultConfig returns a configuration that listens on loopback only,
@@ -81,6 +85,7 @@ func DefaultConfig() Config {
 		IdleTimeout:       120 * time.Second,
 		RequestTimeout:    10 * time.Second,
 		ShutdownTimeout:   10 * time.Second,
+		ResponseCache:     64 << 20,
 	}
 }
 
@@ -113,6 +118,9 @@ func (c Config) Validate() error {
 		if t.Scope != ScopeRead && t.Scope != ScopeAdmin {
 			errs = append(errs, fmt.Errorf("tokens[%d].scope: %q is not read or admin", i, t.Scope))
 		}
+	}
+	if c.ResponseCache < 0 {
+		errs = append(errs, errors.New("response_cache: negative"))
 	}
 	if c.RateLimit.RequestsPerSecond < 0 {
 		errs = append(errs, errors.New("rate_limit.requests_per_second: negative"))

@@ -70,7 +70,8 @@ func (s *Server) getPrefix(c echo.Context) error {
 	}
 	ctx, cancel := s.reqCtx(c)
 	defer cancel()
-	v := prefixView{Prefix: p.String(), Requested: requested, Match: mv, Tags: s.tags(p), Prefixes: []prefixRoutesView{}}
+	top := s.matchTags(p)
+	v := prefixView{Prefix: p.String(), Requested: requested, Match: mv, Tags: viewTags(top), Prefixes: []prefixRoutesView{}}
 	if v.Match == "" {
 		v.Match = "exact"
 	}
@@ -104,6 +105,17 @@ func (s *Server) getPrefix(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// An unchanged answer is served as encoded before (respCache).
+	var fp strings.Builder
+	cacheable := s.rc != nil && fingerprint(&fp, top, prs, next, s.matcher)
+	key := c.Request().RequestURI
+	if cacheable {
+		if body, ok := s.rc.get(key, fp.String()); ok {
+			s.m.respCache.WithLabelValues("hit").Inc()
+			return writeBody(c, http.StatusOK, body)
+		}
+		s.m.respCache.WithLabelValues("miss").Inc()
+	}
 	v.NextCursor = next
 	for _, pr := range prs {
 		// An exact lookup of a prefix nobody announces answers with no
@@ -113,7 +125,15 @@ func (s *Server) getPrefix(c echo.Context) error {
 		}
 		v.Prefixes = append(v.Prefixes, viewPrefixRoutes(pr, s.matcher))
 	}
-	return writeJSON(c, http.StatusOK, v)
+	if !cacheable {
+		return writeJSON(c, http.StatusOK, v)
+	}
+	body, err := encodeJSON(v)
+	if err != nil {
+		return err
+	}
+	s.rc.put(key, fp.String(), body)
+	return writeBody(c, http.StatusOK, body)
 }
 
 func (s *Server) getHistory(c echo.Context) error {

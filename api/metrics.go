@@ -12,6 +12,7 @@ type metrics struct {
 	badRequests *prometheus.CounterVec
 	rateLimited prometheus.Counter
 	authFailed  *prometheus.CounterVec
+	respCache   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -37,11 +38,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "routewatch_api_auth_failures_total",
 			Help: "Requests refused for a missing or bad token, or insufficient scope.",
 		}, []string{"reason"}),
+		respCache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "routewatch_api_response_cache_total",
+			Help: "GET /prefixes answers served from the response cache (hit) or built (miss).",
+		}, []string{"result"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.badRequests, m.rateLimited, m.authFailed} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.badRequests, m.rateLimited, m.authFailed, m.respCache} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("api: register metrics: %w", err)
 		}

@@ -86,6 +86,9 @@ type Server struct {
 	// now is the wall clock (uptime); tests pin it.
 	now func() time.Time
 
+	// rc keeps encoded GET /prefixes answers; nil: off.
+	rc *respCache
+
 	mu     sync.Mutex
 	checks []readyCheck
 }
@@ -106,7 +109,7 @@ func New(cfg Config, st Store, matcher Matcher, gatherer prometheus.Gatherer, lo
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, st: st, matcher: matcher, logger: logger, m: m, now: time.Now}
+	s := &Server{cfg: cfg, st: st, matcher: matcher, logger: logger, m: m, now: time.Now, rc: newRespCache(cfg.ResponseCache)}
 	for _, t := range cfg.Tokens {
 		s.tokens = append(s.tokens, tokenEntry{name: t.Name, hash: sha256.Sum256([]byte(t.Token)), scope: t.Scope})
 	}
@@ -381,11 +384,25 @@ func writeJSON(c echo.Context, code int, v any) error {
 	if err := json.NewEncoder(buf).Encode(v); err != nil {
 		return fmt.Errorf("api: encode response: %w", err)
 	}
+	return writeBody(c, code, buf.Bytes())
+}
+
+// encodeJSON encodes v as writeJSON does, into a new slice.
+func encodeJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(v); err != nil {
+		return nil, fmt.Errorf("api: encode response: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// writeBody sends an encoded JSON answer.
+func writeBody(c echo.Context, code int, body []byte) error {
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
-	h.Set(echo.HeaderContentLength, strconv.Itoa(buf.Len()))
+	h.Set(echo.HeaderContentLength, strconv.Itoa(len(body)))
 	c.Response().WriteHeader(code)
-	_, err := c.Response().Write(buf.Bytes())
+	_, err := c.Response().Write(body)
 	return err
 }
 

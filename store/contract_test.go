@@ -432,6 +432,60 @@ func contractSuite(t *testing.T, mk backend) {
 				t.Errorf("unknown peer session history = %+v %v", sh, err)
 			}
 		}},
+		{name: "versions follow every change", run: func(t *testing.T, s Store) {
+			// PrefixRoutes.Version lets readers reuse encoded answers, so
+			// every change a lookup could show must change it, and a
+			// lookup twice in a row must not.
+			ver := func(pfx string) string {
+				t.Helper()
+				prs := routesOf(t, s, pfx, MatchExact)
+				if len(prs) != 1 || prs[0].Version == "" {
+					t.Fatalf("%s: %+v", pfx, prs)
+				}
+				// Ask once more: the second answer (a cache hit on Redis)
+				// carries the same version.
+				again := routesOf(t, s, pfx, MatchExact)
+				if len(again) != 1 || again[0].Version != prs[0].Version {
+					t.Fatalf("%s: version moved without a change: %q then %+v", pfx, prs[0].Version, again)
+				}
+				return prs[0].Version
+			}
+			awsE1 := []route.Tag{{Provider: "aws", Region: "us-east-1", Service: "EC2", Match: route.MatchEqual}}
+			seen := map[string]string{}
+			step := func(name, pfx string, change func()) {
+				t.Helper()
+				change()
+				v := ver(pfx)
+				if prev, dup := seen[v]; dup {
+					t.Errorf("%s: version %q already seen after %s", name, v, prev)
+				}
+				seen[v] = name
+			}
+			step("first announcement", "192.0.2.0/24", func() { mustApply(t, s, ann(1, peerA, "192.0.2.0/24", awsW2, 3333, 16509)) })
+			step("second peer", "192.0.2.0/24", func() { mustApply(t, s, ann(2, peerB, "192.0.2.0/24", awsW2, 2914, 16509)) })
+			step("path change", "192.0.2.0/24", func() { mustApply(t, s, ann(3, peerA, "192.0.2.0/24", awsW2, 1299, 16509)) })
+			step("tags", "192.0.2.0/24", func() { mustApply(t, s, ann(4, peerA, "192.0.2.0/24", awsE1, 1299, 16509)) })
+			step("session established", "192.0.2.0/24", func() {
+				mustStates(t, s, state(5, peerA, route.StateOpenConfirm, route.StateEstablished))
+			})
+			step("re-announcement in the new session", "192.0.2.0/24", func() { mustApply(t, s, ann(6, peerA, "192.0.2.0/24", nil, 1299, 16509)) })
+			step("session down", "192.0.2.0/24", func() { mustStates(t, s, state(7, peerA, route.StateEstablished, route.StateIdle)) })
+			step("withdrawal", "192.0.2.0/24", func() {
+				w := ann(8, peerB, "192.0.2.0/24", nil)
+				w.Withdraw, w.Attrs = true, nil
+				mustApply(t, s, w)
+			})
+			// A prefix withdrawn completely and announced again must not
+			// come back with a version it had before.
+			step("announcement", "203.0.113.0/24", func() { mustApply(t, s, ann(9, peerB, "203.0.113.0/24", awsW2, 2914, 16509)) })
+			w := ann(10, peerB, "203.0.113.0/24", nil)
+			w.Withdraw, w.Attrs = true, nil
+			mustApply(t, s, w)
+			if prs := routesOf(t, s, "203.0.113.0/24", MatchExact); len(prs) != 0 {
+				t.Fatalf("after withdrawal: %+v", prs)
+			}
+			step("announced again", "203.0.113.0/24", func() { mustApply(t, s, ann(11, peerB, "203.0.113.0/24", awsW2, 2914, 16509)) })
+		}},
 		{name: "same-second flap redelivered", run: func(t *testing.T, s Store) {
 			sts := []route.PeerState{
 				state(0, peerA, route.StateOpenConfirm, route.StateEstablished),

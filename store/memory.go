@@ -48,6 +48,13 @@ type Memory struct {
 	deliveries map[string]*memDelivery
 	finished   map[string]Outcome
 	finOrder   []string
+
+	// Versions (PrefixRoutes.Version): inst tells instances apart, verSeq
+	// numbers prefix changes store-wide (a prefix deleted and re-created
+	// never repeats a number), peerGen counts session changes.
+	inst    string
+	verSeq  uint64
+	peerGen uint64
 }
 
 type memPrefix struct {
@@ -56,6 +63,7 @@ type memPrefix struct {
 	routes map[routeKey]*memRoute
 	hist   []histRec // oldest first
 	seq    uint64
+	ver    uint64 // Memory.verSeq at the last change of tags or paths
 	// horizon is the newest time of a dropped history entry: RoutesAt
 	// cannot reconstruct anything before it.
 	horizon    time.Time
@@ -92,6 +100,7 @@ func NewMemory(cfg MemoryConfig) *Memory {
 		evIndex:    map[string][]string{},
 		deliveries: map[string]*memDelivery{},
 		finished:   map[string]Outcome{},
+		inst:       newToken(),
 	}
 }
 
@@ -127,6 +136,23 @@ func (m *Memory) peerLocked(p route.Peer) *peerRec {
 	return pr
 }
 
+// bumpLocked gives mp a new version.
+func (m *Memory) bumpLocked(mp *memPrefix) {
+	m.verSeq++
+	mp.ver = m.verSeq
+}
+
+// versionLocked is mp's PrefixRoutes.Version.
+func (m *Memory) versionLocked(mp *memPrefix) string {
+	b := make([]byte, 0, len(m.inst)+42)
+	b = append(b, m.inst...)
+	b = append(b, ':')
+	b = strconv.AppendUint(b, mp.ver, 10)
+	b = append(b, '.')
+	b = strconv.AppendUint(b, m.peerGen, 10)
+	return string(b)
+}
+
 func (m *Memory) applyLocked(u *route.Update) {
 	pfx := u.Prefix.Masked()
 	mp := m.prefixes[pfx]
@@ -144,6 +170,7 @@ func (m *Memory) applyLocked(u *route.Update) {
 		for _, g := range tagGroups(mp.tags) {
 			m.groupLocked(g).members[pfx] = struct{}{}
 		}
+		m.bumpLocked(mp)
 	}
 	pr := m.peerLocked(u.Peer)
 	if u.Source != "" {
@@ -171,7 +198,10 @@ func (m *Memory) applyLocked(u *route.Update) {
 		if cur != nil && cur.attrs.Equal(u.Attrs) {
 			// Re-announcement: not a change, but it confirms the path in
 			// the peer's current session.
-			cur.epoch = pr.Epoch
+			if cur.epoch != pr.Epoch {
+				cur.epoch = pr.Epoch
+				m.bumpLocked(mp)
+			}
 			return
 		}
 		a := cloneAttrs(u.Attrs)
@@ -189,6 +219,7 @@ func (m *Memory) applyLocked(u *route.Update) {
 			m.active.Insert(pfx, mp)
 		}
 	}
+	m.bumpLocked(mp)
 	mp.seq++
 	mp.hist = append(mp.hist, histRec{Seq: mp.seq, Entry: HistoryEntry{
 		Time: u.Time, Prefix: pfx, Peer: u.Peer, PathID: u.PathID, Old: old, New: nw,
@@ -284,6 +315,7 @@ func (m *Memory) ApplyPeerStates(ctx context.Context, states []route.PeerState) 
 	defer m.mu.Unlock()
 	for _, s := range states {
 		if m.peerLocked(s.Peer).applyState(s) {
+			m.peerGen++
 			h := append(m.sessions[s.Peer.Addr], s)
 			if len(h) > SessionHistoryLen {
 				h = slices.Delete(h, 0, len(h)-SessionHistoryLen)
@@ -308,7 +340,8 @@ func (m *Memory) SessionHistory(ctx context.Context, addr netip.Addr, limit int)
 }
 
 func (m *Memory) prefixRoutesLocked(mp *memPrefix) PrefixRoutes {
-	out := PrefixRoutes{Prefix: mp.prefix, Tags: slices.Clone(mp.tags), Routes: make([]Route, 0, len(mp.routes))}
+	out := PrefixRoutes{Prefix: mp.prefix, Tags: slices.Clone(mp.tags), Routes: make([]Route, 0, len(mp.routes)),
+		Version: m.versionLocked(mp)}
 	for k, r := range mp.routes {
 		st := peerStatus{}
 		if pr := m.peers[k.Peer.Addr]; pr != nil {

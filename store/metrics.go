@@ -10,6 +10,10 @@ type metrics struct {
 	published prometheus.Counter
 	consumed  *prometheus.CounterVec
 	claimed   prometheus.Counter
+	// routeReads counts prefixes read by route lookups: local (cached,
+	// trusted, no round trip), unchanged (cached, confirmed by Redis),
+	// read (decoded from Redis).
+	routeReads *prometheus.CounterVec
 }
 
 // newMetrics registers the store's metrics on reg (nil: unregistered).
@@ -44,6 +48,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "routewatch_store_stream_claimed_total",
 			Help: "Stream entries taken over from dead consumers (XAUTOCLAIM).",
 		}),
+		routeReads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "routewatch_store_route_reads_total",
+			Help: "Prefixes read by route lookups: local (route cache, no round trip), unchanged (route cache, confirmed by Redis), read (from Redis).",
+		}, []string{"result"}),
 	}
 	if reg != nil {
 		m.latency = register(reg, m.latency)
@@ -53,6 +61,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.published = register(reg, m.published)
 		m.consumed = register(reg, m.consumed)
 		m.claimed = register(reg, m.claimed)
+		m.routeReads = register(reg, m.routeReads)
 	}
 	return m
 }

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
@@ -44,6 +45,11 @@ type RedisConfig struct {
 	// writes (this process's too) by up to the TTL. Default 2s; negative
 	// reads through (exact, as Memory).
 	SummaryTTL time.Duration `yaml:"summary_ttl"`
+	// RouteCache is how many prefixes' decoded routes a reader keeps
+	// (least recently used go first). A lookup still asks Redis, but an
+	// unchanged prefix answers with its version token instead of every
+	// path, and is not decoded again: exact. Default 16384; negative: off.
+	RouteCache int `yaml:"route_cache"`
 	Retention  `yaml:",inline"`
 }
 
@@ -63,6 +69,9 @@ func (c RedisConfig) withDefaults() RedisConfig {
 	if c.GapCheck <= 0 {
 		c.GapCheck = 5 * time.Second
 	}
+	if c.RouteCache == 0 {
+		c.RouteCache = 16384
+	}
 	if c.SummaryTTL == 0 {
 		c.SummaryTTL = 2 * time.Second
 	}
@@ -81,6 +90,16 @@ type Redis struct {
 	runID  string
 	closed bool
 	sum    summaryCache
+	ps     peerStatusCache
+	rc     *lru.Cache[netip.Prefix, *routeEntry] // nil: RouteCache off
+	inv    *invalidations
+}
+
+// routeEntry is a route-cache entry: a decoded record and what the read
+// that confirmed it saw (invalidations).
+type routeEntry struct {
+	sp *storedPrefix
+	st stamp
 }
 
 var _ Store = (*Redis)(nil)
@@ -96,6 +115,8 @@ var _ Store = (*Redis)(nil)
 //	rw:{a:16509}:p          zset (lex): prefixes whose paths contain the ASN (cleaned lazily)
 //	rw:{peers}:all, :p:<addr>, :h:<addr>   peer set, peer hash, session history list
 //	rw:{peers}:n:<addr>                    set of the peer's paths ("prefix pathid"): SCARD = count
+//	rw:{peers}:ver                         random token, replaced with every session change (status cache)
+//	rw:{inv}                               pub/sub channel: change notices (prefix, or "peers"; invalidate.go)
 //	rw:{g}:all, :m:<grp>, :c:<grp>         groups, member prefixes, per-minute change counts
 //	rw:{ev}:d, :x, :ix:<facet>             events JSON, index membership, lex indexes (start|id)
 //	rw:{ob}:d, :due, :fin, :out            outbox records, due/lease zset, finished ids, outcomes
@@ -114,6 +135,8 @@ func (k keys) family(is4 bool) string {
 func (k keys) asn(a uint32) string           { return k.pre + ":{a:" + strconv.FormatUint(uint64(a), 10) + "}:p" }
 func (k keys) peer(a netip.Addr) string      { return k.pre + ":{peers}:p:" + a.String() }
 func (k keys) peers() string                 { return k.pre + ":{peers}:all" }
+func (k keys) peersVer() string              { return k.pre + ":{peers}:ver" }
+func (k keys) inv() string                   { return k.pre + ":{inv}" }
 func (k keys) sessions(a netip.Addr) string  { return k.pre + ":{peers}:h:" + a.String() }
 func (k keys) peerPaths(a netip.Addr) string { return k.pre + ":{peers}:n:" + a.String() }
 func (k keys) groups() string                { return k.pre + ":{g}:all" }
@@ -161,7 +184,11 @@ func NewRedis(ctx context.Context, cfg RedisConfig, logger *slog.Logger, reg pro
 		}
 		c = redis.NewClient(o)
 	}
-	r := &Redis{cfg: cfg, c: c, log: logger, m: newMetrics(reg), k: keys{pre: cfg.KeyPrefix}, sum: summaryCache{ttl: cfg.SummaryTTL}}
+	r := &Redis{cfg: cfg, c: c, log: logger, m: newMetrics(reg), k: keys{pre: cfg.KeyPrefix}, sum: summaryCache{ttl: cfg.SummaryTTL},
+		inv: newInvalidations()}
+	if cfg.RouteCache > 0 {
+		r.rc, _ = lru.New[netip.Prefix, *routeEntry](cfg.RouteCache)
+	}
 	if err := r.loadScripts(ctx); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("store: connect redis: %w", err)
@@ -203,9 +230,7 @@ func (r *Redis) checkRun(ctx context.Context, surface bool) (bool, error) {
 		return false, nil
 	}
 	if got == "" {
-		b := make([]byte, 8)
-		_, _ = rand.Read(b)
-		id := hex.EncodeToString(b)
+		id := newToken()
 		ok, err := r.c.SetNX(ctx, r.k.run(), id, 0).Result()
 		if err != nil {
 			return false, err
@@ -235,6 +260,12 @@ func (r *Redis) Gap(ctx context.Context) (bool, error) { return r.checkRun(ctx, 
 // Run watches for a Redis that came back empty while idle; writes check on
 // every batch too. It returns when ctx ends.
 func (r *Redis) Run(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = r.runInvalidations(ctx)
+	}()
+	defer func() { <-done }()
 	t := time.NewTicker(r.cfg.GapCheck)
 	defer t.Stop()
 	for {
@@ -363,6 +394,9 @@ func (r *Redis) applyChunk(ctx context.Context, ups []route.Update) error {
 	// Round 2: one atomic script per update.
 	calls := make([]evalCall, len(ups))
 	hcount, hage := strconv.Itoa(r.cfg.HistoryCount), strconv.FormatInt(int64(r.cfg.HistoryAge), 10)
+	// One unique version token per script call: a reader between two
+	// calls of this chunk on one prefix must see two versions.
+	tok := newToken() + "."
 	for i := range ups {
 		u := &ups[i]
 		p := u.Prefix.Masked()
@@ -372,10 +406,17 @@ func (r *Redis) applyChunk(ctx context.Context, ups []route.Update) error {
 		}
 		calls[i] = evalCall{s: applyScript, keys: []string{r.k.routes(p), r.k.hist(p)}, args: []any{
 			routeField(routeKey{u.Peer, u.PathID}), op, epochs[u.Peer.Addr], nanos(u.Time), attrs,
-			encodeTags(u.Tags), hcount, hage,
+			encodeTags(u.Tags), hcount, hage, tok + strconv.Itoa(i), p.String(), r.k.inv(),
 		}}
 	}
 	cmds, err := r.evalAll(ctx, calls)
+	// This process reads its own writes: its cached reads of these
+	// prefixes are void before ApplyUpdates returns (other processes learn
+	// from the notices the script published). Also on error: some calls
+	// may have run.
+	for i := range ups {
+		r.inv.note(ups[i].Prefix.Masked().String())
+	}
 	if err != nil {
 		return err
 	}
@@ -588,6 +629,11 @@ func (r *Redis) ApplyPeerStates(ctx context.Context, states []route.PeerState) (
 				}
 				_, err = tx.TxPipelined(ctx, func(pp redis.Pipeliner) error {
 					pp.HSet(ctx, key, p.fields())
+					// Readers cache peer statuses under this token; a new
+					// random one (not a counter, which restarts after data
+					// loss) invalidates every cached status.
+					pp.Set(ctx, r.k.peersVer(), newToken(), 0)
+					pp.Publish(ctx, r.k.inv(), peersNotice)
 					pp.SAdd(ctx, r.k.peers(), s.Peer.Addr.String())
 					pp.LPush(ctx, r.k.sessions(s.Peer.Addr), EncodeBatch(Batch{States: []route.PeerState{s}}))
 					pp.LTrim(ctx, r.k.sessions(s.Peer.Addr), 0, SessionHistoryLen-1)
@@ -595,6 +641,7 @@ func (r *Redis) ApplyPeerStates(ctx context.Context, states []route.PeerState) (
 				})
 				return err
 			}, key)
+			r.inv.note(peersNotice) // read our own writes (see ApplyUpdates)
 			if errors.Is(err, redis.TxFailedErr) && attempt < 20 {
 				continue
 			}
@@ -625,28 +672,130 @@ func (r *Redis) SessionHistory(ctx context.Context, addr netip.Addr, limit int) 
 	return out, nil
 }
 
-// peerStatuses reads the staleness inputs of the given peers.
-func (r *Redis) peerStatuses(ctx context.Context, addrs map[netip.Addr]bool) (map[netip.Addr]peerStatus, error) {
+// peerStatuses reads the staleness inputs of the given peers. ver is the
+// peers' version token read together with the routes (see peerStatusCache):
+// when it matches the cache, no round trip is needed. It returns the token
+// the statuses are at least as new as ("" when unknown).
+func (r *Redis) peerStatuses(ctx context.Context, addrs map[netip.Addr]bool, ver string) (map[netip.Addr]peerStatus, string, error) {
+	if len(addrs) == 0 {
+		return nil, ver, nil
+	}
+	out, missing := r.ps.lookup(ver, addrs)
+	if len(missing) == 0 {
+		return out, ver, nil
+	}
+	fresh := len(missing) == len(addrs) // nothing came from the cache
+	// The token is re-read before the statuses on the same slot, so they
+	// are at least as new as it; a store without a token (nothing changed
+	// sessions since it was created) gets one here.
+	seen := r.inv.stamp(netip.Prefix{})
 	pipe := r.c.Pipeline()
-	cmds := map[netip.Addr]*redis.SliceCmd{}
-	for a := range addrs {
+	pipe.SetNX(ctx, r.k.peersVer(), newToken(), 0)
+	verCmd := pipe.Get(ctx, r.k.peersVer())
+	cmds := make(map[netip.Addr]*redis.SliceCmd, len(missing))
+	for _, a := range missing {
 		cmds[a] = pipe.HMGet(ctx, r.k.peer(a), "known", "state", "epoch")
 	}
-	if len(cmds) == 0 {
-		return nil, nil
-	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, err
+		return nil, "", err
 	}
-	out := make(map[netip.Addr]peerStatus, len(cmds))
+	got := make(map[netip.Addr]peerStatus, len(cmds))
 	for a, c := range cmds {
 		v := c.Val()
 		s := func(i int) string { x, _ := v[i].(string); return x }
 		st, _ := strconv.Atoi(s(1))
 		ep, _ := strconv.ParseUint(s(2), 10, 64)
-		out[a] = peerStatus{Known: s(0) == "1", State: route.SessionState(st), Epoch: ep}
+		ps := peerStatus{Known: s(0) == "1", State: route.SessionState(st), Epoch: ep}
+		got[a] = ps
+		out[a] = ps
 	}
-	return out, nil
+	now := verCmd.Val()
+	r.ps.store(now, got, seen)
+	if !fresh && now != ver {
+		// Statuses cached under ver may predate now: the answer is only
+		// as current as its oldest part.
+		return out, "", nil
+	}
+	return out, now, nil
+}
+
+// newToken is a random 64-bit hex token (run ids, version tokens).
+func newToken() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// peerStatusCache keeps the peers' session statuses between reads. Every
+// session change replaces the {peers}:ver token in the same transaction,
+// and readers fetch the token in the pipeline that reads the routes, so a
+// cached status is used only while the token it was read under is still
+// current: exact, and a route lookup is one round trip instead of two.
+// A status fetched after the token may be newer than the token; it is
+// cached under the old token and thrown away at the next change, which is
+// conservative.
+type peerStatusCache struct {
+	mu  sync.Mutex
+	ver string
+	st  map[netip.Addr]peerStatus
+	// seen: what a read that found ver current saw (invalidations).
+	seen stamp
+}
+
+// observe records that ver was current when a read stamped st asked.
+func (c *peerStatusCache) observe(ver string, st stamp) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ver != "" && ver == c.ver {
+		c.seen = st
+	}
+}
+
+// token returns the cached token while no session-change notice may have
+// replaced it since it was last seen current.
+func (c *peerStatusCache) token(inv *invalidations) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ver == "" || !inv.peersCurrent(c.seen) {
+		return "", false
+	}
+	return c.ver, true
+}
+
+// peerStatusCacheMax bounds the cache; beyond it the cache restarts.
+const peerStatusCacheMax = 1 << 16
+
+// lookup returns the cached statuses of addrs under ver and the addresses
+// it does not hold (all of them when ver is not the cached token).
+func (c *peerStatusCache) lookup(ver string, addrs map[netip.Addr]bool) (map[netip.Addr]peerStatus, []netip.Addr) {
+	out := make(map[netip.Addr]peerStatus, len(addrs))
+	var missing []netip.Addr
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	hit := ver != "" && ver == c.ver
+	for a := range addrs {
+		if st, ok := c.st[a]; ok && hit {
+			out[a] = st
+			continue
+		}
+		missing = append(missing, a)
+	}
+	return out, missing
+}
+
+func (c *peerStatusCache) store(ver string, got map[netip.Addr]peerStatus, seen stamp) {
+	if ver == "" {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ver != c.ver || len(c.st)+len(got) > peerStatusCacheMax {
+		c.ver, c.st = ver, make(map[netip.Addr]peerStatus, len(got))
+	}
+	c.seen = seen
+	for a, st := range got {
+		c.st[a] = st
+	}
 }
 
 // storedPrefix is one prefix's routes hash, decoded.
@@ -658,6 +807,7 @@ type storedPrefix struct {
 	hasHorizon bool
 	seq        uint64
 	exists     bool
+	ver        string // \x00v: the token of the last change ("" before versions existed)
 }
 
 func parseStoredPrefix(m map[string]string) (storedPrefix, error) {
@@ -675,6 +825,8 @@ func parseStoredPrefix(m map[string]string) (storedPrefix, error) {
 				sp.horizon, sp.hasHorizon = parseNanos(v), true
 			case "\x00seq":
 				sp.seq, _ = strconv.ParseUint(v, 10, 64)
+			case "\x00v":
+				sp.ver = v
 			}
 			continue
 		}
@@ -699,45 +851,143 @@ func parseStoredPrefix(m map[string]string) (storedPrefix, error) {
 }
 
 // loadPrefixes reads the routes of the given prefixes with staleness.
-func (r *Redis) loadPrefixes(ctx context.Context, ps []netip.Prefix) ([]PrefixRoutes, []storedPrefix, error) {
+func (r *Redis) loadPrefixes(ctx context.Context, ps []netip.Prefix) ([]PrefixRoutes, []*storedPrefix, error) {
 	if len(ps) == 0 {
 		return []PrefixRoutes{}, nil, nil
 	}
-	pipe := r.c.Pipeline()
-	cmds := make([]*redis.MapStringStringCmd, len(ps))
-	for i, p := range ps {
-		cmds[i] = pipe.HGetAll(ctx, r.k.routes(p))
-	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+	sps, ver, err := r.readPrefixes(ctx, ps)
+	if err != nil {
 		return nil, nil, err
 	}
-	sps := make([]storedPrefix, len(ps))
 	addrs := map[netip.Addr]bool{}
-	for i, c := range cmds {
-		sp, err := parseStoredPrefix(c.Val())
-		if err != nil {
-			return nil, nil, err
-		}
-		sps[i] = sp
+	for _, sp := range sps {
 		for _, rt := range sp.routes {
 			addrs[rt.Peer.Addr] = true
 		}
 	}
-	st, err := r.peerStatuses(ctx, addrs)
+	st, ver, err := r.peerStatuses(ctx, addrs, ver)
 	if err != nil {
 		return nil, nil, err
 	}
 	out := make([]PrefixRoutes, 0, len(ps))
 	for i, sp := range sps {
-		for j := range sp.routes {
-			sp.routes[j].Stale = st[sp.routes[j].Peer.Addr].stale(sp.epochs[j])
+		if len(sp.routes) == 0 {
+			continue
 		}
-		sortRoutes(sp.routes)
-		if len(sp.routes) > 0 {
-			out = append(out, PrefixRoutes{Prefix: ps[i], Tags: sp.tags, Routes: sp.routes})
+		// The decoded record may be shared through the cache: the answer
+		// gets its own routes with this moment's staleness.
+		rs := slices.Clone(sp.routes)
+		for j := range rs {
+			rs[j].Stale = st[rs[j].Peer.Addr].stale(sp.epochs[j])
 		}
+		pr := PrefixRoutes{Prefix: ps[i], Tags: sp.tags, Routes: rs}
+		if sp.ver != "" && ver != "" {
+			pr.Version = sp.ver + "/" + ver
+		}
+		out = append(out, pr)
 	}
 	return out, sps, nil
+}
+
+// readPrefixes reads and decodes the routes hashes of ps, reusing the
+// decoded copies of unchanged ones (RouteCache), and the peers' version
+// token, in one round trip; an exact lookup whose cached read no change
+// notice has voided (invalidate.go) needs none. The records are shared:
+// read only. Routes come sorted (sortStored).
+func (r *Redis) readPrefixes(ctx context.Context, ps []netip.Prefix) ([]*storedPrefix, string, error) {
+	if len(ps) == 1 && r.rc != nil {
+		if e, ok := r.rc.Get(ps[0]); ok && r.inv.prefixCurrent(ps[0], e.st) {
+			if ver, ok := r.ps.token(r.inv); ok {
+				r.m.routeReads.WithLabelValues("local").Inc()
+				return []*storedPrefix{e.sp}, ver, nil
+			}
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		pipe := r.c.Pipeline()
+		have := make([]*storedPrefix, len(ps))
+		sts := make([]stamp, len(ps))
+		cmds := make([]*redis.Cmd, len(ps))
+		for i, p := range ps {
+			// Before asking: a notice arriving meanwhile voids the read.
+			sts[i] = r.inv.stamp(p)
+			v := ""
+			if r.rc != nil {
+				if e, ok := r.rc.Get(p); ok {
+					have[i], v = e.sp, e.sp.ver
+				}
+			}
+			cmds[i] = routesIfChangedScript.EvalSha(ctx, pipe, []string{r.k.routes(p)}, v)
+		}
+		pst := r.inv.stamp(netip.Prefix{})
+		verCmd := pipe.Get(ctx, r.k.peersVer())
+		_, _ = pipe.Exec(ctx)
+		if err := verCmd.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return nil, "", err
+		}
+		sps := make([]*storedPrefix, len(ps))
+		noscript := false
+		for i, c := range cmds {
+			vals, err := c.Slice()
+			if redis.HasErrorPrefix(err, "NOSCRIPT") {
+				noscript = true
+				break
+			}
+			if err != nil {
+				return nil, "", err
+			}
+			if len(vals) == 1 && have[i] != nil {
+				sps[i] = have[i]
+				r.rc.Add(ps[i], &routeEntry{sp: have[i], st: sts[i]})
+				r.m.routeReads.WithLabelValues("unchanged").Inc()
+				continue
+			}
+			if len(vals)%2 != 0 {
+				return nil, "", fmt.Errorf("%w: routes reply of %d elements", ErrCorrupt, len(vals))
+			}
+			m := make(map[string]string, len(vals)/2)
+			for j := 0; j < len(vals); j += 2 {
+				k, _ := vals[j].(string)
+				v, _ := vals[j+1].(string)
+				m[k] = v
+			}
+			sp, err := parseStoredPrefix(m)
+			if err != nil {
+				return nil, "", err
+			}
+			sortStored(&sp)
+			sps[i] = &sp
+			if r.rc != nil && sp.ver != "" {
+				r.rc.Add(ps[i], &routeEntry{sp: &sp, st: sts[i]})
+			}
+			r.m.routeReads.WithLabelValues("read").Inc()
+		}
+		if !noscript {
+			r.ps.observe(verCmd.Val(), pst)
+			return sps, verCmd.Val(), nil
+		}
+		// Redis restarted or flushed its scripts: load them and retry once.
+		if attempt > 0 {
+			return nil, "", fmt.Errorf("store: scripts missing after reload")
+		}
+		if err := r.loadScripts(ctx); err != nil {
+			return nil, "", err
+		}
+	}
+}
+
+// sortStored sorts a record's routes (and their epochs with them).
+func sortStored(sp *storedPrefix) {
+	sort.Sort(storedByRoute{sp})
+}
+
+type storedByRoute struct{ sp *storedPrefix }
+
+func (s storedByRoute) Len() int           { return len(s.sp.routes) }
+func (s storedByRoute) Less(i, j int) bool { return routeLess(&s.sp.routes[i], &s.sp.routes[j]) }
+func (s storedByRoute) Swap(i, j int) {
+	s.sp.routes[i], s.sp.routes[j] = s.sp.routes[j], s.sp.routes[i]
+	s.sp.epochs[i], s.sp.epochs[j] = s.sp.epochs[j], s.sp.epochs[i]
 }
 
 // Routes implements Store. Covering: the at most 33/129 masked candidates

@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"net/netip"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -70,6 +72,17 @@ func TestRedisContract(t *testing.T) {
 	contractSuite(t, func(t *testing.T, ret Retention) Store {
 		// Exact summaries: the contract suite reads them right after writes.
 		return newTestRedis(t, RedisConfig{Retention: ret, SummaryTTL: -1})
+	})
+}
+
+// TestRedisContractWithNotices runs the contract with change notices
+// subscribed, so exact lookups are answered from the route cache whenever
+// no notice voided it: the store must still read its own writes.
+func TestRedisContractWithNotices(t *testing.T) {
+	contractSuite(t, func(t *testing.T, ret Retention) Store {
+		s := newTestRedis(t, RedisConfig{Retention: ret, SummaryTTL: -1})
+		runNotices(t, s)
+		return s
 	})
 }
 
@@ -221,4 +234,264 @@ func TestRedisSummaryCache(t *testing.T) {
 	if n := prefixes(cached); n != 1 {
 		t.Errorf("cache changed through a returned slice: %d", n)
 	}
+}
+
+// TestRedisPeerStatusCache: a reader caches session statuses under the
+// {peers}:ver token, so a session change made by another process (the
+// writer role) must show in the reader's very next lookup, and a store that
+// lost the token (data loss, FLUSHALL) must not serve old statuses.
+func TestRedisPeerStatusCache(t *testing.T) {
+	ctx := context.Background()
+	writer := newTestRedis(t, RedisConfig{})
+	reader := newTestRedis(t, RedisConfig{KeyPrefix: writer.cfg.KeyPrefix})
+	stale := func() bool {
+		t.Helper()
+		prs := routesOf(t, reader, "192.0.2.0/24", MatchExact)
+		if len(prs) != 1 || len(prs[0].Routes) != 1 {
+			t.Fatalf("routes = %+v", prs)
+		}
+		return prs[0].Routes[0].Stale
+	}
+	t.Run("no token yet", func(t *testing.T) {
+		mustApply(t, writer, ann(1, peerA, "192.0.2.0/24", awsW2, 3333, 16509))
+		if stale() || stale() {
+			t.Fatal("stale without any session state")
+		}
+		if reader.ps.ver == "" {
+			t.Fatal("the reader did not set and cache a token")
+		}
+	})
+	t.Run("session change by another instance", func(t *testing.T) {
+		mustStates(t, writer, state(2, peerA, route.StateOpenConfirm, route.StateEstablished))
+		mustApply(t, writer, ann(3, peerA, "192.0.2.0/24", awsW2, 3333, 16509))
+		if stale() || stale() {
+			t.Fatal("stale while established")
+		}
+		mustStates(t, writer, state(4, peerA, route.StateEstablished, route.StateIdle))
+		if !stale() {
+			t.Fatal("the reader served a cached status after the session went down")
+		}
+		mustStates(t, writer, state(5, peerA, route.StateOpenConfirm, route.StateEstablished))
+		mustApply(t, writer, ann(6, peerA, "192.0.2.0/24", awsW2, 3333, 16509))
+		if stale() {
+			t.Fatal("stale after re-establishment and re-announcement")
+		}
+	})
+	t.Run("token lost", func(t *testing.T) {
+		before := reader.ps.ver
+		// A state written by something that does not touch the token (an
+		// older writer, a restore), then the token disappears.
+		raw := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr(t)})
+		defer raw.Close()
+		if err := raw.HSet(ctx, writer.k.peer(peerA.Addr), "state", strconv.Itoa(int(route.StateIdle))).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := raw.Del(ctx, writer.k.peersVer()).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if !stale() {
+			t.Fatal("cached status served after the token was lost")
+		}
+		if reader.ps.ver == before {
+			t.Fatal("token was not replaced")
+		}
+	})
+}
+
+// TestRedisRouteCache: readers keep decoded routes and ask Redis only
+// whether they changed; another instance's writes, a disabled cache and
+// flushed scripts must all still give the current routes.
+func TestRedisRouteCache(t *testing.T) {
+	ctx := context.Background()
+	path := func(t *testing.T, s *Redis, pfx string) string {
+		t.Helper()
+		prs := routesOf(t, s, pfx, MatchExact)
+		if len(prs) != 1 || len(prs[0].Routes) != 1 {
+			t.Fatalf("routes = %+v", prs)
+		}
+		return prs[0].Routes[0].Attrs.ASPath.String()
+	}
+	t.Run("another instance writes", func(t *testing.T) {
+		writer := newTestRedis(t, RedisConfig{})
+		reader := newTestRedis(t, RedisConfig{KeyPrefix: writer.cfg.KeyPrefix})
+		mustApply(t, writer, ann(1, peerA, "192.0.2.0/24", awsW2, 3333, 16509))
+		if got := path(t, reader, "192.0.2.0/24"); got != "3333 16509" {
+			t.Fatalf("path = %s", got)
+		}
+		if reader.rc.Len() != 1 {
+			t.Fatalf("reader caches %d prefixes, want 1", reader.rc.Len())
+		}
+		cached, _ := reader.rc.Get(netip.MustParsePrefix("192.0.2.0/24"))
+		if got := path(t, reader, "192.0.2.0/24"); got != "3333 16509" {
+			t.Fatalf("path = %s", got)
+		}
+		if again, _ := reader.rc.Get(netip.MustParsePrefix("192.0.2.0/24")); again.sp != cached.sp {
+			t.Fatal("an unchanged prefix was decoded again")
+		}
+		mustApply(t, writer, ann(2, peerA, "192.0.2.0/24", awsW2, 1299, 16509))
+		if got := path(t, reader, "192.0.2.0/24"); got != "1299 16509" {
+			t.Fatalf("after the writer's change: path = %s (served from the cache)", got)
+		}
+		// The hash removed behind the reader's back (FLUSHDB, expiry):
+		// no routes, not the cached ones.
+		raw := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr(t)})
+		defer raw.Close()
+		if err := raw.Del(ctx, writer.k.routes(netip.MustParsePrefix("192.0.2.0/24"))).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if prs := routesOf(t, reader, "192.0.2.0/24", MatchExact); len(prs) != 0 {
+			t.Fatalf("deleted prefix still answered: %+v", prs)
+		}
+	})
+	t.Run("disabled", func(t *testing.T) {
+		s := newTestRedis(t, RedisConfig{RouteCache: -1})
+		mustApply(t, s, ann(1, peerA, "192.0.2.0/24", awsW2, 3333, 16509))
+		mustApply(t, s, ann(2, peerA, "192.0.2.0/24", awsW2, 1299, 16509))
+		if got := path(t, s, "192.0.2.0/24"); got != "1299 16509" || s.rc != nil {
+			t.Fatalf("path = %s, cache %v", got, s.rc)
+		}
+	})
+	t.Run("scripts flushed", func(t *testing.T) {
+		// A private server: SCRIPT FLUSH on the shared one would disturb
+		// other packages' tests.
+		proc := startRedis(t, testenv.Command(t, "redis-server"), testenv.FreePort(t), t.TempDir())
+		t.Cleanup(proc.kill)
+		s, err := NewRedis(ctx, RedisConfig{URL: "redis://" + proc.addr() + "/0"}, slog.New(slog.DiscardHandler), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		mustApply(t, s, ann(1, peerA, "192.0.2.0/24", awsW2, 3333, 16509))
+		raw := redis.NewClient(&redis.Options{Addr: proc.addr()})
+		defer raw.Close()
+		if err := raw.ScriptFlush(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if got := path(t, s, "192.0.2.0/24"); got != "3333 16509" {
+			t.Fatalf("path = %s", got)
+		}
+	})
+}
+
+// runNotices runs s.Run (change notices, gap checks) for the test and waits
+// until the subscription is confirmed.
+func runNotices(t *testing.T, s *Redis) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	waitFor(t, "change notices subscribed", s.inv.live.Load)
+}
+
+// TestRedisChangeNotices: with change notices, an exact lookup of an
+// unchanged prefix is answered from the route cache without a round trip,
+// and every change — by this process or another, to a path, its tags or a
+// session — is seen (another process's within the notice's travel time).
+func TestRedisChangeNotices(t *testing.T) {
+	ctx := context.Background()
+	reg := prometheus.NewRegistry()
+	writer := newTestRedis(t, RedisConfig{})
+	name := randomPrefix("rwtest-reader-")
+	reader, err := NewRedis(ctx, RedisConfig{URL: writer.cfg.URL + "?client_name=" + name, KeyPrefix: writer.cfg.KeyPrefix}, slog.New(slog.DiscardHandler), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reader.Close() })
+	runNotices(t, reader)
+	runNotices(t, writer)
+	reads := func(result string) float64 { return testutil.ToFloat64(reader.m.routeReads.WithLabelValues(result)) }
+	lookup := func(s *Redis) (path string, stale bool) {
+		t.Helper()
+		prs := routesOf(t, s, "192.0.2.0/24", MatchExact)
+		if len(prs) != 1 || len(prs[0].Routes) != 1 {
+			t.Fatalf("routes = %+v", prs)
+		}
+		return prs[0].Routes[0].Attrs.ASPath.String(), prs[0].Routes[0].Stale
+	}
+	// eventually: another process's change shows within a bounded time.
+	eventually := func(what, wantPath string, wantStale bool) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			p, st := lookup(reader)
+			if p == wantPath && st == wantStale {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: reader still sees %s stale=%v", what, p, st)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	mustStates(t, writer, state(0, peerA, route.StateOpenConfirm, route.StateEstablished))
+	mustApply(t, writer, ann(1, peerA, "192.0.2.0/24", awsW2, 3333, 16509))
+	eventually("announcement", "3333 16509", false)
+	// The announcement's notice may arrive after the reader saw it.
+	waitFor(t, "a local answer", func() bool {
+		b := reads("local")
+		lookup(reader)
+		return reads("local") > b
+	})
+	before := reads("local")
+	for range 10 {
+		lookup(reader)
+	}
+	if got := reads("local") - before; got != 10 {
+		t.Errorf("%v of 10 lookups of an unchanged prefix were answered locally", got)
+	}
+	mustApply(t, writer, ann(2, peerA, "192.0.2.0/24", awsW2, 1299, 16509))
+	eventually("path change", "1299 16509", false)
+	mustStates(t, writer, state(3, peerA, route.StateEstablished, route.StateIdle))
+	eventually("session down", "1299 16509", true)
+	mustStates(t, writer, state(4, peerA, route.StateOpenConfirm, route.StateEstablished))
+	mustApply(t, writer, ann(5, peerA, "192.0.2.0/24", nil, 1299, 16509))
+	eventually("re-announcement in the new session", "1299 16509", false)
+
+	// The reader's own writes are seen at once.
+	mustApply(t, reader, ann(6, peerA, "192.0.2.0/24", awsW2, 174, 16509))
+	if p, _ := lookup(reader); p != "174 16509" {
+		t.Fatalf("own write not seen: %s", p)
+	}
+
+	// A broken subscription: nothing cached is trusted until it is back.
+	raw := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr(t)})
+	defer raw.Close()
+	lookup(reader)
+	// Only the reader's subscription: other tests share this server.
+	list, err := raw.ClientList(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	killed := 0
+	for _, line := range strings.Split(list, "\n") {
+		if !strings.Contains(line, " name="+name+" ") || !strings.Contains(line, " sub=1 ") {
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			if id, ok := strings.CutPrefix(f, "id="); ok {
+				if err := raw.Do(ctx, "CLIENT", "KILL", "ID", id).Err(); err != nil {
+					t.Fatal(err)
+				}
+				killed++
+			}
+		}
+	}
+	if killed != 1 {
+		t.Fatalf("killed %d subscriptions, want 1:\n%s", killed, list)
+	}
+	waitFor(t, "subscription loss noticed", func() bool { return !reader.inv.live.Load() })
+	before = reads("local")
+	lookup(reader)
+	if reads("local") != before {
+		t.Error("answered from the route cache without a subscription")
+	}
+	waitFor(t, "subscribed again", reader.inv.live.Load)
+	mustApply(t, writer, ann(7, peerA, "192.0.2.0/24", awsW2, 6939, 16509))
+	eventually("change after resubscribing", "6939 16509", false)
 }

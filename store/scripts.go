@@ -8,7 +8,10 @@ import "github.com/redis/go-redis/v9"
 // applyScript applies one update to one prefix.
 // KEYS: routes hash, history list (same {p:...} tag).
 // ARGV: field, op (A|W), peer epoch, time (ns), attrs, tags ("" = keep),
-// history count, history age (ns).
+// history count, history age (ns), version token, prefix, notice channel.
+// Every change of the hash sets \0v to the (unique) version token, which
+// readers use to reuse decoded routes (routesIfChangedScript), and
+// publishes the prefix on the notice channel (invalidate.go).
 // Returns {changed, delta paths, paths now, tags changed, old tags, tags}.
 // "Paths now" is returned for unchanged updates too: the caller re-issues
 // its idempotent index writes, so a batch retried after a failure between
@@ -20,11 +23,14 @@ var applyScript = redis.NewScript(`
 local r, h = KEYS[1], KEYS[2]
 local f, op, epoch, t, attrs, tags = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local hcount, hage = tonumber(ARGV[7]), tonumber(ARGV[8])
+local ver = ARGV[9]
+local function notify() redis.call('PUBLISH', ARGV[11], ARGV[10]) end
 local tchg, oldtags = 0, ''
 local curtags = redis.call('HGET', r, '\0tags')
 if not curtags then curtags = '' end
 if tags ~= '' and tags ~= curtags then
-  redis.call('HSET', r, '\0tags', tags)
+  redis.call('HSET', r, '\0tags', tags, '\0v', ver)
+  notify()
   tchg, oldtags, curtags = 1, curtags, tags
 end
 local function count() return tonumber(redis.call('HGET', r, '\0n') or '0') end
@@ -37,7 +43,8 @@ if cur then
   if op == 'A' and old == attrs then
     local sp = string.find(hdr, ' ', 1, true)
     if string.sub(hdr, sp + 1) ~= epoch then
-      redis.call('HSET', r, f, string.sub(hdr, 1, sp - 1) .. ' ' .. epoch .. '\n' .. attrs)
+      redis.call('HSET', r, f, string.sub(hdr, 1, sp - 1) .. ' ' .. epoch .. '\n' .. attrs, '\0v', ver)
+      notify()
     end
     return {0, 0, count(), tchg, oldtags, curtags}
   end
@@ -45,12 +52,15 @@ end
 local delta = 0
 local newv, newlen = '', -1
 if op == 'A' then
-  redis.call('HSET', r, f, t .. ' ' .. epoch .. '\n' .. attrs)
+  redis.call('HSET', r, f, t .. ' ' .. epoch .. '\n' .. attrs, '\0v', ver)
+  notify()
   if not cur then delta = 1 end
   newv, newlen = attrs, #attrs
 else
   if not cur then return {0, 0, count(), tchg, oldtags, curtags} end
   redis.call('HDEL', r, f)
+  redis.call('HSET', r, '\0v', ver)
+  notify()
   delta = -1
 end
 local n = redis.call('HINCRBY', r, '\0n', delta)
@@ -95,6 +105,16 @@ if ARGV[3] ~= '' then redis.call('HSET', p, 'src', ARGV[3]) end
 local last = redis.call('HGET', p, 'last')
 if not last or tonumber(ARGV[4]) > tonumber(last) then redis.call('HSET', p, 'last', ARGV[4]) end
 return 1
+`)
+
+// routesIfChangedScript reads a routes hash unless the caller's copy is
+// current. KEYS: routes hash. ARGV: the caller's version ("" = none).
+// Returns {version} when unchanged, else the whole hash (HGETALL: an even
+// number of elements, possibly none).
+var routesIfChangedScript = redis.NewScript(`
+local v = redis.call('HGET', KEYS[1], '\0v')
+if v and ARGV[1] ~= '' and v == ARGV[1] then return {v} end
+return redis.call('HGETALL', KEYS[1])
 `)
 
 // groupChangesScript counts a batch's changes of one group per minute.
@@ -205,5 +225,5 @@ end
 return 1
 `)
 
-var allScripts = []*redis.Script{applyScript, peerTouchScript, groupChangesScript, putEventScript,
+var allScripts = []*redis.Script{applyScript, routesIfChangedScript, peerTouchScript, groupChangesScript, putEventScript,
 	enqueueScript, dueScript, rescheduleScript, finishScript}

@@ -286,16 +286,18 @@ func reconstruct(p netip.Prefix, tags []route.Tag, cur []Route, hist []histRec, 
 }
 
 func sortRoutes(rs []Route) {
-	sort.Slice(rs, func(i, j int) bool {
-		a, b := rs[i], rs[j]
-		if c := a.Peer.Addr.Compare(b.Peer.Addr); c != 0 {
-			return c < 0
-		}
-		if a.Peer.ASN != b.Peer.ASN {
-			return a.Peer.ASN < b.Peer.ASN
-		}
-		return a.PathID < b.PathID
-	})
+	sort.Slice(rs, func(i, j int) bool { return routeLess(&rs[i], &rs[j]) })
+}
+
+// routeLess orders routes by peer address, peer ASN, path ID.
+func routeLess(a, b *Route) bool {
+	if c := a.Peer.Addr.Compare(b.Peer.Addr); c != 0 {
+		return c < 0
+	}
+	if a.Peer.ASN != b.Peer.ASN {
+		return a.Peer.ASN < b.Peer.ASN
+	}
+	return a.PathID < b.PathID
 }
 
 // pathHasASN reports whether asn appears anywhere in the path (sets too).

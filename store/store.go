@@ -39,6 +39,12 @@ type PrefixRoutes struct {
 	Prefix netip.Prefix `json:"prefix"`
 	Tags   []route.Tag  `json:"tags"`
 	Routes []Route      `json:"routes"`
+	// Version changes whenever anything above may have changed (a path,
+	// its session epoch, the tags, any peer's session state), so a reader
+	// may reuse what it derived from an earlier answer with the same
+	// version (the API keeps encoded responses). Opaque; "" means unknown:
+	// do not reuse. Lookups into the past (RoutesAt) leave it empty.
+	Version string `json:"-"`
 }
 
 // Match selects which prefixes a route lookup returns.

@@ -51,6 +51,10 @@ func run() error {
 	targets := flag.String("targets", "", "write the loaded prefixes here, one a line (for the wrk script)")
 	ready := flag.String("ready", "", "write the API address here once serving")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the serving phase here")
+	profileAfter := flag.Duration("cpuprofile-after", 0, "start the CPU profile this long after serving starts (skip a warm-up)")
+	routeCache := flag.Int("route-cache", 0, "Redis store route_cache (0: default, negative: off)")
+	notices := flag.Bool("notices", true, "run the Redis store's Run (change notices, as serve does)")
+	respCache := flag.Int64("response-cache", api.DefaultConfig().ResponseCache, "API response_cache in bytes (0: off)")
 	flag.Var(&specs, "ranges", "provider range file (repeatable)")
 	flag.Parse()
 	if len(specs) == 0 {
@@ -89,12 +93,18 @@ func run() error {
 	var st store.Store
 	switch *backend {
 	case "redis":
-		rs, err := store.NewRedis(ctx, store.RedisConfig{URL: *redisURL, KeyPrefix: *prefix}, logger, nil)
+		rs, err := store.NewRedis(ctx, store.RedisConfig{URL: *redisURL, KeyPrefix: *prefix, RouteCache: *routeCache}, logger, nil)
 		if err != nil {
 			return err
 		}
 		defer rs.Close()
 		defer cleanup(*redisURL, *prefix)
+		if *notices {
+			runCtx, cancel := context.WithCancel(ctx)
+			done := make(chan struct{})
+			go func() { defer close(done); _ = rs.Run(runCtx) }()
+			defer func() { cancel(); <-done }()
+		}
 		st = rs
 	case "memory":
 		st = store.NewMemory(store.MemoryConfig{})
@@ -123,6 +133,7 @@ func run() error {
 
 	cfg := api.DefaultConfig()
 	cfg.RateLimit = api.RateLimit{} // wrk comes from one address
+	cfg.ResponseCache = *respCache
 	srv, err := api.New(cfg, st, set, nil, logger, nil)
 	if err != nil {
 		return err
@@ -137,9 +148,14 @@ func run() error {
 			return err
 		}
 		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
+		go func() {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(*profileAfter):
+			}
+			_ = pprof.StartCPUProfile(f)
+		}()
 		defer pprof.StopCPUProfile()
 	}
 	fmt.Fprintf(os.Stderr, "apiserve: serving on http://%s\n", ln.Addr())

@@ -1,4 +1,5 @@
--- wrk script: GET /api/v1/events with rotating filters (20 events a page).
+-- wrk script: GET /api/v1/events with rotating filters (20 events a page);
+-- API_RATE paces (see pace.lua).
 local paths = {
   "/api/v1/events?limit=20",
   "/api/v1/events?provider=aws&region=us-east-1&limit=20",
@@ -8,7 +9,7 @@ local paths = {
   "/api/v1/events?region=eu-west-1&kind=withdrawal&limit=20",
 }
 local i = 0
-local delay_ms = tonumber(os.getenv("API_DELAY_MS") or "0")
+dofile("bench/apiwrk/pace.lua") -- delay(), setup(), done()
 
 function init(args)
   i = math.random(#paths)
@@ -17,8 +18,4 @@ end
 function request()
   i = i % #paths + 1
   return wrk.format("GET", paths[i])
-end
-
-function delay()
-  return delay_ms
 end

@@ -1,9 +1,8 @@
 -- wrk script: GET /api/v1/prefixes/{prefix} rotating over every loaded
--- prefix (file in env API_TARGETS). API_DELAY_MS paces each connection
--- (wrk has no fixed-rate mode): rate ~= connections * 1000 / (delay + latency).
+-- prefix (file in env API_TARGETS); API_RATE paces (see pace.lua).
 local paths = {}
 local i = 0
-local delay_ms = tonumber(os.getenv("API_DELAY_MS") or "0")
+dofile("bench/apiwrk/pace.lua") -- delay(), setup(), done()
 
 function init(args)
   for line in io.lines(os.getenv("API_TARGETS")) do
@@ -16,8 +15,4 @@ end
 function request()
   i = i % #paths + 1
   return wrk.format("GET", paths[i])
-end
-
-function delay()
-  return delay_ms
 end

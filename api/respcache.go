@@ -1,0 +1,122 @@
+package api
+
+import (
+	"net/netip"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+
+	"routewatch/route"
+	"routewatch/store"
+)
+
+// respCache keeps encoded answers of GET /prefixes/{prefix} by request
+// URI. An entry is served only when the fingerprint of the store's answer
+// (every prefix with its version, the tags the matcher gives, the next
+// cursor) equals the one it was encoded from, so it is exact: the store is
+// still asked every time, but an unchanged answer is not built and encoded
+// again, which is most of a lookup's CPU. Bounded by the bytes it holds,
+// least recently used first out.
+type respCache struct {
+	mu       sync.Mutex
+	lru      *simplelru.LRU[string, *cachedResp]
+	bytes    int64
+	max      int64
+	maxEntry int64
+}
+
+type cachedResp struct {
+	fp   string
+	body []byte
+}
+
+// newRespCache returns nil (no caching) when max is not positive.
+func newRespCache(max int64) *respCache {
+	if max <= 0 {
+		return nil
+	}
+	c := &respCache{max: max, maxEntry: max / 16}
+	// The byte bound is the real one; the count only has to be large.
+	c.lru, _ = simplelru.NewLRU[string, *cachedResp](1<<20, func(_ string, v *cachedResp) {
+		c.bytes -= entrySize(v)
+	})
+	return c
+}
+
+func entrySize(v *cachedResp) int64 { return int64(len(v.fp) + len(v.body) + 64) }
+
+// get returns the body cached for key if it was encoded from fp.
+func (c *respCache) get(key, fp string) ([]byte, bool) {
+	if c == nil {
+		return nil, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.lru.Get(key)
+	if !ok || v.fp != fp {
+		return nil, false
+	}
+	return v.body, true
+}
+
+// put caches body (which the cache now owns) for key and fp.
+func (c *respCache) put(key, fp string, body []byte) {
+	if c == nil {
+		return
+	}
+	v := &cachedResp{fp: fp, body: body}
+	n := entrySize(v) + int64(len(key))
+	if n > c.maxEntry {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lru.Add(key, v) // evicts (and subtracts) an older entry of key
+	c.bytes += entrySize(v)
+	for c.bytes > c.max {
+		if _, _, ok := c.lru.RemoveOldest(); !ok {
+			break
+		}
+	}
+}
+
+// fingerprint describes everything an answer of getPrefix is built from
+// besides the request itself; ok is false when some part is unversioned.
+func fingerprint(b *strings.Builder, top []route.Tag, prs []store.PrefixRoutes, next string, m Matcher) bool {
+	writeTags(b, top)
+	for _, pr := range prs {
+		if pr.Version == "" {
+			return false
+		}
+		b.WriteByte('\n')
+		b.WriteString(pr.Prefix.String())
+		b.WriteByte(' ')
+		b.WriteString(pr.Version)
+		if len(pr.Tags) == 0 && m != nil {
+			// viewPrefixRoutes falls back to the matcher's tags.
+			writeTags(b, m.Match(pr.Prefix))
+		}
+	}
+	b.WriteString("\nnext ")
+	b.WriteString(next)
+	return true
+}
+
+func writeTags(b *strings.Builder, ts []route.Tag) {
+	for _, t := range ts {
+		b.WriteByte('\x1e')
+		for _, f := range []string{t.Provider, t.Region, t.Service, t.BorderGroup, t.Match.String()} {
+			b.WriteString(f)
+			b.WriteByte('\x1f')
+		}
+	}
+}
+
+// matchTags is the matcher's tags of p (none without a matcher).
+func (s *Server) matchTags(p netip.Prefix) []route.Tag {
+	if s.matcher == nil {
+		return nil
+	}
+	return s.matcher.Match(p)
+}
