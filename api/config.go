@@ -66,9 +66,10 @@ type Config struct {
 	RequestTimeout time.Duration `yaml:"request_timeout"`
 	// ShutdownTimeout is how long Run waits for in-flight requests.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
-	// ResponseCache bounds, in bytes, the encoded GET /prefixes answers
-	// kept for reuse while the store reports them unchanged (exact: the
-	// store is asked on every request). 0 disables it.
+	// ResponseCache bounds, in bytes, the encoded GET /prefixes and GET
+	// /events answers kept for reuse while the store reports them
+	// unchanged (their versions; the store is asked on every request).
+	// 0 disables it.
 	ResponseCache int64 `yaml:"response_cache"`
 }
 

@@ -205,6 +205,22 @@ func (s *Server) getEvents(c echo.Context) error {
 	}
 	ctx, cancel := s.reqCtx(c)
 	defer cancel()
+	// The version is read first: a page read after it is at least as new,
+	// so a body cached under it is never older than the version says.
+	ver := ""
+	if s.rc != nil {
+		if ver, err = s.st.EventsVersion(ctx); err != nil {
+			return err
+		}
+	}
+	key := c.Request().RequestURI
+	if ver != "" {
+		if body, ok := s.rc.get(key, ver); ok {
+			s.m.respCache.WithLabelValues("hit").Inc()
+			return writeBody(c, http.StatusOK, body)
+		}
+		s.m.respCache.WithLabelValues("miss").Inc()
+	}
 	evs, next, err := s.st.Events(ctx, f)
 	if err != nil {
 		return err
@@ -213,7 +229,15 @@ func (s *Server) getEvents(c echo.Context) error {
 	for i, e := range evs {
 		v.Events[i] = viewEvent(e)
 	}
-	return writeJSON(c, http.StatusOK, v)
+	if ver == "" {
+		return writeJSON(c, http.StatusOK, v)
+	}
+	body, err := encodeJSON(v)
+	if err != nil {
+		return err
+	}
+	s.rc.put(key, ver, body)
+	return writeBody(c, http.StatusOK, body)
 }
 
 func (s *Server) getEvent(c echo.Context) error {

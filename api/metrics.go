@@ -40,7 +40,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"reason"}),
 		respCache: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "routewatch_api_response_cache_total",
-			Help: "GET /prefixes answers served from the response cache (hit) or built (miss).",
+			Help: "GET /prefixes and /events answers served from the response cache (hit) or built (miss).",
 		}, []string{"result"}),
 	}
 	if reg == nil {

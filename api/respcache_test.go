@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"routewatch/route"
+	"routewatch/store"
 )
 
 // switchMatcher is a Matcher whose ranges can be replaced, as the ranges
@@ -33,6 +34,9 @@ func TestResponseCache(t *testing.T) {
 		"/api/v1/prefixes/0.0.0.0/0?match=covered&limit=2",
 		"/api/v1/prefixes/2600:1f18::/36",
 		"/api/v1/prefixes/10.0.0.0/8",
+		"/api/v1/events",
+		"/api/v1/events?status=open&limit=1",
+		"/api/v1/events?provider=aws&region=us-east-1",
 	}
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
@@ -110,6 +114,23 @@ func TestResponseCache(t *testing.T) {
 			other := append(rangeMatcher{{mustPrefix("52.94.0.0/16"), route.Tag{Provider: "aws", Region: "eu-west-1"}}}, testMatcher...)
 			m.cur.Store(&other)
 			check("ranges refreshed")
+			evs, _, err := st.Events(ctx, store.EventFilter{})
+			if err != nil || len(evs) == 0 {
+				t.Fatalf("events: %v %v", evs, err)
+			}
+			e := evs[0]
+			e.Prefixes++
+			e.End = nil
+			if err := st.PutEvents(ctx, []route.Event{e}); err != nil {
+				t.Fatal(err)
+			}
+			check("event updated")
+			e.ID = "withdrawal-aws-us-east-1-20211215T170000Z"
+			e.Start = e.Start.Add(time.Hour)
+			if err := st.PutEvents(ctx, []route.Event{e}); err != nil {
+				t.Fatal(err)
+			}
+			check("event added")
 			if hits := testutil.ToFloat64(cached.m.respCache.WithLabelValues("hit")); hits == 0 {
 				t.Error("no answer came from the response cache")
 			}

@@ -44,6 +44,7 @@ type Store interface {
 	PutEvents(ctx context.Context, evs []route.Event) error
 	Event(ctx context.Context, id string) (route.Event, error)
 	Events(ctx context.Context, f store.EventFilter) ([]route.Event, string, error)
+	EventsVersion(ctx context.Context) (string, error)
 	Peers(ctx context.Context) ([]store.PeerInfo, error)
 	Groups(ctx context.Context) ([]store.GroupSummary, error)
 	Group(ctx context.Context, provider, region string) (store.GroupSummary, error)

@@ -485,6 +485,35 @@ func contractSuite(t *testing.T, mk backend) {
 				t.Fatalf("after withdrawal: %+v", prs)
 			}
 			step("announced again", "203.0.113.0/24", func() { mustApply(t, s, ann(11, peerB, "203.0.113.0/24", awsW2, 2914, 16509)) })
+
+			// Events: the version moves with every put, and only then.
+			ev := func() string {
+				t.Helper()
+				v, err := s.EventsVersion(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return v
+			}
+			e := route.Event{ID: "e-versions", Kind: route.KindPathShift, Provider: "aws", Region: "us-west-2", Start: at(1)}
+			if err := s.PutEvents(ctx, []route.Event{e}); err != nil {
+				t.Fatal(err)
+			}
+			v1 := ev()
+			if v1 == "" || ev() != v1 {
+				t.Fatalf("events version %q then %q", v1, ev())
+			}
+			e.Prefixes = 7
+			if err := s.PutEvents(ctx, []route.Event{e}); err != nil {
+				t.Fatal(err)
+			}
+			if v2 := ev(); v2 == v1 || v2 == "" {
+				t.Errorf("events version did not change with a put: %q", v2)
+			}
+			got, _, err := s.Events(ctx, EventFilter{})
+			if err != nil || len(got) != 1 || got[0].Prefixes != 7 {
+				t.Errorf("events after the put: %+v %v", got, err)
+			}
 		}},
 		{name: "same-second flap redelivered", run: func(t *testing.T, s Store) {
 			sts := []route.PeerState{

@@ -36,8 +36,10 @@ import (
 
 const (
 	invBuckets = 1 << 16
-	// peersNotice is the notice of a session change.
-	peersNotice = "peers"
+	// peersNotice is the notice of a session change, eventsNotice of an
+	// event put.
+	peersNotice  = "peers"
+	eventsNotice = "events"
 	// trustMax bounds how long a read is trusted without asking Redis.
 	trustMax = 10 * time.Second
 	// invPing is how often an idle subscription is checked.
@@ -48,6 +50,7 @@ type invalidations struct {
 	live    atomic.Bool
 	epoch   atomic.Uint64
 	peers   atomic.Uint64
+	events  atomic.Uint64
 	buckets [invBuckets]atomic.Uint32
 	seed    maphash.Seed
 	now     func() time.Time
@@ -58,6 +61,7 @@ type stamp struct {
 	epoch  uint64
 	bucket uint32
 	peers  uint64
+	events uint64
 	at     time.Time
 	live   bool
 }
@@ -75,7 +79,8 @@ func (v *invalidations) stamp(p netip.Prefix) stamp {
 	// live before epoch: a subscription confirmed in between bumps the
 	// epoch, so the stamp is void rather than wrongly trusted.
 	live := v.live.Load()
-	return stamp{live: live, epoch: v.epoch.Load(), bucket: v.bucket(p.String()).Load(), peers: v.peers.Load(), at: v.now()}
+	return stamp{live: live, epoch: v.epoch.Load(), bucket: v.bucket(p.String()).Load(), peers: v.peers.Load(),
+		events: v.events.Load(), at: v.now()}
 }
 
 // prefixCurrent reports whether what was read under s for p is still
@@ -90,14 +95,23 @@ func (v *invalidations) peersCurrent(s stamp) bool {
 	return v.current(s) && v.peers.Load() == s.peers
 }
 
+// eventsCurrent reports whether events read under s are still current.
+func (v *invalidations) eventsCurrent(s stamp) bool {
+	return v.current(s) && v.events.Load() == s.events
+}
+
 func (v *invalidations) current(s stamp) bool {
 	return s.live && v.live.Load() && v.epoch.Load() == s.epoch && v.now().Sub(s.at) < trustMax
 }
 
 // note applies one notice.
 func (v *invalidations) note(payload string) {
-	if payload == peersNotice {
+	switch payload {
+	case peersNotice:
 		v.peers.Add(1)
+		return
+	case eventsNotice:
+		v.events.Add(1)
 		return
 	}
 	v.bucket(payload).Add(1)

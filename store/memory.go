@@ -55,6 +55,7 @@ type Memory struct {
 	inst    string
 	verSeq  uint64
 	peerGen uint64
+	evGen   uint64 // bumped by PutEvents
 }
 
 type memPrefix struct {
@@ -326,6 +327,13 @@ func (m *Memory) ApplyPeerStates(ctx context.Context, states []route.PeerState) 
 	return nil
 }
 
+// EventsVersion implements Store.
+func (m *Memory) EventsVersion(ctx context.Context) (string, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.inst + ":e" + strconv.FormatUint(m.evGen, 10), nil
+}
+
 // SessionHistory implements Store.
 func (m *Memory) SessionHistory(ctx context.Context, addr netip.Addr, limit int) ([]route.PeerState, error) {
 	limit = clampLimit(limit)
@@ -503,6 +511,7 @@ func (m *Memory) PutEvents(ctx context.Context, evs []route.Event) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.evGen++
 	for _, e := range evs {
 		if old, ok := m.events[e.ID]; ok {
 			m.unindexEventLocked(&old)

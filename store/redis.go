@@ -93,6 +93,12 @@ type Redis struct {
 	ps     peerStatusCache
 	rc     *lru.Cache[netip.Prefix, *routeEntry] // nil: RouteCache off
 	inv    *invalidations
+	evc    *lru.Cache[string, *eventsEntry]
+	evTok  struct {
+		mu  sync.Mutex
+		tok string
+		st  stamp
+	}
 }
 
 // routeEntry is a route-cache entry: a decoded record and what the read
@@ -119,6 +125,7 @@ var _ Store = (*Redis)(nil)
 //	rw:{inv}                               pub/sub channel: change notices (prefix, or "peers"; invalidate.go)
 //	rw:{g}:all, :m:<grp>, :c:<grp>         groups, member prefixes, per-minute change counts
 //	rw:{ev}:d, :x, :ix:<facet>             events JSON, index membership, lex indexes (start|id)
+//	rw:{ev}:ver                            random token, replaced with every event put (EventsVersion)
 //	rw:{ob}:d, :due, :fin, :out            outbox records, due/lease zset, finished ids, outcomes
 //	rw:{meta}:run                          run id: a different one means Redis lost data
 //	rw:{s:updates}                         the update stream
@@ -145,6 +152,7 @@ func (k keys) groupChanges(g string) string  { return k.pre + ":{g}:c:" + g }
 func (k keys) evData() string                { return k.pre + ":{ev}:d" }
 func (k keys) evIndexOf() string             { return k.pre + ":{ev}:x" }
 func (k keys) evIndex(name string) string    { return k.pre + ":{ev}:ix:" + name }
+func (k keys) evVer() string                 { return k.pre + ":{ev}:ver" }
 func (k keys) obData() string                { return k.pre + ":{ob}:d" }
 func (k keys) obDue() string                 { return k.pre + ":{ob}:due" }
 func (k keys) obFinished() string            { return k.pre + ":{ob}:fin" }
@@ -186,6 +194,7 @@ func NewRedis(ctx context.Context, cfg RedisConfig, logger *slog.Logger, reg pro
 	}
 	r := &Redis{cfg: cfg, c: c, log: logger, m: newMetrics(reg), k: keys{pre: cfg.KeyPrefix}, sum: summaryCache{ttl: cfg.SummaryTTL},
 		inv: newInvalidations()}
+	r.evc, _ = lru.New[string, *eventsEntry](eventsCachePages)
 	if cfg.RouteCache > 0 {
 		r.rc, _ = lru.New[netip.Prefix, *routeEntry](cfg.RouteCache)
 	}
@@ -1319,6 +1328,7 @@ func (r *Redis) eventIndexes(e *route.Event) []string {
 func (r *Redis) PutEvents(ctx context.Context, evs []route.Event) (err error) {
 	defer r.observe("put_events", time.Now(), &err)
 	calls := make([]evalCall, 0, len(evs))
+	tok := newToken() + "."
 	for i := range evs {
 		e := &evs[i]
 		if e.ID == "" {
@@ -1328,14 +1338,16 @@ func (r *Redis) PutEvents(ctx context.Context, evs []route.Event) (err error) {
 		if err != nil {
 			return fmt.Errorf("store: put events: %w", err)
 		}
-		args := []any{e.ID, js, eventMember(e.Start, e.ID), r.cfg.ResolvedEvents}
+		args := []any{e.ID, js, eventMember(e.Start, e.ID), r.cfg.ResolvedEvents, tok + strconv.Itoa(i), r.k.inv()}
 		for _, ix := range r.eventIndexes(e) {
 			args = append(args, ix)
 		}
 		calls = append(calls, evalCall{s: putEventScript,
-			keys: []string{r.k.evData(), r.k.evIndexOf(), r.k.evIndex("s:resolved")}, args: args})
+			keys: []string{r.k.evData(), r.k.evIndexOf(), r.k.evIndex("s:resolved"), r.k.evVer()}, args: args})
 	}
-	if _, err := r.evalAll(ctx, calls); err != nil {
+	_, err = r.evalAll(ctx, calls)
+	r.inv.note(eventsNotice) // read our own writes (see ApplyUpdates)
+	if err != nil {
 		return fmt.Errorf("store: put events: %w", err)
 	}
 	return nil
@@ -1362,6 +1374,69 @@ func (r *Redis) Event(ctx context.Context, id string) (_ route.Event, err error)
 // id) order between the time bounds and filters the remaining fields.
 func (r *Redis) Events(ctx context.Context, f EventFilter) (_ []route.Event, _ string, err error) {
 	defer r.observe("events", time.Now(), &err)
+	// A page no events notice has voided since it was read is answered
+	// locally (invalidate.go).
+	key := eventsKey(f)
+	if e, ok := r.evc.Get(key); ok && r.inv.eventsCurrent(e.st) {
+		return slices.Clone(e.evs), e.next, nil
+	}
+	st := r.inv.stamp(netip.Prefix{})
+	evs, next, err := r.events(ctx, f)
+	if err != nil {
+		return nil, "", err
+	}
+	if st.live && len(evs) <= eventsCacheMaxPage {
+		r.evc.Add(key, &eventsEntry{evs: evs, next: next, st: st})
+	}
+	return slices.Clone(evs), next, nil
+}
+
+// eventsEntry is a cached Events page.
+type eventsEntry struct {
+	evs  []route.Event
+	next string
+	st   stamp
+}
+
+// Events page cache bounds: pages kept, events per cached page.
+const (
+	eventsCachePages   = 256
+	eventsCacheMaxPage = 100
+)
+
+// eventsKey identifies an Events query.
+func eventsKey(f EventFilter) string {
+	return strings.Join([]string{f.Provider, f.Region, string(f.Kind), strconv.Itoa(int(f.Status)),
+		strconv.FormatInt(f.From.UnixNano(), 10), strconv.FormatInt(f.To.UnixNano(), 10),
+		strconv.Itoa(clampLimit(f.Page.Limit)), f.Page.Cursor}, "\x00")
+}
+
+// EventsVersion implements Store: the token putEventScript replaces with
+// every put, trusted locally while no events notice voided it.
+func (r *Redis) EventsVersion(ctx context.Context) (_ string, err error) {
+	r.evTok.mu.Lock()
+	tok, st := r.evTok.tok, r.evTok.st
+	r.evTok.mu.Unlock()
+	if tok != "" && r.inv.eventsCurrent(st) {
+		return "t" + tok, nil
+	}
+	defer r.observe("events_version", time.Now(), &err)
+	st = r.inv.stamp(netip.Prefix{})
+	tok, err = r.c.Get(ctx, r.k.evVer()).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("store: events version: %w", err)
+	}
+	r.evTok.mu.Lock()
+	r.evTok.tok, r.evTok.st = tok, st
+	r.evTok.mu.Unlock()
+	return "t" + tok, nil
+}
+
+// events reads one Events page from Redis.
+func (r *Redis) events(ctx context.Context, f EventFilter) ([]route.Event, string, error) {
 	lo, hi := "-", "+"
 	if !f.From.IsZero() {
 		lo = "[" + startKey(f.From)

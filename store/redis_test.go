@@ -453,6 +453,30 @@ func TestRedisChangeNotices(t *testing.T) {
 	mustApply(t, writer, ann(5, peerA, "192.0.2.0/24", nil, 1299, 16509))
 	eventually("re-announcement in the new session", "1299 16509", false)
 
+	// Events: another process's put shows in the reader's pages and
+	// version; pages without a put in between are answered locally.
+	v0, err := reader.EventsVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := route.Event{ID: "e-notice", Kind: route.KindWithdrawal, Provider: "aws", Region: "us-west-2", Start: at(5)}
+	if err := writer.PutEvents(ctx, []route.Event{e}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the writer's event", func() bool {
+		evs, _, err := reader.Events(ctx, EventFilter{Region: "us-west-2"})
+		v, verr := reader.EventsVersion(ctx)
+		return err == nil && verr == nil && len(evs) == 1 && evs[0].ID == "e-notice" && v != v0
+	})
+	e.Prefixes = 3
+	if err := writer.PutEvents(ctx, []route.Event{e}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the writer's event update", func() bool {
+		evs, _, err := reader.Events(ctx, EventFilter{Region: "us-west-2"})
+		return err == nil && len(evs) == 1 && evs[0].Prefixes == 3
+	})
+
 	// The reader's own writes are seen at once.
 	mustApply(t, reader, ann(6, peerA, "192.0.2.0/24", awsW2, 174, 16509))
 	if p, _ := lookup(reader); p != "174 16509" {

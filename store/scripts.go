@@ -136,12 +136,16 @@ return 1
 `)
 
 // putEventScript inserts or replaces one event and its index entries.
-// KEYS: data hash, index-membership hash, resolved index. ARGV: id, json,
-// member, resolved cap, then index keys. Evicts the oldest resolved events
-// beyond the cap. Index keys share the {ev} tag.
+// KEYS: data hash, index-membership hash, resolved index, version key.
+// ARGV: id, json, member, resolved cap, version token, notice channel, then
+// index keys. Evicts the oldest resolved events beyond the cap. Index keys
+// share the {ev} tag. Sets the events' version token and publishes the
+// "events" change notice (invalidate.go).
 var putEventScript = redis.NewScript(`
 local d, x, res = KEYS[1], KEYS[2], KEYS[3]
 local id, js, mem, cap = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+redis.call('SET', KEYS[4], ARGV[5])
+redis.call('PUBLISH', ARGV[6], 'events')
 local function unindex(eid)
   local prev = redis.call('HGET', x, eid)
   if prev then
@@ -152,7 +156,7 @@ local function unindex(eid)
 end
 unindex(id)
 local list = {}
-for i = 5, #ARGV do
+for i = 7, #ARGV do
   redis.call('ZADD', ARGV[i], 0, mem)
   list[#list + 1] = ARGV[i]
 end

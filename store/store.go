@@ -200,7 +200,13 @@ type Store interface {
 	// PutEvents inserts or replaces events by ID.
 	PutEvents(ctx context.Context, evs []route.Event) error
 	Event(ctx context.Context, id string) (route.Event, error)
+	// Events pages through events. The events returned may share their
+	// slices with the store's cache: read only.
 	Events(ctx context.Context, f EventFilter) ([]route.Event, string, error)
+	// EventsVersion changes whenever any event is put; read it before
+	// Events to reuse what was derived from an answer under the same
+	// version (the API keeps encoded pages). Opaque; "" means unknown.
+	EventsVersion(ctx context.Context) (string, error)
 
 	Peers(ctx context.Context) ([]PeerInfo, error)
 	// SessionHistory lists the applied session changes of the peer with
