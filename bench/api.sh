@@ -3,71 +3,112 @@
 # GET /api/v1/events, served by bench/apiserve from the Redis store holding
 # every AWS prefix (shared cloud data) announced by PEERS peers.
 #
-# wrk (Debian) has no fixed-rate mode, so the paced runs give every
-# connection a fixed delay between requests (API_DELAY_MS):
-# rate ~= CONNS * 1000 / (DELAY + latency), aimed at ~5k req/s; the
-# unpaced runs measure the ceiling. wrk measures from the actual send time
-# (coordinated omission): a stalled server is under-reported, so read the
-# achieved rate next to the percentiles.
+# Fixed rate: wrk (Debian) has no -R, so bench/apiwrk/pace.lua hands out
+# evenly spaced send slots at RATE req/s (1 ms resolution) and reports the
+# slots it could not keep ("late"). wrk measures latency from the actual
+# send, so with 0 late slots the percentiles are those of requests sent at
+# RATE; unpaced runs (16 connections) give the ceiling.
 #
-# STORE=memory runs the same against the embedded store, to separate the
-# API's own cost from Redis.
+# Each cache setting gets its own apiserve, loaded the same way, and runs
+# side by side in one invocation:
+#   on   the defaults: route cache + change notices (store), response cache (API)
+#   off  --route-cache -1 --response-cache 0 --notices=false (every lookup
+#        reads and decodes from Redis and encodes JSON; a miss-only workload)
+# A warm-up pass (WARM, unpaced, both endpoints) runs first, as a server
+# that has been up for a while would be. CHURN > 0 makes apiserve change
+# that many routes a second while serving (as a collector would), which
+# voids cached reads.
 #
-# Usage: bench/api.sh [duration]   (env: STORE, REDIS_URL, PEERS, CONNS, DELAY_MS, RANGES, BIG_CONNS)
+# STORE=memory runs the same against the embedded store.
+#
+# Usage: bench/api.sh [duration]
+#   env: STORE, REDIS_URL, PEERS, RATE, CONNS, WARM, CHURN, CACHES ("on off"), RANGES, BIG_CONNS
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DUR=${1:-30s}
+DUR=${1:-20s}
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
 PEERS=${PEERS:-8}
-CONNS=${CONNS:-50}
-DELAY_MS=${DELAY_MS:-10}
+RATE=${RATE:-5000}
+CONNS=${CONNS:-64}
+WARM=${WARM:-5s}
+CHURN=${CHURN:-0}
+CACHES=${CACHES:-on off}
 SHARED=${ROUTEWATCH_SHARED:-$(dirname "$PWD")/shared}
 RANGES=${RANGES:-$SHARED/data/cloud/aws-ip-ranges.2025-07-24.json}
 
 work=$(mktemp -d)
 pid=
-cleanup() {
+stop_server() {
 	if [[ -n $pid ]]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+	pid=
+}
+cleanup() {
+	stop_server
 	rm -rf "$work"
 }
 trap cleanup EXIT
 
 go build -o "$work/apiserve" ./bench/apiserve
-"$work/apiserve" --store "${STORE:-redis}" --redis "$REDIS_URL" --ranges "$RANGES" --peers "$PEERS" \
-	--targets "$work/targets.txt" --ready "$work/addr" ${CPUPROFILE:+--cpuprofile "$CPUPROFILE"} 2>"$work/log" &
-pid=$!
-for _ in $(seq 600); do
-	[[ -s $work/addr ]] && break
-	kill -0 "$pid" 2>/dev/null || { cat "$work/log"; exit 1; }
-	sleep 0.5
-done
-[[ -s $work/addr ]] || { echo "apiserve did not come up"; cat "$work/log"; exit 1; }
-addr=$(cat "$work/addr")
-head -1 "$work/log"
+echo "store: ${STORE:-redis}; machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2), redis $(redis-server --version | grep -o 'v=[^ ]*'); rate $RATE req/s over $CONNS connections; churn $CHURN routes/s"
 
-echo "store: ${STORE:-redis}; machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2), redis $(redis-server --version | grep -o 'v=[^ ]*')"
-echo "sample sizes: prefix $(curl -s "http://$addr/api/v1/prefixes/$(head -1 "$work/targets.txt")" | wc -c) bytes, events page $(curl -s "http://$addr/api/v1/events?limit=20" | wc -c) bytes"
+cpu() { # CPU seconds of a pid
+	awk -v t="$(getconf CLK_TCK)" '{printf "%.2f", ($14+$15)/t}' "/proc/$1/stat" 2>/dev/null || echo 0
+}
 
-run() { # name script delay conns
+run() { # name script rate conns
+	local rpid a0 r0 out n
+	rpid=$(pgrep -x redis-server | head -1 || true)
+	a0=$(cpu "$pid")
+	r0=$([[ -n $rpid ]] && cpu "$rpid" || echo 0)
 	echo
-	echo "== $1: $4 connections, ${3} ms pacing, $DUR (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
-	API_TARGETS="$work/targets.txt" API_DELAY_MS=$3 wrk -t2 -c"$4" -d"$DUR" --latency -s "bench/apiwrk/$2" "http://$addr" |
-		grep -E 'Latency|50%|75%|90%|99%|requests in|Requests/sec|Non-2xx|Socket errors'
+	echo "== [$mode] $1: $4 connections, $( [[ $3 == 0 ]] && echo unpaced || echo "$3 req/s offered"), $DUR (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
+	out=$(API_TARGETS="$work/targets.txt" API_RATE=$3 wrk -t2 -c"$4" -d"$DUR" --latency -s "bench/apiwrk/$2" "http://$addr")
+	echo "$out" | grep -E 'Latency|50%|75%|90%|99%|requests in|Requests/sec|Non-2xx|Socket errors|Pacing'
+	n=$(echo "$out" | awk '/requests in/{print $1}')
+	echo "CPU per request: apiserve $(echo "($(cpu "$pid") - $a0) * 1000000 / $n" | bc) us, redis-server $( [[ -n $rpid ]] && echo "($(cpu "$rpid") - $r0) * 1000000 / $n" | bc || echo 0) us"
 }
 
 run_url() { # name path conns
 	echo
-	echo "== $1: $3 connections, unpaced, $DUR (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
+	echo "== [$mode] $1: $3 connections, unpaced, $DUR (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
 	wrk -t2 -c"$3" -d"$DUR" --latency "http://$addr$2" |
 		grep -E 'Latency|50%|75%|90%|99%|requests in|Requests/sec|Non-2xx|Socket errors'
 }
 
-run "GET /prefixes/{prefix} paced" prefixes.lua "$DELAY_MS" "$CONNS"
-run "GET /events paced" events.lua "$DELAY_MS" "$CONNS"
-run "GET /prefixes/{prefix} unpaced" prefixes.lua 0 16
-run "GET /events unpaced" events.lua 0 16
-# Whole-table reads: a covered lookup of the default route (first page of
-# 100) and the provider summaries (every group's prefixes).
-run_url "GET /prefixes/0.0.0.0/0?match=covered" "/api/v1/prefixes/0.0.0.0/0?match=covered" "${BIG_CONNS:-4}"
-run_url "GET /providers" "/api/v1/providers" "${BIG_CONNS:-4}"
+for mode in $CACHES; do
+	args=()
+	case $mode in
+	on) ;;
+	off) args=(--route-cache -1 --response-cache 0 --notices=false) ;;
+	*) echo "unknown cache setting $mode" >&2; exit 2 ;;
+	esac
+	rm -f "$work/addr"
+	"$work/apiserve" --store "${STORE:-redis}" --redis "$REDIS_URL" --ranges "$RANGES" --peers "$PEERS" --churn "$CHURN" "${args[@]}" \
+		--targets "$work/targets.txt" --ready "$work/addr" ${CPUPROFILE:+--cpuprofile "$CPUPROFILE.$mode"} 2>"$work/log" &
+	pid=$!
+	for _ in $(seq 600); do
+		[[ -s $work/addr ]] && break
+		kill -0 "$pid" 2>/dev/null || { cat "$work/log"; exit 1; }
+		sleep 0.5
+	done
+	[[ -s $work/addr ]] || { echo "apiserve did not come up"; cat "$work/log"; exit 1; }
+	addr=$(cat "$work/addr")
+	echo
+	echo "#### caches $mode (${args[*]:-defaults})"
+	head -1 "$work/log"
+	echo "sample sizes: prefix $(curl -s "http://$addr/api/v1/prefixes/$(head -1 "$work/targets.txt")" | wc -c) bytes, events page $(curl -s "http://$addr/api/v1/events?limit=20" | wc -c) bytes"
+	# Warm-up: every prefix and every events query at least once.
+	API_TARGETS="$work/targets.txt" wrk -t2 -c16 -d"$WARM" -s bench/apiwrk/prefixes.lua "http://$addr" >/dev/null
+	API_TARGETS="$work/targets.txt" wrk -t2 -c16 -d"$WARM" -s bench/apiwrk/events.lua "http://$addr" >/dev/null
+
+	run "GET /prefixes/{prefix} paced" prefixes.lua "$RATE" "$CONNS"
+	run "GET /events paced" events.lua "$RATE" "$CONNS"
+	run "GET /prefixes/{prefix} unpaced" prefixes.lua 0 16
+	run "GET /events unpaced" events.lua 0 16
+	# Whole-table reads: a covered lookup of the default route (first page of
+	# 100) and the provider summaries (every group's prefixes).
+	run_url "GET /prefixes/0.0.0.0/0?match=covered" "/api/v1/prefixes/0.0.0.0/0?match=covered" "${BIG_CONNS:-4}"
+	run_url "GET /providers" "/api/v1/providers" "${BIG_CONNS:-4}"
+	stop_server
+done

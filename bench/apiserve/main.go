@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -55,6 +56,7 @@ func run() error {
 	routeCache := flag.Int("route-cache", 0, "Redis store route_cache (0: default, negative: off)")
 	notices := flag.Bool("notices", true, "run the Redis store's Run (change notices, as serve does)")
 	respCache := flag.Int64("response-cache", api.DefaultConfig().ResponseCache, "API response_cache in bytes (0: off)")
+	churn := flag.Int("churn", 0, "while serving, change this many routes a second (random prefix and peer, new upstream), as a collector would")
 	flag.Var(&specs, "ranges", "provider range file (repeatable)")
 	flag.Parse()
 	if len(specs) == 0 {
@@ -164,7 +166,44 @@ func run() error {
 			return err
 		}
 	}
+	if *churn > 0 {
+		go runChurn(ctx, st, set, pfxs, *peers, *churn, logger)
+	}
 	return srv.Serve(ctx, ln)
+}
+
+// runChurn changes rate routes a second in batches every 100 ms: a random
+// peer of a random prefix moves to another upstream, so the caches of the
+// read path see the invalidations a live collector would cause.
+func runChurn(ctx context.Context, st store.Store, set *ranges.Set, pfxs []netip.Prefix, nPeers, rate int, logger *slog.Logger) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	now := time.Date(2025, 7, 25, 0, 0, 0, 0, time.UTC)
+	per := max(1, rate/10)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		batch := make([]route.Update, 0, per)
+		for range per {
+			i := rng.IntN(nPeers)
+			peer := route.Peer{Addr: netip.AddrFrom4([4]byte{192, 0, 2, byte(i + 1)}), ASN: uint32(64500 + i)}
+			up := upstreams[rng.IntN(len(upstreams))]
+			now = now.Add(time.Millisecond)
+			u := route.Update{Time: now, Source: "bench", Peer: peer, Prefix: pfxs[rng.IntN(len(pfxs))], Attrs: &route.Attrs{
+				ASPath: route.ASPath{{Type: route.ASSequence, ASNs: []uint32{peer.ASN, up, 16509}}}, NextHop: peer.Addr,
+				Communities: []route.Community{route.Community(up<<16 | 100)},
+			}}
+			set.Tag(&u)
+			batch = append(batch, u)
+		}
+		if err := st.ApplyUpdates(ctx, batch); err != nil && ctx.Err() == nil {
+			logger.Warn("apiserve: churn", "err", err)
+		}
+	}
 }
 
 var upstreams = []uint32{3356, 2914, 1299, 174, 6453, 6762}
