@@ -111,10 +111,10 @@ func (s *Server) getPrefix(c echo.Context) error {
 	key := c.Request().RequestURI
 	if cacheable {
 		if body, ok := s.rc.get(key, fp.String()); ok {
-			s.m.respCache.WithLabelValues("hit").Inc()
+			s.m.respHit.Inc()
 			return writeBody(c, http.StatusOK, body)
 		}
-		s.m.respCache.WithLabelValues("miss").Inc()
+		s.m.respMiss.Inc()
 	}
 	v.NextCursor = next
 	for _, pr := range prs {
@@ -216,10 +216,10 @@ func (s *Server) getEvents(c echo.Context) error {
 	key := c.Request().RequestURI
 	if ver != "" {
 		if body, ok := s.rc.get(key, ver); ok {
-			s.m.respCache.WithLabelValues("hit").Inc()
+			s.m.respHit.Inc()
 			return writeBody(c, http.StatusOK, body)
 		}
-		s.m.respCache.WithLabelValues("miss").Inc()
+		s.m.respMiss.Inc()
 	}
 	evs, next, err := s.st.Events(ctx, f)
 	if err != nil {

@@ -13,6 +13,8 @@ type metrics struct {
 	rateLimited prometheus.Counter
 	authFailed  *prometheus.CounterVec
 	respCache   *prometheus.CounterVec
+	// respHit, respMiss: respCache's children, resolved once (hot path).
+	respHit, respMiss prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -43,6 +45,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "GET /prefixes and /events answers served from the response cache (hit) or built (miss).",
 		}, []string{"result"}),
 	}
+	m.respHit, m.respMiss = m.respCache.WithLabelValues("hit"), m.respCache.WithLabelValues("miss")
 	if reg == nil {
 		return m, nil
 	}

@@ -28,7 +28,7 @@ import (
 //   - a process bumps the counters of its own writes before they return,
 //     so it reads its own writes;
 //   - nothing is trusted longer than trustMax, in case a notice is lost in
-//     a way the subscription cannot see.
+//     a way the subscription cannot see (between Redis Cluster nodes).
 //
 // Another process's write can therefore be missed only for the time its
 // notice travels (or, on a silent network failure, until the ping below
@@ -40,8 +40,10 @@ const (
 	// event put.
 	peersNotice  = "peers"
 	eventsNotice = "events"
-	// trustMax bounds how long a read is trusted without asking Redis.
-	trustMax = 10 * time.Second
+	// trustMax bounds how long a read is trusted without asking Redis: the
+	// one loss a subscription cannot see is a notice dropped between
+	// Redis Cluster nodes.
+	trustMax = 30 * time.Second
 	// invPing is how often an idle subscription is checked.
 	invPing = 2 * time.Second
 )

@@ -14,6 +14,8 @@ type metrics struct {
 	// trusted, no round trip), unchanged (cached, confirmed by Redis),
 	// read (decoded from Redis).
 	routeReads *prometheus.CounterVec
+	// readLocal, readUnchanged, readFull: routeReads' children (hot path).
+	readLocal, readUnchanged, readFull prometheus.Counter
 }
 
 // newMetrics registers the store's metrics on reg (nil: unregistered).
@@ -63,6 +65,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.claimed = register(reg, m.claimed)
 		m.routeReads = register(reg, m.routeReads)
 	}
+	m.readLocal = m.routeReads.WithLabelValues("local")
+	m.readUnchanged = m.routeReads.WithLabelValues("unchanged")
+	m.readFull = m.routeReads.WithLabelValues("read")
 	return m
 }
 

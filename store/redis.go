@@ -46,9 +46,13 @@ type RedisConfig struct {
 	// reads through (exact, as Memory).
 	SummaryTTL time.Duration `yaml:"summary_ttl"`
 	// RouteCache is how many prefixes' decoded routes a reader keeps
-	// (least recently used go first). A lookup still asks Redis, but an
-	// unchanged prefix answers with its version token instead of every
-	// path, and is not decoded again: exact. Default 16384; negative: off.
+	// (least recently used go first). A lookup asks Redis whether the
+	// prefix changed, and an unchanged one answers with its version token
+	// instead of every path and is not decoded again. While Run keeps the
+	// change-notice subscription (invalidate.go), an exact lookup that no
+	// notice voided needs no round trip at all; another process's write
+	// then shows after its notice arrives (milliseconds; at most 30 s if
+	// notices are lost unnoticed). Default 16384; negative: off.
 	RouteCache int `yaml:"route_cache"`
 	Retention  `yaml:",inline"`
 }
@@ -907,7 +911,7 @@ func (r *Redis) readPrefixes(ctx context.Context, ps []netip.Prefix) ([]*storedP
 	if len(ps) == 1 && r.rc != nil {
 		if e, ok := r.rc.Get(ps[0]); ok && r.inv.prefixCurrent(ps[0], e.st) {
 			if ver, ok := r.ps.token(r.inv); ok {
-				r.m.routeReads.WithLabelValues("local").Inc()
+				r.m.readLocal.Inc()
 				return []*storedPrefix{e.sp}, ver, nil
 			}
 		}
@@ -948,7 +952,7 @@ func (r *Redis) readPrefixes(ctx context.Context, ps []netip.Prefix) ([]*storedP
 			if len(vals) == 1 && have[i] != nil {
 				sps[i] = have[i]
 				r.rc.Add(ps[i], &routeEntry{sp: have[i], st: sts[i]})
-				r.m.routeReads.WithLabelValues("unchanged").Inc()
+				r.m.readUnchanged.Inc()
 				continue
 			}
 			if len(vals)%2 != 0 {
@@ -969,7 +973,7 @@ func (r *Redis) readPrefixes(ctx context.Context, ps []netip.Prefix) ([]*storedP
 			if r.rc != nil && sp.ver != "" {
 				r.rc.Add(ps[i], &routeEntry{sp: &sp, st: sts[i]})
 			}
-			r.m.routeReads.WithLabelValues("read").Inc()
+			r.m.readFull.Inc()
 		}
 		if !noscript {
 			r.ps.observe(verCmd.Val(), pst)
