@@ -129,17 +129,24 @@ func (v *invalidations) setLive(live bool) {
 // subscribing again after any failure.
 func (r *Redis) runInvalidations(ctx context.Context) error {
 	defer r.inv.setLive(false)
+	backoff := 200 * time.Millisecond
 	for ctx.Err() == nil {
-		err := r.subscribeNotices(ctx)
+		wasLive := false
+		err := r.subscribeNotices(ctx, &wasLive)
 		r.inv.setLive(false)
 		if ctx.Err() != nil {
 			return nil
 		}
-		r.log.Warn("store: redis change notices interrupted; exact lookups ask Redis until resubscribed", "err", err)
+		if wasLive {
+			// Log the loss once, not every retry while Redis is away.
+			r.log.Warn("store: redis change notices interrupted; lookups ask Redis until resubscribed", "err", err)
+			backoff = 200 * time.Millisecond
+		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(200 * time.Millisecond):
+		case <-time.After(backoff):
 		}
+		backoff = min(2*backoff, 5*time.Second)
 	}
 	return nil
 }
@@ -147,7 +154,7 @@ func (r *Redis) runInvalidations(ctx context.Context) error {
 // subscribeNotices runs one subscription until it fails. A subscription
 // that neither delivers nor answers a ping within two ping intervals is
 // treated as broken (a silent network failure gives no error).
-func (r *Redis) subscribeNotices(ctx context.Context) error {
+func (r *Redis) subscribeNotices(ctx context.Context, wasLive *bool) error {
 	ps := r.c.Subscribe(ctx, r.k.inv())
 	// Closing unblocks a receive at once when ctx ends.
 	stop := context.AfterFunc(ctx, func() { ps.Close() })
@@ -160,6 +167,7 @@ func (r *Redis) subscribeNotices(ctx context.Context) error {
 		case *redis.Subscription:
 			if m.Kind == "subscribe" {
 				r.inv.setLive(true)
+				*wasLive = true
 			}
 		case *redis.Message:
 			r.inv.note(m.Payload)
