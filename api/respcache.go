@@ -38,13 +38,15 @@ func newRespCache(max int64) *respCache {
 	}
 	c := &respCache{max: max, maxEntry: max / 16}
 	// The byte bound is the real one; the count only has to be large.
-	c.lru, _ = simplelru.NewLRU[string, *cachedResp](1<<20, func(_ string, v *cachedResp) {
-		c.bytes -= entrySize(v)
+	c.lru, _ = simplelru.NewLRU[string, *cachedResp](1<<20, func(k string, v *cachedResp) {
+		c.bytes -= entrySize(k, v)
 	})
 	return c
 }
 
-func entrySize(v *cachedResp) int64 { return int64(len(v.fp) + len(v.body) + 64) }
+// entrySize approximates what an entry holds: key, fingerprint, body and
+// bookkeeping.
+func entrySize(k string, v *cachedResp) int64 { return int64(len(k) + len(v.fp) + len(v.body) + 64) }
 
 // get returns the body cached for key if it was encoded from fp.
 func (c *respCache) get(key, fp string) ([]byte, bool) {
@@ -66,14 +68,19 @@ func (c *respCache) put(key, fp string, body []byte) {
 		return
 	}
 	v := &cachedResp{fp: fp, body: body}
-	n := entrySize(v) + int64(len(key))
+	n := entrySize(key, v)
 	if n > c.maxEntry {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.lru.Add(key, v) // evicts (and subtracts) an older entry of key
-	c.bytes += entrySize(v)
+	// Add replaces an entry of the same key without the eviction
+	// callback: account for the old one here.
+	if old, ok := c.lru.Peek(key); ok {
+		c.bytes -= entrySize(key, old)
+	}
+	c.lru.Add(key, v)
+	c.bytes += n
 	for c.bytes > c.max {
 		if _, _, ok := c.lru.RemoveOldest(); !ok {
 			break

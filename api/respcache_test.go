@@ -151,6 +151,14 @@ func TestRespCacheBound(t *testing.T) {
 	if _, ok := c.get("big", "fp"); ok {
 		t.Error("an entry above the per-entry bound was cached")
 	}
+	// Replacing one key over and over holds one entry's bytes.
+	before := c.bytes
+	for range 50 {
+		c.put("same", "fp", body)
+	}
+	if one := entrySize("same", &cachedResp{fp: "fp", body: body}); c.bytes > before+one {
+		t.Errorf("replacing a key leaks: %d bytes after, %d before, one entry %d", c.bytes, before, one)
+	}
 	c.put("k", "fp1", body)
 	if _, ok := c.get("k", "fp2"); ok {
 		t.Error("served for another fingerprint")

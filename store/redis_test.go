@@ -154,13 +154,40 @@ func TestRedisClusterContract(t *testing.T) {
 		info, err := c.ClusterInfo(ctx).Result()
 		return err == nil && strings.Contains(info, "cluster_state:ok")
 	})
-	contractSuite(t, func(t *testing.T, ret Retention) Store {
-		st, err := NewRedis(ctx, RedisConfig{URL: url, Cluster: true, KeyPrefix: randomPrefix("rwc-"), Retention: ret, SummaryTTL: -1}, nil, nil)
+	open := func(t *testing.T, cfg RedisConfig, reg prometheus.Registerer) *Redis {
+		cfg.URL, cfg.Cluster = url, true
+		st, err := NewRedis(ctx, cfg, nil, reg)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { st.Close() })
 		return st
+	}
+	contractSuite(t, func(t *testing.T, ret Retention) Store {
+		return open(t, RedisConfig{KeyPrefix: randomPrefix("rwc-"), Retention: ret, SummaryTTL: -1}, nil)
+	})
+	// Notices published by a script on one shard reach a subscriber on
+	// another (cluster-wide Pub/Sub).
+	t.Run("change notices", func(t *testing.T) {
+		pre := randomPrefix("rwc-")
+		writer := open(t, RedisConfig{KeyPrefix: pre}, nil)
+		reg := prometheus.NewRegistry()
+		reader := open(t, RedisConfig{KeyPrefix: pre}, reg)
+		runNotices(t, reader)
+		local := func() float64 { return testutil.ToFloat64(reader.m.readLocal) }
+		path := func() string {
+			prs := routesOf(t, reader, "192.0.2.0/24", MatchExact)
+			if len(prs) != 1 || len(prs[0].Routes) != 1 {
+				return ""
+			}
+			return prs[0].Routes[0].Attrs.ASPath.String()
+		}
+		for i, asn := range []uint32{3333, 1299, 174} {
+			mustApply(t, writer, ann(i, peerA, "192.0.2.0/24", awsW2, asn, 16509))
+			want := strconv.Itoa(int(asn)) + " 16509"
+			waitFor(t, "the writer's change "+want, func() bool { return path() == want })
+			waitFor(t, "a local answer", func() bool { b := local(); path(); return local() > b })
+		}
 	})
 }
 

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,7 +21,7 @@ import (
 // apiScript is ExaBGP's API process: it forwards every complete line
 // appended to the command file to ExaBGP, and copies what ExaBGP reports
 // (JSON) to a second file.
-const apiScript = `import sys, time, threading
+const apiScript = `import os, sys, time, threading
 path = sys.argv[1]
 pos = 0
 def copy_received():
@@ -28,6 +29,8 @@ def copy_received():
         for line in sys.stdin:
             out.write(line)
             out.flush()
+    # ExaBGP is gone (stdin closed): do not outlive it.
+    os._exit(0)
 threading.Thread(target=copy_received, daemon=True).start()
 while True:
     try:
@@ -138,6 +141,11 @@ func Start(t testing.TB, c Config) *Peer {
 	)
 	log := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
+	// ExaBGP's API process shares its output pipe: Stop signals the whole
+	// process group, and Wait gives up on the pipe soon after ExaBGP exits
+	// so an orphaned child cannot hang the test.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = 2 * time.Second
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("exabgptest: start: %v", err)
 	}
@@ -181,13 +189,16 @@ func (p *Peer) Stop() {
 		return
 	default:
 	}
-	_ = p.cmd.Process.Signal(os.Interrupt)
+	pgid := -p.cmd.Process.Pid
+	_ = syscall.Kill(pgid, syscall.SIGINT)
 	select {
 	case <-p.done:
 	case <-time.After(5 * time.Second):
-		_ = p.cmd.Process.Kill()
+		_ = syscall.Kill(pgid, syscall.SIGKILL)
 		<-p.done
 	}
+	// The API process may still be running when ExaBGP exits first.
+	_ = syscall.Kill(pgid, syscall.SIGKILL)
 }
 
 type syncBuffer struct {
