@@ -107,33 +107,21 @@ func (s *Server) getPrefix(c echo.Context) error {
 	}
 	// An unchanged answer is served as encoded before (respCache).
 	var fp strings.Builder
-	cacheable := s.rc != nil && fingerprint(&fp, top, prs, next, s.matcher)
-	key := c.Request().RequestURI
-	if cacheable {
-		if body, ok := s.rc.get(key, fp.String()); ok {
-			s.m.respHit.Inc()
-			return writeBody(c, http.StatusOK, body)
+	if s.rc == nil || !fingerprint(&fp, top, prs, next, s.matcher) {
+		fp.Reset()
+	}
+	return s.writeCached(c, fp.String(), func() any {
+		v.NextCursor = next
+		for _, pr := range prs {
+			// An exact lookup of a prefix nobody announces answers with no
+			// entries rather than an entry without routes.
+			if len(pr.Routes) == 0 {
+				continue
+			}
+			v.Prefixes = append(v.Prefixes, viewPrefixRoutes(pr, s.matcher))
 		}
-		s.m.respMiss.Inc()
-	}
-	v.NextCursor = next
-	for _, pr := range prs {
-		// An exact lookup of a prefix nobody announces answers with no
-		// entries rather than an entry without routes.
-		if len(pr.Routes) == 0 {
-			continue
-		}
-		v.Prefixes = append(v.Prefixes, viewPrefixRoutes(pr, s.matcher))
-	}
-	if !cacheable {
-		return writeJSON(c, http.StatusOK, v)
-	}
-	body, err := encodeJSON(v)
-	if err != nil {
-		return err
-	}
-	s.rc.put(key, fp.String(), body)
-	return writeBody(c, http.StatusOK, body)
+		return v
+	})
 }
 
 func (s *Server) getHistory(c echo.Context) error {
@@ -213,30 +201,44 @@ func (s *Server) getEvents(c echo.Context) error {
 			return err
 		}
 	}
-	key := c.Request().RequestURI
-	if ver != "" {
-		if body, ok := s.rc.get(key, ver); ok {
-			s.m.respHit.Inc()
-			return writeBody(c, http.StatusOK, body)
-		}
-		s.m.respMiss.Inc()
+	// A cached page saves the store read too.
+	if body, ok := s.rc.get(c.Request().RequestURI, ver); ok && ver != "" {
+		s.m.respHit.Inc()
+		return writeBody(c, http.StatusOK, body)
 	}
 	evs, next, err := s.st.Events(ctx, f)
 	if err != nil {
 		return err
 	}
+	return s.writeCached(c, ver, func() any { return viewEvents(evs, next) })
+}
+
+func viewEvents(evs []route.Event, next string) eventsView {
 	v := eventsView{Events: make([]eventView, len(evs)), NextCursor: next}
 	for i, e := range evs {
 		v.Events[i] = viewEvent(e)
 	}
-	if ver == "" {
-		return writeJSON(c, http.StatusOK, v)
+	return v
+}
+
+// writeCached answers with the body cached for this request URI under fp,
+// or builds, encodes and caches it. An empty fp (some part unversioned, or
+// the cache off) always builds and caches nothing.
+func (s *Server) writeCached(c echo.Context, fp string, build func() any) error {
+	if fp == "" || s.rc == nil {
+		return writeJSON(c, http.StatusOK, build())
 	}
-	body, err := encodeJSON(v)
+	key := c.Request().RequestURI
+	if body, ok := s.rc.get(key, fp); ok {
+		s.m.respHit.Inc()
+		return writeBody(c, http.StatusOK, body)
+	}
+	s.m.respMiss.Inc()
+	body, err := encodeJSON(build())
 	if err != nil {
 		return err
 	}
-	s.rc.put(key, ver, body)
+	s.rc.put(key, fp, body)
 	return writeBody(c, http.StatusOK, body)
 }
 
