@@ -46,19 +46,12 @@ const Source = "bgp"
 // maxBatch bounds how many updates Run merges into one Batch.
 const maxBatch = 4096
 
-// Batch is what Run hands on: Updates (in arrival order) followed by
-// States.
-type Batch struct {
-	Updates []route.Update
-	States  []route.PeerState
-}
-
 // Collector runs the embedded BGP speaker.
 type Collector struct {
 	cfg    Config
 	logger *slog.Logger
 	m      *metrics
-	q      chan Batch
+	q      chan route.Batch
 
 	mu      sync.Mutex
 	running bool
@@ -79,7 +72,7 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Collector
 	if err := checkSecurity(cfg, kernelProbes()); err != nil {
 		return nil, err
 	}
-	c := &Collector{cfg: cfg, logger: logger, q: make(chan Batch, cfg.QueueBatches)}
+	c := &Collector{cfg: cfg, logger: logger, q: make(chan route.Batch, cfg.QueueBatches)}
 	c.m = newMetrics(reg, func() int { return len(c.q) })
 	return c, nil
 }
@@ -122,7 +115,7 @@ func checkSecurity(cfg Config, pr probes) error {
 
 // Run starts the BGP speaker and sends batches to out until ctx is done
 // (then it returns nil) or the speaker cannot start. A Collector runs once.
-func (c *Collector) Run(ctx context.Context, out chan<- Batch) error {
+func (c *Collector) Run(ctx context.Context, out chan<- route.Batch) error {
 	c.mu.Lock()
 	if c.running {
 		c.mu.Unlock()
@@ -156,7 +149,7 @@ func (c *Collector) Run(ctx context.Context, out chan<- Batch) error {
 		"neighbors", len(c.cfg.Neighbors), "dynamic_ranges", len(c.cfg.DynamicNeighbors))
 
 	for {
-		var b Batch
+		var b route.Batch
 		select {
 		case <-ctx.Done():
 			return nil
@@ -411,7 +404,7 @@ func (s *session) onPaths(paths []*apiutil.Path, at time.Time) {
 	}
 	m.updates.WithLabelValues("announce").Add(ann)
 	m.updates.WithLabelValues("withdraw").Add(wd)
-	s.handoff(Batch{Updates: ups}, false)
+	s.handoff(route.Batch{Updates: ups}, false)
 }
 
 // sameAttrs reports whether two attribute lists are the same objects
@@ -457,7 +450,7 @@ func (s *session) endOfRIB(ups []route.Update, sts []route.PeerState) {
 		s.c.m.updates.WithLabelValues("withdraw").Add(float64(len(ups)))
 	}
 	if len(ups) > 0 || len(sts) > 0 {
-		s.handoff(Batch{Updates: ups, States: sts}, true)
+		s.handoff(route.Batch{Updates: ups, States: sts}, true)
 	}
 }
 
@@ -490,7 +483,7 @@ func (s *session) onPeer(ev *apiutil.WatchEventMessage_PeerEvent, at time.Time) 
 		s.maxPrefixTripped(pe.Addr)
 	}
 	if len(sts) > 0 {
-		s.handoff(Batch{States: sts}, true)
+		s.handoff(route.Batch{States: sts}, true)
 	}
 }
 
@@ -568,7 +561,7 @@ func (s *session) syncCounters() {
 // GoBGP queues events for the watcher without bound, so a stuck consumer
 // must cost counted drops, not memory. Batches with peer states (critical)
 // are never dropped.
-func (s *session) handoff(b Batch, critical bool) {
+func (s *session) handoff(b route.Batch, critical bool) {
 	select {
 	case s.c.q <- b:
 		return

@@ -34,7 +34,7 @@ type running struct {
 	t   *testing.T
 	c   *Collector
 	reg *prometheus.Registry
-	out chan Batch
+	out chan route.Batch
 	// items is the flattened stream: route.Update or route.PeerState.
 	items chan any
 	errc  chan error
@@ -47,7 +47,7 @@ func startCollector(t *testing.T, cfg Config) *running {
 	c, err := New(cfg, logger, reg)
 	must(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{t: t, c: c, reg: reg, out: make(chan Batch), items: make(chan any, 100000), errc: make(chan error, 1)}
+	r := &running{t: t, c: c, reg: reg, out: make(chan route.Batch), items: make(chan any, 100000), errc: make(chan error, 1)}
 	go func() { r.errc <- c.Run(ctx, r.out) }()
 	go func() {
 		for b := range r.out {

@@ -147,11 +147,11 @@ func TestHandoffDrops(t *testing.T) {
 	must(t, err)
 	s := &session{c: c, ctx: t.Context(), tr: newTracker(Source, nil)}
 	u := route.Update{Prefix: pfx("10.0.0.0/8")}
-	s.handoff(Batch{Updates: []route.Update{u}}, false)    // fills the queue
-	s.handoff(Batch{Updates: []route.Update{u, u}}, false) // dropped after the timeout
+	s.handoff(route.Batch{Updates: []route.Update{u}}, false)    // fills the queue
+	s.handoff(route.Batch{Updates: []route.Update{u, u}}, false) // dropped after the timeout
 	done := make(chan struct{})
 	go func() {
-		s.handoff(Batch{States: []route.PeerState{{New: route.StateIdle}}}, true) // waits
+		s.handoff(route.Batch{States: []route.PeerState{{New: route.StateIdle}}}, true) // waits
 		close(done)
 	}()
 	select {

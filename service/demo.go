@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"routewatch/collector"
 	"routewatch/mrtdata/scenario"
 	"routewatch/ranges"
 	"routewatch/route"
@@ -38,7 +37,7 @@ func (s *Service) feedDemo(ctx context.Context) error {
 		"vantage_points", len(sc.Peers), "updates", len(sc.Updates), "bgp_time", sc.End.Sub(sc.Start), "speedup", demoSpeed,
 		"try", "curl -s http://"+s.cfg.API.Listen+"/api/v1/events")
 	var last time.Time
-	var b collector.Batch
+	var b route.Batch
 	flush := func() bool {
 		if len(b.Updates) == 0 && len(b.States) == 0 {
 			return true
@@ -48,7 +47,7 @@ func (s *Service) feedDemo(ctx context.Context) error {
 		case <-ctx.Done():
 			return false
 		}
-		b = collector.Batch{}
+		b = route.Batch{}
 		return true
 	}
 	for _, it := range sc.Items() {

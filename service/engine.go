@@ -9,7 +9,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"routewatch/analyzer"
-	"routewatch/collector"
 	"routewatch/route"
 )
 
@@ -35,7 +34,7 @@ type Notifier interface {
 // it caused is in the store, so a stream consumer acknowledges only what
 // has landed.
 type job struct {
-	b    collector.Batch
+	b    route.Batch
 	done chan error
 }
 
@@ -162,7 +161,7 @@ func NewEngine(tagger func() Tagger, an *analyzer.Analyzer, sink Sink, notify No
 
 // Run consumes batches (in) and synchronous jobs until ctx ends, flushing
 // pending writes on the way out.
-func (e *Engine) Run(ctx context.Context, in <-chan collector.Batch, jobs <-chan job, cfg EngineConfig) error {
+func (e *Engine) Run(ctx context.Context, in <-chan route.Batch, jobs <-chan job, cfg EngineConfig) error {
 	if cfg.FlushInterval <= 0 {
 		cfg.FlushInterval = 200 * time.Millisecond
 	}
@@ -225,7 +224,7 @@ func (e *Engine) see(t time.Time) {
 	e.lastWall = e.now()
 }
 
-func (e *Engine) handle(ctx context.Context, b collector.Batch) {
+func (e *Engine) handle(ctx context.Context, b route.Batch) {
 	tg := e.tagger()
 	for i := range b.Updates {
 		u := b.Updates[i]

@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"routewatch/analyzer"
-	"routewatch/collector"
 	"routewatch/mrtdata/scenario"
 	"routewatch/route"
 	"routewatch/store"
@@ -88,12 +87,12 @@ func TestEngineScenario(t *testing.T) {
 		slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
 	var skew atomic.Int64 // wall-clock offset, to run data time forward
 	e.now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
-	in := make(chan collector.Batch)
+	in := make(chan route.Batch)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx, in, nil, EngineConfig{FlushInterval: 10 * time.Millisecond}) }()
 	for _, it := range sc.Items() {
-		var b collector.Batch
+		var b route.Batch
 		if it.Update != nil {
 			b.Updates = []route.Update{*it.Update}
 		} else {

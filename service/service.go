@@ -43,7 +43,7 @@ type Service struct {
 	alerter   *alert.Alerter
 	api       *api.Server
 	redis     *store.Redis // nil with the memory backend
-	in        chan collector.Batch
+	in        chan route.Batch
 	jobs      chan job
 	replayed  chan struct{}
 }
@@ -52,7 +52,7 @@ type Service struct {
 // console receives one line per event change (nil: none).
 func New(ctx context.Context, cfg Config, logger *slog.Logger, console io.Writer) (*Service, error) {
 	s := &Service{cfg: cfg, logger: logger, console: console, reg: prometheus.NewRegistry(),
-		in: make(chan collector.Batch, 64), jobs: make(chan job), replayed: make(chan struct{})}
+		in: make(chan route.Batch, 64), jobs: make(chan job), replayed: make(chan struct{})}
 	s.mrtErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "routewatch_mrt_corrupt_records_total", Help: "Corrupt MRT records skipped while replaying archives at startup.",
 	}, []string{"file"})
@@ -276,7 +276,7 @@ func (s *Service) replayFile(ctx context.Context, name string) error {
 			continue
 		}
 		// The reader reuses its slices between records: copy.
-		b := collector.Batch{Updates: append([]route.Update(nil), rec.Updates...),
+		b := route.Batch{Updates: append([]route.Update(nil), rec.Updates...),
 			States: append([]route.PeerState(nil), rec.States...)}
 		select {
 		case s.in <- b:
@@ -292,7 +292,7 @@ func (s *Service) replayFile(ctx context.Context, name string) error {
 // analyzeBatch hands one stream entry to the engine and returns once its
 // effects are stored, so the consumer acknowledges only what landed.
 func (s *Service) analyzeBatch(ctx context.Context, b store.Batch) error {
-	j := job{b: collector.Batch{Updates: b.Updates, States: b.States}, done: make(chan error, 1)}
+	j := job{b: route.Batch{Updates: b.Updates, States: b.States}, done: make(chan error, 1)}
 	select {
 	case s.jobs <- j:
 	case <-ctx.Done():
@@ -311,7 +311,7 @@ func (s *Service) analyzeBatch(ctx context.Context, b store.Batch) error {
 func (s *Service) publish(ctx context.Context) error {
 	f := newWatchFilter()
 	for {
-		var b collector.Batch
+		var b route.Batch
 		select {
 		case <-ctx.Done():
 			return nil

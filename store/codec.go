@@ -24,11 +24,8 @@ const (
 )
 
 // Batch is what flows through the Redis Stream between a collector process
-// and an analyzer process.
-type Batch struct {
-	Updates []route.Update
-	States  []route.PeerState
-}
+// and an analyzer process: the pipeline's one batch type.
+type Batch = route.Batch
 
 type enc struct{ b []byte }
 

@@ -31,6 +31,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"routewatch/collector"
+	"routewatch/route"
 )
 
 const (
@@ -333,7 +334,7 @@ func receiveCollector(port int) error {
 	if err != nil {
 		return err
 	}
-	out := make(chan collector.Batch, 64)
+	out := make(chan route.Batch, 64)
 	errc := make(chan error, 1)
 	go func() { errc <- c.Run(ctx, out) }()
 	var start time.Time
