@@ -230,7 +230,6 @@ type suspectMark struct {
 
 type group struct {
 	g       route.Group
-	service string
 	size    int // prefixes held now (a slot at some vantage point)
 
 	changed int // prefixes with changes in the window

@@ -178,7 +178,7 @@ func (t *tracker) peerEvent(ev peerEvent) []route.PeerState {
 		// GoBGP's Adj-RIB-In watch sends no withdrawals for a dropped
 		// session: the routes become stale until the peer re-announces
 		// them or finishes its next initial table without them.
-		if p.stale == nil || len(p.stale) == 0 {
+		if len(p.stale) == 0 {
 			p.stale = p.live
 		} else {
 			for k := range p.live {

@@ -292,7 +292,7 @@ func (s *Service) replayFile(ctx context.Context, name string) error {
 // analyzeBatch hands one stream entry to the engine and returns once its
 // effects are stored, so the consumer acknowledges only what landed.
 func (s *Service) analyzeBatch(ctx context.Context, b store.Batch) error {
-	j := job{b: route.Batch{Updates: b.Updates, States: b.States}, done: make(chan error, 1)}
+	j := job{b: b, done: make(chan error, 1)}
 	select {
 	case s.jobs <- j:
 	case <-ctx.Done():

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -106,10 +105,6 @@ func checkedPrefix(a netip.Addr, bits int) (netip.Prefix, error) {
 		return netip.Prefix{}, fmt.Errorf("store: bad prefix key %s/%d", a, bits)
 	}
 	return p, nil
-}
-
-func sortPrefixes(ps []netip.Prefix) {
-	sort.Slice(ps, func(i, j int) bool { return prefixKey(ps[i]) < prefixKey(ps[j]) })
 }
 
 // Cursors are opaque to callers: a version tag plus the position, base64url.
@@ -380,5 +375,3 @@ func validUpdate(u *route.Update) error {
 	}
 	return nil
 }
-
-func bytesLess(a, b []byte) bool { return bytes.Compare(a, b) < 0 }

@@ -82,12 +82,6 @@ func run(ctx context.Context, args []string, io stdio) int {
 	return exitUsage
 }
 
-// notBuilt is what a subcommand says until its issue lands.
-func notBuilt(io stdio, name string) int {
-	fmt.Fprintf(io.err, "routewatch %s: not built yet\n", name)
-	return exitUsage
-}
-
 // multiFlag is a repeatable string flag (--ranges SPEC --ranges SPEC).
 type multiFlag []string
 

@@ -19,7 +19,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -34,10 +33,7 @@ import (
 // buildBinary compiles routewatch once per test binary run.
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goBin); err != nil {
-		goBin = testenv.Command(t, "go")
-	}
+	goBin := testenv.Command(t, "go")
 	out := filepath.Join(t.TempDir(), "routewatch")
 	cmd := exec.Command(goBin, "build", "-o", out, ".")
 	if b, err := cmd.CombinedOutput(); err != nil {
