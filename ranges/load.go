@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"os"
 	"regexp"
+	"routewatch/internal/fetch"
 	"strings"
 	"time"
 )
@@ -104,9 +102,7 @@ type Spec struct {
 }
 
 // IsURL reports whether the spec is fetched over HTTP.
-func (s Spec) IsURL() bool {
-	return strings.HasPrefix(s.Location, "http://") || strings.HasPrefix(s.Location, "https://")
-}
+func (s Spec) IsURL() bool { return fetch.IsURL(s.Location) }
 
 var specName = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
 
@@ -126,30 +122,7 @@ func ParseSpec(raw string) (Spec, error) {
 
 // FetchError is a source that could not be read (as opposed to read and
 // found malformed, which is a *ParseError).
-type FetchError struct {
-	Source string
-	Status int // HTTP status, 0 when no response
-	Err    error
-}
-
-func (e *FetchError) Error() string {
-	return fmt.Sprintf("ranges: fetch %s: %v", e.Source, e.Err)
-}
-
-func (e *FetchError) Unwrap() error { return e.Err }
-
-// Unreachable reports whether no server answered at all (DNS, connect or
-// timeout failure), which on these machines usually means offline.
-func (e *FetchError) Unreachable() bool {
-	var dns *net.DNSError
-	var op *net.OpError
-	return e.Status == 0 && (errors.As(e.Err, &dns) || errors.As(e.Err, &op) || errors.Is(e.Err, context.DeadlineExceeded) || isTimeout(e.Err))
-}
-
-func isTimeout(err error) bool {
-	var t interface{ Timeout() bool }
-	return errors.As(err, &t) && t.Timeout()
-}
+type FetchError = fetch.Error
 
 // Loaded is one source's parsed content.
 type Loaded struct {
@@ -158,30 +131,22 @@ type Loaded struct {
 }
 
 // validators carry what a conditional re-fetch needs.
-type validators struct {
-	etag, lastModified string
-	fileStamp          string // size+mtime of a file source
-}
+type validators = fetch.Validators
 
 // Fetch reads and parses one spec.
 func Fetch(ctx context.Context, raw string, opts Options) (*Loaded, error) {
-	l, _, _, err := fetch(ctx, raw, opts, validators{})
+	l, _, _, err := fetchSpec(ctx, raw, opts, validators{})
 	return l, err
 }
 
-// fetch reads one spec; with validators from an earlier fetch it returns
+// fetchSpec reads one spec; with validators from an earlier fetch it returns
 // notModified=true (and no Loaded) when the source is unchanged.
-func fetch(ctx context.Context, raw string, opts Options, old validators) (l *Loaded, v validators, notModified bool, err error) {
+func fetchSpec(ctx context.Context, raw string, opts Options, old validators) (l *Loaded, v validators, notModified bool, err error) {
 	spec, err := ParseSpec(raw)
 	if err != nil {
 		return nil, v, false, err
 	}
-	var data []byte
-	if spec.IsURL() {
-		data, v, notModified, err = fetchURL(ctx, spec, opts, old)
-	} else {
-		data, v, notModified, err = readFile(spec, opts, old)
-	}
+	data, v, notModified, err := fetch.Get(ctx, spec.Location, fetch.Options{Client: opts.client(), MaxBytes: opts.maxBytes(), UserAgent: opts.UserAgent}, old)
 	if err != nil || notModified {
 		return nil, v, notModified, err
 	}
@@ -189,7 +154,7 @@ func fetch(ctx context.Context, raw string, opts Options, old validators) (l *Lo
 	if err != nil {
 		return nil, v, false, err
 	}
-	l = &Loaded{Source: Source{Spec: raw, Format: format, Entries: len(entries), ETag: v.etag, LastModified: v.lastModified}, Entries: entries}
+	l = &Loaded{Source: Source{Spec: raw, Format: format, Entries: len(entries), ETag: v.ETag, LastModified: v.LastModified}, Entries: entries}
 	l.Source.Provider = entries[0].Tag.Provider
 	for _, e := range entries {
 		if e.Prefix.Addr().Is4() {
@@ -199,80 +164,6 @@ func fetch(ctx context.Context, raw string, opts Options, old validators) (l *Lo
 		}
 	}
 	return l, v, false, nil
-}
-
-func readFile(spec Spec, opts Options, old validators) ([]byte, validators, bool, error) {
-	var v validators
-	f, err := os.Open(spec.Location)
-	if err != nil {
-		return nil, v, false, &FetchError{Source: spec.Location, Err: err}
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, v, false, &FetchError{Source: spec.Location, Err: err}
-	}
-	v.fileStamp = fmt.Sprintf("%d@%d", st.Size(), st.ModTime().UnixNano())
-	if old.fileStamp != "" && old.fileStamp == v.fileStamp {
-		return nil, v, true, nil
-	}
-	data, err := readLimited(f, opts.maxBytes())
-	if err != nil {
-		return nil, v, false, &FetchError{Source: spec.Location, Err: err}
-	}
-	return data, v, false, nil
-}
-
-func readLimited(r io.Reader, max int64) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > max {
-		return nil, fmt.Errorf("larger than %d bytes", max)
-	}
-	return data, nil
-}
-
-func fetchURL(ctx context.Context, spec Spec, opts Options, old validators) ([]byte, validators, bool, error) {
-	var v validators
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, spec.Location, nil)
-	if err != nil {
-		return nil, v, false, &FetchError{Source: spec.Location, Err: err}
-	}
-	ua := opts.UserAgent
-	if ua == "" {
-		ua = "routewatch"
-	}
-	req.Header.Set("User-Agent", ua)
-	if old.etag != "" {
-		req.Header.Set("If-None-Match", old.etag)
-	}
-	if old.lastModified != "" {
-		req.Header.Set("If-Modified-Since", old.lastModified)
-	}
-	resp, err := opts.client().Do(req)
-	if err != nil {
-		return nil, v, false, &FetchError{Source: spec.Location, Err: err}
-	}
-	defer resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusOK:
-	case http.StatusNotModified:
-		if old.etag == "" && old.lastModified == "" {
-			return nil, v, false, &FetchError{Source: spec.Location, Status: resp.StatusCode, Err: errors.New("304 Not Modified to an unconditional request")}
-		}
-		return nil, old, true, nil
-	default:
-		return nil, v, false, &FetchError{Source: spec.Location, Status: resp.StatusCode, Err: fmt.Errorf("HTTP %s", resp.Status)}
-	}
-	data, err := readLimited(resp.Body, opts.maxBytes())
-	if err != nil {
-		return nil, v, false, &FetchError{Source: spec.Location, Status: resp.StatusCode, Err: err}
-	}
-	v.etag = resp.Header.Get("ETag")
-	v.lastModified = resp.Header.Get("Last-Modified")
-	return data, v, false, nil
 }
 
 // Build makes a set from loaded sources.

@@ -141,7 +141,7 @@ func (r *Refresher) Refresh(ctx context.Context) error {
 			st = &sourceState{}
 			r.state[spec] = st
 		}
-		l, v, notModified, err := fetch(ctx, spec, r.opts, st.v)
+		l, v, notModified, err := fetchSpec(ctx, spec, r.opts, st.v)
 		switch {
 		case err != nil:
 			errs = append(errs, err)

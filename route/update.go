@@ -36,6 +36,9 @@ type Update struct {
 	// Tags are the provider ranges this prefix matches, filled in by the
 	// tagging stage (ranges). Nil means the prefix is not watched.
 	Tags []Tag
+	// RPKI is the route's origin validation state, filled in with the
+	// tags when VRPs are configured (ROVNone otherwise).
+	RPKI ROVState
 }
 
 // Key identifies the state slot an update applies to.

@@ -1,0 +1,13 @@
+package route
+
+// ROVState is a route's RPKI route origin validation state (RFC 6811).
+// The JSON values are part of the API's route views (DESIGN.md).
+type ROVState string
+
+// ROV states. ROVNone means no VRPs are configured: nothing was validated.
+const (
+	ROVNone     ROVState = ""
+	ROVValid    ROVState = "valid"
+	ROVInvalid  ROVState = "invalid"
+	ROVNotFound ROVState = "not-found"
+)
