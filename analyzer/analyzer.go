@@ -229,8 +229,8 @@ type suspectMark struct {
 }
 
 type group struct {
-	g       route.Group
-	size    int // prefixes held now (a slot at some vantage point)
+	g    route.Group
+	size int // prefixes held now (a slot at some vantage point)
 
 	changed int // prefixes with changes in the window
 	corr    int // prefixes changed at >= MinPeersPerPrefix peer ASNs
