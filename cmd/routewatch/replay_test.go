@@ -228,9 +228,9 @@ func TestReplayConfig(t *testing.T) {
 		config string
 		events int
 	}{
-		{"defaults, ranges list", "ranges:\n  - " + rangesPath + "\n", 1},
+		{"defaults, ranges specs", "ranges:\n  specs:\n    - " + rangesPath + "\n", 1},
 		{"serve-style ranges mapping", "ranges:\n  specs: [" + rangesPath + "]\n", 1},
-		{"threshold above the event", "analyzer:\n  min_prefixes: 500\nranges: [" + rangesPath + "]\n", 0},
+		{"threshold above the event", "analyzer:\n  min_prefixes: 500\nranges: {specs: [" + rangesPath + "]}\n", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -287,14 +287,14 @@ func TestReplayRealFilesCloudRanges(t *testing.T) {
 	for _, f := range sharedMRTFiles(t) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			var errb bytes.Buffer
-			r := newReplayer(analyzer.DefaultConfig(), set, &errb, true)
-			if err := r.file(t.Context(), f, nil); err != nil {
+			r := newReplayer(analyzer.DefaultConfig(), set, stdio{err: &errb}, true)
+			evs, err := r.run(t.Context(), []string{f})
+			if err != nil {
 				t.Fatalf("%v (%s)", err, errb.String())
 			}
-			if r.corrupt != 0 {
-				t.Errorf("%d corrupt records: %s", r.corrupt, errb.String())
+			if n := r.feed.Stats().Corrupt; n != 0 {
+				t.Errorf("%d corrupt records: %s", n, errb.String())
 			}
-			evs := r.finish()
 			logFindings(t, evs, r.summary(evs))
 			for _, e := range evs {
 				if e.Kind != route.KindPeerDown && strings.HasPrefix(filepath.Base(f), "bview.") {
