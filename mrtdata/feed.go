@@ -166,7 +166,7 @@ func (f *Feed) input(ctx context.Context, name string, fn func(string, *Record) 
 			}
 			continue
 		case err != nil && good == 0:
-			return fmt.Errorf("mrtdata: %s: %w: %w", name, ErrNotMRT, err)
+			return fmt.Errorf("%w (%w)", err, ErrNotMRT)
 		case err != nil:
 			return err
 		}

@@ -165,6 +165,10 @@ func (s *Service) printEvent(c route.EventChange) {
 	}
 }
 
+// Replayed is closed once the startup replay (and the demo's feed) went
+// through the engine and what it caused is stored.
+func (s *Service) Replayed() <-chan struct{} { return s.replayed }
+
 // Run runs every part until ctx ends, then shuts down within
 // cfg.ShutdownTimeout: sessions closed, pending writes flushed, the alert
 // worker stopped, the store closed.

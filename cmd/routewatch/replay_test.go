@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"maps"
 	"net/netip"
 	"os"
@@ -344,21 +343,9 @@ func logFindings(t *testing.T, evs []route.Event, errOut string) {
 // (provider "asN") and returns the NAME=FILE specs.
 func originRanges(t *testing.T, file string, top int) []string {
 	t.Helper()
-	rc, err := mrtdata.Open(t.Context(), file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	r := mrtdata.NewReader(rc, file)
 	byOrigin := map[uint32]map[string]struct{}{}
-	for {
-		rec, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			continue
-		}
+	feed := &mrtdata.Feed{Inputs: []string{file}}
+	err := feed.Walk(t.Context(), func(_ string, rec *mrtdata.Record) error {
 		for _, u := range rec.Updates {
 			if u.Attrs == nil {
 				continue
@@ -372,6 +359,10 @@ func originRanges(t *testing.T, file string, top int) []string {
 			}
 			byOrigin[o][u.Prefix.String()] = struct{}{}
 		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	origins := slices.Collect(maps.Keys(byOrigin))
 	slices.SortFunc(origins, func(a, b uint32) int {
