@@ -21,6 +21,7 @@ import (
 	"routewatch/api"
 	"routewatch/collector"
 	"routewatch/mrtdata"
+	"routewatch/pipeline"
 	"routewatch/ranges"
 	"routewatch/route"
 	"routewatch/store"
@@ -38,13 +39,13 @@ type Service struct {
 	st        store.Store
 	refresh   *ranges.Refresher
 	demoSet   *ranges.Set
-	engine    *Engine
+	engine    *pipeline.Engine
 	coll      *collector.Collector
 	alerter   *alert.Alerter
 	api       *api.Server
 	redis     *store.Redis // nil with the memory backend
 	in        chan route.Batch
-	jobs      chan job
+	jobs      chan pipeline.Job
 	replayed  chan struct{}
 }
 
@@ -52,7 +53,7 @@ type Service struct {
 // console receives one line per event change (nil: none).
 func New(ctx context.Context, cfg Config, logger *slog.Logger, console io.Writer) (*Service, error) {
 	s := &Service{cfg: cfg, logger: logger, console: console, reg: prometheus.NewRegistry(),
-		in: make(chan route.Batch, 64), jobs: make(chan job), replayed: make(chan struct{})}
+		in: make(chan route.Batch, 64), jobs: make(chan pipeline.Job), replayed: make(chan struct{})}
 	s.mrtErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "routewatch_mrt_corrupt_records_total", Help: "Corrupt MRT records skipped while replaying archives at startup.",
 	}, []string{"file"})
@@ -82,7 +83,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, console io.Writer
 		s.demoSet = demoRanges()
 	}
 
-	var notifier Notifier
+	var notifier pipeline.Notifier
 	if len(cfg.Alert.Sinks) > 0 {
 		a, err := alert.New(cfg.Alert, s.st, logger, s.reg)
 		if err != nil {
@@ -92,9 +93,14 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, console io.Writer
 		s.alerter, notifier = a, a
 	}
 
-	s.engine = NewEngine(s.tagger, analyzer.New(cfg.Analyzer), s.st, notifier, s.printEvent, logger, s.reg)
-
 	role := cfg.Pipeline.Role
+	var routes pipeline.RouteWriter = s.st
+	if role == RoleAnalyzer && !*cfg.Pipeline.WriteRoutes {
+		routes = nil // writer processes keep route state
+	}
+	s.engine = pipeline.New(pipeline.Deps{Tagger: s.tagger, Analyzer: analyzer.New(cfg.Analyzer), Routes: routes,
+		Events: s.st, Notify: notifier, OnEvent: s.printEvent, Logger: logger, Registerer: s.reg})
+
 	if *cfg.Collector.Enabled && (role == RoleAll || role == RoleCollector) {
 		c, err := collector.New(cfg.Collector.Config, logger, s.reg)
 		if err != nil {
@@ -114,7 +120,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, console io.Writer
 }
 
 // tagger returns the ranges in force; the demo's own ranges come first.
-func (s *Service) tagger() Tagger {
+func (s *Service) tagger() pipeline.Tagger {
 	if s.demoSet != nil {
 		return multiTagger{s.demoSet, s.refresh.Set()}
 	}
@@ -159,6 +165,10 @@ func (s *Service) printEvent(c route.EventChange) {
 	}
 }
 
+// Replayed is closed once the startup replay (and the demo's feed) went
+// through the engine and what it caused is stored.
+func (s *Service) Replayed() <-chan struct{} { return s.replayed }
+
 // Run runs every part until ctx ends, then shuts down within
 // cfg.ShutdownTimeout: sessions closed, pending writes flushed, the alert
 // worker stopped, the store closed.
@@ -186,13 +196,11 @@ func (s *Service) Run(ctx context.Context) error {
 	role := s.cfg.Pipeline.Role
 	switch role {
 	case RoleAll:
-		g.Go(func() error { return s.engine.Run(gctx, s.in, s.jobs, EngineConfig{}) })
+		g.Go(func() error { return s.engine.Run(gctx, s.in, s.jobs, pipeline.Config{}) })
 	case RoleCollector:
 		g.Go(func() error { return s.publish(gctx) })
 	case RoleAnalyzer:
-		g.Go(func() error {
-			return s.engine.Run(gctx, s.in, s.jobs, EngineConfig{SkipRouteWrites: !*s.cfg.Pipeline.WriteRoutes})
-		})
+		g.Go(func() error { return s.engine.Run(gctx, s.in, s.jobs, pipeline.Config{}) })
 		g.Go(func() error { return s.redis.NewConsumer(s.cfg.Pipeline.Consumer).Run(gctx, s.analyzeBatch) })
 	case RoleWriter:
 		g.Go(func() error { return s.redis.NewConsumer(s.cfg.Pipeline.Consumer).Run(gctx, store.ApplyTo(s.st)) })
@@ -238,68 +246,60 @@ func ignoreCanceled(err error) error {
 }
 
 // replayFiles feeds the configured MRT archives through the engine, in
-// order, as fast as the engine takes them. A missing, truncated or
-// unreadable archive is reported (log and routewatch_mrt_corrupt_records_total)
-// and not fatal: the live service goes on with what was read.
+// order, as fast as the engine takes them, and then settles the analyzer as
+// `routewatch replay` does at the end of its inputs. A missing, truncated,
+// unreadable or out-of-order archive is reported (log and
+// routewatch_mrt_corrupt_records_total) and not fatal: the live service
+// goes on with what was read.
 func (s *Service) replayFiles(ctx context.Context) {
-	for _, name := range s.cfg.Replay.Files {
-		if err := s.replayFile(ctx, name); err != nil && ctx.Err() == nil {
+	if len(s.cfg.Replay.Files) == 0 {
+		return
+	}
+	start := time.Now()
+	feed := &mrtdata.Feed{Inputs: s.cfg.Replay.Files, KeepGoing: true,
+		InputFailed: func(name string, err error) {
 			s.mrtErrors.WithLabelValues(name).Inc()
 			s.logger.Error("startup replay incomplete; serving with what was read", "file", name, "err", err)
-		}
+		},
+		Corrupt: func(re *mrtdata.RecordError) {
+			s.mrtErrors.WithLabelValues(re.File).Inc()
+			s.logger.Warn("replay: skipped corrupt record", "file", re.File, "record", re.Index, "offset", re.Offset, "err", re)
+		},
+		Note: func(note string) { s.logger.Info("replay: note: " + note) },
 	}
-}
-
-func (s *Service) replayFile(ctx context.Context, name string) error {
-	rc, err := mrtdata.Open(ctx, name)
-	if err != nil {
-		return fmt.Errorf("service: replay: %w", err)
+	if err := feed.Run(ctx, s.in); err != nil || s.cfg.Pipeline.Role != RoleAll {
+		return // ctx ended, or the engine is in another process
 	}
-	defer rc.Close()
-	r := mrtdata.NewReader(rc, name)
-	start := time.Now()
-	for {
-		rec, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		var re *mrtdata.RecordError
-		if errors.As(err, &re) {
-			s.mrtErrors.WithLabelValues(name).Inc()
-			s.logger.Warn("replay: skipped corrupt record", "file", name, "record", re.Index, "offset", re.Offset, "err", err)
-			continue
-		}
+	j := pipeline.Job{End: true, At: feed.Stats().Last, Done: make(chan error, 1)}
+	select {
+	case s.jobs <- j:
+	case <-ctx.Done():
+		return
+	}
+	select {
+	case err := <-j.Done:
 		if err != nil {
-			return fmt.Errorf("service: replay: %w", err)
+			s.logger.Error("replay: store write failed", "err", err)
 		}
-		if len(rec.Updates) == 0 && len(rec.States) == 0 {
-			continue
-		}
-		// The reader reuses its slices between records: copy.
-		b := route.Batch{Updates: append([]route.Update(nil), rec.Updates...),
-			States: append([]route.PeerState(nil), rec.States...)}
-		select {
-		case s.in <- b:
-		case <-ctx.Done():
-			return nil
-		}
+	case <-ctx.Done():
+		return
 	}
-	st := r.Stats()
-	s.logger.Info("replay: done", "file", name, "stats", fmt.Sprintf("%+v", st), "elapsed", time.Since(start).Round(time.Millisecond))
-	return nil
+	st := feed.Stats()
+	s.logger.Info("replay: done", "files", st.Inputs, "records", st.Records, "routes", st.Routes, "state_changes", st.States,
+		"corrupt_records", st.Corrupt, "elapsed", time.Since(start).Round(time.Millisecond))
 }
 
 // analyzeBatch hands one stream entry to the engine and returns once its
 // effects are stored, so the consumer acknowledges only what landed.
 func (s *Service) analyzeBatch(ctx context.Context, b store.Batch) error {
-	j := job{b: b, done: make(chan error, 1)}
+	j := pipeline.Job{Batch: b, Done: make(chan error, 1)}
 	select {
 	case s.jobs <- j:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	select {
-	case err := <-j.done:
+	case err := <-j.Done:
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
@@ -309,7 +309,7 @@ func (s *Service) analyzeBatch(ctx context.Context, b store.Batch) error {
 // publish is the collector role: tag, keep what is watched, and append it
 // to the Redis Stream for analyzer and writer processes.
 func (s *Service) publish(ctx context.Context) error {
-	f := newWatchFilter()
+	f := pipeline.NewWatchFilter()
 	for {
 		var b route.Batch
 		select {
@@ -320,7 +320,7 @@ func (s *Service) publish(ctx context.Context) error {
 		tg := s.tagger()
 		out := store.Batch{States: b.States}
 		for _, u := range b.Updates {
-			if f.keep(&u, tg) {
+			if f.Keep(&u, tg) {
 				out.Updates = append(out.Updates, u)
 			}
 		}

@@ -3,10 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"runtime/debug"
@@ -15,15 +13,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
-
 	"routewatch/mrtdata"
 	"routewatch/route"
 )
-
-// maxReportedErrors bounds the per-record error lines on stderr; the
-// summary still counts every error.
-const maxReportedErrors = 20
 
 // cmdMRTDump implements `routewatch mrt dump [-m] [-count] FILE|URL...`.
 func cmdMRTDump(ctx context.Context, args []string, io stdio) int {
@@ -52,112 +44,55 @@ func cmdMRTDump(ctx context.Context, args []string, io stdio) int {
 		defer debug.SetMemoryLimit(debug.SetMemoryLimit(32 << 20))
 	}
 	out := bufio.NewWriterSize(io.out, 1<<20)
-	d := &dumper{in: io.in, out: out, errw: io.err, oneLine: *oneLine, count: *count, quiet: *quiet}
-	d.total.Skipped = map[string]int64{}
-	d.total.Errors = map[string]int64{}
+	d := &dumper{out: out, oneLine: *oneLine, count: *count, start: time.Now()}
+	errs := recordErrors{w: io.err, prefix: "routewatch mrt dump"}
+	feed := &mrtdata.Feed{Inputs: fs.Args(), Stdin: io.in, Open: inputOpener(io, *quiet), Corrupt: errs.report}
 	code := exitOK
-	for _, name := range fs.Args() {
-		if err := d.file(ctx, name); err != nil {
-			fmt.Fprintf(io.err, "routewatch mrt dump: %v\n", err)
-			code = exitFail
-			break
-		}
+	err := feed.Walk(ctx, d.record)
+	errs.finish()
+	if err != nil {
+		fmt.Fprintf(io.err, "routewatch mrt dump: %v\n", err)
+		code = exitFail
 	}
 	if err := out.Flush(); err != nil {
 		fmt.Fprintf(io.err, "routewatch mrt dump: write: %v\n", err)
 		code = exitFail
 	}
 	if !*quiet {
-		fmt.Fprintln(io.err, d.summary())
+		fmt.Fprintln(io.err, d.summary(feed.Stats()))
 	}
 	return code
 }
 
+// dumper prints the records of an mrtdata.Feed.
 type dumper struct {
-	in                    io.Reader
-	out                   *bufio.Writer
-	errw                  io.Writer
-	oneLine, count, quiet bool
-	fm                    mrtdata.BgpdumpFormatter
-	buf                   []byte
-	total                 mrtdata.Stats
-	reported              int
-	files                 int
-	start                 time.Time
+	out            *bufio.Writer
+	oneLine, count bool
+	fm             mrtdata.BgpdumpFormatter
+	buf            []byte
+	start          time.Time
 }
 
-// open opens name (see openMRT).
-func (d *dumper) open(ctx context.Context, name string) (io.ReadCloser, *progressbar.ProgressBar, error) {
-	return openMRT(ctx, name, d.in, d.errw, d.quiet)
-}
-
-func (d *dumper) file(ctx context.Context, name string) error {
-	if d.start.IsZero() {
-		d.start = time.Now()
+func (d *dumper) record(_ string, rec *mrtdata.Record) error {
+	if d.count {
+		return nil
 	}
-	rc, bar, err := d.open(ctx, name)
-	if err != nil {
-		return err
+	if d.oneLine {
+		d.buf = d.fm.Append(d.buf[:0], rec)
+	} else {
+		d.buf = appendJSON(d.buf[:0], rec)
 	}
-	defer rc.Close()
-	d.files++
-	r := mrtdata.NewReader(rc, name)
-	defer func() { d.add(r.Stats()) }()
-	for n := 0; ; n++ {
-		if n&1023 == 0 && ctx.Err() != nil {
-			return fmt.Errorf("%s: %w", name, ctx.Err())
-		}
-		rec, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			if errors.Is(err, mrtdata.ErrCorrupt) {
-				if d.reported < maxReportedErrors {
-					fmt.Fprintf(d.errw, "routewatch mrt dump: %v\n", err)
-				}
-				d.reported++
-				continue
-			}
-			return err
-		}
-		if d.count {
-			continue
-		}
-		if d.oneLine {
-			d.buf = d.fm.Append(d.buf[:0], &rec)
-		} else {
-			d.buf = appendJSON(d.buf[:0], &rec)
-		}
-		if _, err := d.out.Write(d.buf); err != nil {
-			return fmt.Errorf("write: %w", err)
-		}
-	}
-	if bar != nil {
-		_ = bar.Finish()
+	if _, err := d.out.Write(d.buf); err != nil {
+		return fmt.Errorf("write: %w", err)
 	}
 	return nil
 }
 
-func (d *dumper) add(s mrtdata.Stats) {
-	d.total.Records += s.Records
-	d.total.Routes += s.Routes
-	d.total.States += s.States
-	d.total.Bytes += s.Bytes
-	for k, v := range s.Skipped {
-		d.total.Skipped[k] += v
-	}
-	for k, v := range s.Errors {
-		d.total.Errors[k] += v
-	}
-}
-
-func (d *dumper) summary() string {
-	s := d.total
+func (d *dumper) summary(s mrtdata.FeedStats) string {
 	el := time.Since(d.start)
 	var b strings.Builder
 	fmt.Fprintf(&b, "mrt dump: %d files, %d records, %d routes, %d state changes, %.1f MB in %.2fs",
-		d.files, s.Records, s.Routes, s.States, float64(s.Bytes)/1e6, el.Seconds())
+		s.Inputs, s.Records, s.Routes, s.States, float64(s.Bytes)/1e6, el.Seconds())
 	b.WriteString("; skipped: ")
 	b.WriteString(counts(s.Skipped))
 	b.WriteString("; errors: ")

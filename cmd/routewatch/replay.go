@@ -2,108 +2,43 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"maps"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
-	"go.yaml.in/yaml/v3"
-
 	"routewatch/analyzer"
 	"routewatch/mrtdata"
+	"routewatch/pipeline"
 	"routewatch/ranges"
 	"routewatch/route"
 	"routewatch/service"
 )
 
-// replayConfig is the file given to `replay --config`: the analyzer
-// thresholds and the range sources, strictly decoded.
+// replayConfig is what `replay --config` uses of a serve config file
+// (the same file `serve --config` takes, read by the same loader): the
+// analyzer thresholds and the ranges section.
 type replayConfig struct {
-	Analyzer analyzer.Config `yaml:"analyzer"`
-	// Ranges is a list of specs (FILE, URL, NAME=FILE); a mapping with
-	// `specs:` (the serve config's ranges section) is accepted too.
-	Ranges replayRanges `yaml:"ranges"`
-	// watchASNs comes from a serve config's ranges.watch_asns (nil: the
-	// defaults).
-	watchASNs map[string][]uint32
+	Analyzer  analyzer.Config
+	Ranges    []string
+	watchASNs map[string][]uint32 // nil: the defaults
 }
 
-type replayRanges []string
-
-// UnmarshalYAML accepts a list of specs or a mapping with a specs list.
-func (r *replayRanges) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind == yaml.SequenceNode {
-		var specs []string
-		if err := n.Decode(&specs); err != nil {
-			return err
-		}
-		*r = specs
-		return nil
-	}
-	var m struct {
-		Specs     []string            `yaml:"specs"`
-		Refresh   string              `yaml:"refresh"`
-		WatchASNs map[string][]uint32 `yaml:"watch_asns"`
-	}
-	if err := decodeStrict(n, &m); err != nil {
-		return err
-	}
-	*r = m.Specs
-	return nil
-}
-
-// decodeStrict re-encodes a node and decodes it with KnownFields: a
-// yaml.Node's own Decode does not reject unknown fields.
-func decodeStrict(n *yaml.Node, v any) error {
-	b, err := yaml.Marshal(n)
-	if err != nil {
-		return err
-	}
-	d := yaml.NewDecoder(bytes.NewReader(b))
-	d.KnownFields(true)
-	return d.Decode(v)
-}
-
-// loadReplayConfig reads the analyzer and ranges sections of a serve
-// config file (the same file `serve --config` takes), or of the short form
-// with just those two sections.
 func loadReplayConfig(path string) (replayConfig, error) {
 	full, err := service.LoadFile(path, nil)
-	if err == nil {
-		return replayConfig{Analyzer: full.Analyzer, Ranges: full.Ranges.Specs, watchASNs: full.Ranges.WatchASNs}, nil
-	}
-	short, serr := loadShortReplayConfig(path)
-	if serr != nil {
-		return short, fmt.Errorf("replay: config: %w", err)
-	}
-	return short, nil
-}
-
-// loadShortReplayConfig reads the short form over the analyzer defaults.
-func loadShortReplayConfig(path string) (replayConfig, error) {
-	cfg := replayConfig{Analyzer: analyzer.DefaultConfig()}
-	b, err := os.ReadFile(path)
 	if err != nil {
-		return cfg, fmt.Errorf("replay: read config: %w", err)
+		return replayConfig{}, fmt.Errorf("replay: config: %w", err)
 	}
-	d := yaml.NewDecoder(bytes.NewReader(b))
-	d.KnownFields(true)
-	if err := d.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		return cfg, fmt.Errorf("replay: config %s: %w", path, err)
-	}
-	if err := cfg.Analyzer.Validate(); err != nil {
-		return cfg, fmt.Errorf("replay: config %s: %w", path, err)
-	}
-	return cfg, nil
+	return replayConfig{Analyzer: full.Analyzer, Ranges: full.Ranges.Specs, watchASNs: full.Ranges.WatchASNs}, nil
 }
 
 // cmdReplay implements `routewatch replay [--ranges SPEC]... [--format
@@ -174,22 +109,22 @@ func cmdReplay(ctx context.Context, args []string, io stdio) int {
 		// a bounded amount of extra memory.
 		debug.SetGCPercent(400)
 	}
-	r := newReplayer(cfg.Analyzer, set, io.err, *quiet)
+	r := newReplayer(cfg.Analyzer, set, io, *quiet)
+	events, err := r.run(ctx, fs.Args())
 	code := exitOK
-	for _, name := range fs.Args() {
-		if err := r.file(ctx, name, io.in); err != nil {
-			fmt.Fprintf(io.err, "routewatch replay: %v\n", err)
-			code = exitFail
-			break
-		}
+	if err != nil {
+		fmt.Fprintf(io.err, "routewatch replay: %v\n", err)
+		code = exitFail
 	}
-	events := r.finish()
 	out := bufio.NewWriter(io.out)
-	var err error
-	if *format == "json" {
+	switch {
+	case *format == "json":
 		err = writeEventsJSON(out, events)
-	} else {
+	case len(events) > 0 || code == exitOK:
+		// After a failed input, "no events" would read as a verdict.
 		err = writeEventsTable(out, events)
+	default:
+		err = nil
 	}
 	if err == nil {
 		err = out.Flush()
@@ -204,141 +139,87 @@ func cmdReplay(ctx context.Context, args []string, io stdio) int {
 	return code
 }
 
-// replayMaxErrors bounds the per-record error lines on stderr; the
-// summary counts every corrupt record.
-const replayMaxErrors = 20
-
-// tagger fills route.Update.Tags (ranges.Set).
-type tagger interface{ Tag(u *route.Update) }
-
-// newReplayer returns a replayer with its own analyzer.
-func newReplayer(cfg analyzer.Config, tag tagger, errw io.Writer, quiet bool) *replayer {
-	return &replayer{an: analyzer.New(cfg), tag: tag, errw: errw, quiet: quiet, started: time.Now()}
-}
-
-// replayer feeds MRT inputs, in order, through tagging and the analyzer.
+// replayer runs MRT inputs, in order, through the pipeline serve uses
+// (mrtdata.Feed → pipeline.Engine), with no store: the events are kept
+// in memory and printed at the end.
 type replayer struct {
-	an       *analyzer.Analyzer
-	tag      tagger
-	errw     io.Writer
-	quiet    bool
-	started  time.Time
-	files    int
-	total    mrtdata.Stats
-	corrupt  int64
-	reported int
-	last     time.Time
-	// sawRIB: a table dump came before the first update message; without
-	// one, the first sighting of each route is its state, not a change.
-	sawRIB, warnedNoRIB bool
+	an      *analyzer.Analyzer
+	tag     pipeline.Tagger
+	io      stdio
+	quiet   bool
+	started time.Time
+	feed    *mrtdata.Feed
+	errs    recordErrors
 }
 
-func (r *replayer) file(ctx context.Context, name string, stdin io.Reader) error {
-	rc, bar, err := r.open(ctx, name, stdin)
-	if err != nil {
-		return err
+func newReplayer(cfg analyzer.Config, tag pipeline.Tagger, io stdio, quiet bool) *replayer {
+	return &replayer{an: analyzer.New(cfg), tag: tag, io: io, quiet: quiet, started: time.Now(),
+		errs: recordErrors{w: io.err, prefix: "routewatch replay"}}
+}
+
+// run replays names and returns every event in its final state, ordered
+// by start, and the first input error.
+func (r *replayer) run(ctx context.Context, names []string) ([]route.Event, error) {
+	log := &eventLog{byID: map[string]route.Event{}}
+	reuse := make(chan route.Batch, 32)
+	eng := pipeline.New(pipeline.Deps{Tagger: func() pipeline.Tagger { return r.tag }, Analyzer: r.an, Events: log,
+		Recycle: reuse, Logger: slog.New(slog.NewTextHandler(r.io.err, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	r.feed = &mrtdata.Feed{Inputs: names, Stdin: r.io.in, Open: inputOpener(r.io, r.quiet), Corrupt: r.errs.report, Reuse: reuse}
+	if !r.quiet {
+		r.feed.Note = func(note string) { fmt.Fprintln(r.io.err, "routewatch replay: note: "+note) }
 	}
-	defer rc.Close()
-	r.files++
-	rd := mrtdata.NewReader(rc, name)
-	defer func() { r.add(rd.Stats()) }()
-	good := int64(0)
-	for n := 0; ; n++ {
-		if n&1023 == 0 && ctx.Err() != nil {
-			return fmt.Errorf("%s: %w", name, ctx.Err())
-		}
-		rec, err := rd.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			if errors.Is(err, mrtdata.ErrCorrupt) {
-				r.corrupt++
-				if r.reported < replayMaxErrors {
-					fmt.Fprintf(r.errw, "routewatch replay: %v\n", err)
-				}
-				r.reported++
-				if good == 0 && rec.Index >= 16 {
-					return fmt.Errorf("%s: not an MRT file (no valid record among the first %d)", name, rec.Index)
-				}
-				continue
-			}
-			if good == 0 {
-				return fmt.Errorf("%s: not an MRT file: %w", name, err)
-			}
-			return err
-		}
-		good++
-		r.record(&rec)
+	in, jobs := make(chan route.Batch, 16), make(chan pipeline.Job)
+	done := make(chan error, 1)
+	// The engine stops when in is closed, after the last input settled,
+	// also when ctx ends (Ctrl-C prints what was found so far).
+	go func() { done <- eng.Run(context.WithoutCancel(ctx), in, jobs, pipeline.Config{DataClock: true}) }()
+	err := r.feed.Run(ctx, in)
+	r.errs.finish()
+	j := pipeline.Job{End: true, At: r.feed.Stats().Last, Done: make(chan error, 1)}
+	jobs <- j
+	<-j.Done
+	close(in)
+	if eerr := <-done; err == nil {
+		err = eerr
 	}
-	if good == 0 && rd.Stats().Records > 0 {
-		return fmt.Errorf("%s: not an MRT file (no valid record)", name)
-	}
-	if bar != nil {
-		_ = bar.Finish()
+	return log.events(), err
+}
+
+// eventLog keeps the last state of every event (the pipeline's event
+// writer when replay runs without a store).
+type eventLog struct {
+	byID map[string]route.Event
+}
+
+func (l *eventLog) PutEvents(_ context.Context, evs []route.Event) error {
+	for _, e := range evs {
+		l.byID[e.ID] = e
 	}
 	return nil
 }
 
-func (r *replayer) record(rec *mrtdata.Record) {
-	if rec.Local {
-		return // what the collector sent, not what it learned
-	}
-	for i := range rec.States {
-		r.an.ObservePeer(rec.States[i])
-	}
-	if len(rec.Updates) > 0 && !r.sawRIB && !r.warnedNoRIB {
-		if rec.Updates[0].TableDump {
-			r.sawRIB = true
-		} else {
-			r.warnedNoRIB = true
-			if !r.quiet {
-				fmt.Fprintln(r.errw, "routewatch replay: note: the input starts with update messages, not a RIB: "+
-					"the first update of each route only sets its state, so changes are seen from each route's second update on "+
-					"(give the RIB dump that precedes the updates first, e.g. a RIS bview or RouteViews rib file)")
-			}
+// events returns the events ordered by start, then id.
+func (l *eventLog) events() []route.Event {
+	out := slices.Collect(maps.Values(l.byID))
+	slices.SortFunc(out, func(x, y route.Event) int {
+		if c := x.Start.Compare(y.Start); c != 0 {
+			return c
 		}
-	}
-	for i := range rec.Updates {
-		u := rec.Updates[i]
-		r.tag.Tag(&u)
-		r.an.Observe(u)
-	}
-	if rec.Time.After(r.last) {
-		r.last = rec.Time
-	}
-}
-
-// finish runs the clock to the end of the stream and returns the events.
-func (r *replayer) finish() []route.Event {
-	if !r.last.IsZero() {
-		r.an.Tick(r.last)
-	}
-	r.an.Flush()
-	return r.an.Events()
-}
-
-// open opens name (see openMRT).
-func (r *replayer) open(ctx context.Context, name string, stdin io.Reader) (io.ReadCloser, *progressbar.ProgressBar, error) {
-	return openMRT(ctx, name, stdin, r.errw, r.quiet)
-}
-
-func (r *replayer) add(s mrtdata.Stats) {
-	r.total.Records += s.Records
-	r.total.Routes += s.Routes
-	r.total.States += s.States
-	r.total.Bytes += s.Bytes
+		return strings.Compare(x.ID, y.ID)
+	})
+	return out
 }
 
 func (r *replayer) summary(events []route.Event) string {
 	st := r.an.Stats()
+	fs := r.feed.Stats()
 	kinds := map[route.EventKind]int{}
 	for _, e := range events {
 		kinds[e.Kind]++
 	}
 	return fmt.Sprintf("replay: %d files, %d records, %d routes (%d watched), %d state changes, %d corrupt records; "+
 		"%d events (%d path_shift, %d withdrawal, %d peer_down) in %.2fs",
-		r.files, r.total.Records, r.total.Routes, st.Watched, r.total.States, r.corrupt,
+		fs.Inputs, fs.Records, fs.Routes, st.Watched, fs.States, fs.Corrupt,
 		len(events), kinds[route.KindPathShift], kinds[route.KindWithdrawal], kinds[route.KindPeerDown],
 		time.Since(r.started).Seconds())
 }

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"maps"
 	"net/netip"
 	"os"
@@ -228,9 +227,9 @@ func TestReplayConfig(t *testing.T) {
 		config string
 		events int
 	}{
-		{"defaults, ranges list", "ranges:\n  - " + rangesPath + "\n", 1},
+		{"defaults, ranges specs", "ranges:\n  specs:\n    - " + rangesPath + "\n", 1},
 		{"serve-style ranges mapping", "ranges:\n  specs: [" + rangesPath + "]\n", 1},
-		{"threshold above the event", "analyzer:\n  min_prefixes: 500\nranges: [" + rangesPath + "]\n", 0},
+		{"threshold above the event", "analyzer:\n  min_prefixes: 500\nranges: {specs: [" + rangesPath + "]}\n", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -287,14 +286,14 @@ func TestReplayRealFilesCloudRanges(t *testing.T) {
 	for _, f := range sharedMRTFiles(t) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			var errb bytes.Buffer
-			r := newReplayer(analyzer.DefaultConfig(), set, &errb, true)
-			if err := r.file(t.Context(), f, nil); err != nil {
+			r := newReplayer(analyzer.DefaultConfig(), set, stdio{err: &errb}, true)
+			evs, err := r.run(t.Context(), []string{f})
+			if err != nil {
 				t.Fatalf("%v (%s)", err, errb.String())
 			}
-			if r.corrupt != 0 {
-				t.Errorf("%d corrupt records: %s", r.corrupt, errb.String())
+			if n := r.feed.Stats().Corrupt; n != 0 {
+				t.Errorf("%d corrupt records: %s", n, errb.String())
 			}
-			evs := r.finish()
 			logFindings(t, evs, r.summary(evs))
 			for _, e := range evs {
 				if e.Kind != route.KindPeerDown && strings.HasPrefix(filepath.Base(f), "bview.") {
@@ -344,21 +343,9 @@ func logFindings(t *testing.T, evs []route.Event, errOut string) {
 // (provider "asN") and returns the NAME=FILE specs.
 func originRanges(t *testing.T, file string, top int) []string {
 	t.Helper()
-	rc, err := mrtdata.Open(t.Context(), file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	r := mrtdata.NewReader(rc, file)
 	byOrigin := map[uint32]map[string]struct{}{}
-	for {
-		rec, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			continue
-		}
+	feed := &mrtdata.Feed{Inputs: []string{file}}
+	err := feed.Walk(t.Context(), func(_ string, rec *mrtdata.Record) error {
 		for _, u := range rec.Updates {
 			if u.Attrs == nil {
 				continue
@@ -372,6 +359,10 @@ func originRanges(t *testing.T, file string, top int) []string {
 			}
 			byOrigin[o][u.Prefix.String()] = struct{}{}
 		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	origins := slices.Collect(maps.Keys(byOrigin))
 	slices.SortFunc(origins, func(a, b uint32) int {

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"time"
@@ -40,38 +39,24 @@ func run(npeers, minEntries int, out string, inputs []string) error {
 	var prefixes []netip.Prefix
 	var pool []*route.Attrs
 	seen := map[netip.Prefix]bool{}
-	for _, in := range inputs {
-		rc, err := mrtdata.Open(context.Background(), in)
-		if err != nil {
-			return err
-		}
-		r := mrtdata.NewReader(rc, in)
-		for {
-			rec, err := r.Next()
-			if err == io.EOF {
-				break
-			}
-			if errors.Is(err, mrtdata.ErrCorrupt) {
+	feed := &mrtdata.Feed{Inputs: inputs}
+	err := feed.Walk(context.Background(), func(_ string, rec *mrtdata.Record) error {
+		for _, u := range rec.Updates {
+			if u.Withdraw || u.Attrs == nil {
 				continue
 			}
-			if err != nil {
-				rc.Close()
-				return err
+			if !seen[u.Prefix] {
+				seen[u.Prefix] = true
+				prefixes = append(prefixes, u.Prefix)
 			}
-			for _, u := range rec.Updates {
-				if u.Withdraw || u.Attrs == nil {
-					continue
-				}
-				if !seen[u.Prefix] {
-					seen[u.Prefix] = true
-					prefixes = append(prefixes, u.Prefix)
-				}
-				if len(pool) < 50000 {
-					pool = append(pool, u.Attrs)
-				}
+			if len(pool) < 50000 {
+				pool = append(pool, u.Attrs)
 			}
 		}
-		rc.Close()
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if len(prefixes) == 0 || len(pool) == 0 {
 		return errors.New("inputs hold no announcements")

@@ -1,4 +1,4 @@
-package service
+package pipeline
 
 import (
 	"context"
@@ -49,11 +49,11 @@ func TestWatchFilter(t *testing.T) {
 		{"its untagged withdrawal still passes", byOrigin, route.Update{Peer: peer, Prefix: other, Withdraw: true}, true},
 		{"then it is forgotten", byOrigin, route.Update{Peer: peer, Prefix: other, Withdraw: true}, false},
 	}
-	f := newWatchFilter()
+	f := NewWatchFilter()
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
 			u := st.u
-			if got := f.keep(&u, st.tg); got != st.keep {
+			if got := f.Keep(&u, st.tg); got != st.keep {
 				t.Errorf("keep = %v, want %v", got, st.keep)
 			}
 		})
@@ -83,14 +83,14 @@ func TestEngineScenario(t *testing.T) {
 	st := store.NewMemory(store.MemoryConfig{})
 	note := &recordingNotifier{}
 	reg := prometheus.NewRegistry()
-	e := NewEngine(func() Tagger { return tagFunc(sc.Tag) }, analyzer.New(analyzer.DefaultConfig()), st, note, nil,
-		slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
+	e := New(Deps{Tagger: func() Tagger { return tagFunc(sc.Tag) }, Analyzer: analyzer.New(analyzer.DefaultConfig()),
+		Routes: st, Events: st, Notify: note, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registerer: reg})
 	var skew atomic.Int64 // wall-clock offset, to run data time forward
 	e.now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
 	in := make(chan route.Batch)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- e.Run(ctx, in, nil, EngineConfig{FlushInterval: 10 * time.Millisecond}) }()
+	go func() { done <- e.Run(ctx, in, nil, Config{FlushInterval: 10 * time.Millisecond}) }()
 	for _, it := range sc.Items() {
 		var b route.Batch
 		if it.Update != nil {

@@ -1,0 +1,323 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"routewatch/analyzer"
+	"routewatch/route"
+)
+
+// RouteWriter is the part of the store that keeps route state.
+type RouteWriter interface {
+	ApplyUpdates(ctx context.Context, ups []route.Update) error
+	ApplyPeerStates(ctx context.Context, states []route.PeerState) error
+}
+
+// EventWriter is the part of the store that keeps events.
+type EventWriter interface {
+	PutEvents(ctx context.Context, evs []route.Event) error
+}
+
+// Notifier receives event changes (alert.Alerter); it must not block on
+// the network.
+type Notifier interface {
+	Notify(ctx context.Context, changes []route.EventChange) error
+}
+
+// Deps are what an Engine works with.
+type Deps struct {
+	// Tagger is called per batch, so a ranges refresh takes effect
+	// without a restart.
+	Tagger   func() Tagger
+	Analyzer *analyzer.Analyzer
+	// Routes keeps route state; nil leaves it to others (replay, the
+	// analyzer role beside writer processes).
+	Routes RouteWriter
+	Events EventWriter
+	// Notify (may be nil) queues alerts.
+	Notify Notifier
+	// OnEvent (may be nil) sees every event change, e.g. to print it.
+	OnEvent func(route.EventChange)
+	// Recycle (may be nil) is offered every handled batch, without
+	// blocking, for a source that reuses the slices (mrtdata.Feed.Reuse):
+	// the engine keeps no reference to a batch's slices.
+	Recycle    chan<- route.Batch
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer // may be nil
+}
+
+// Config tunes the engine.
+type Config struct {
+	// FlushInterval bounds how long a tagged update waits before it is
+	// written to the store, and is the clock's tick (default 200ms).
+	FlushInterval time.Duration
+	// FlushSize writes a batch once this many updates are pending
+	// (default 2000).
+	FlushSize int
+	// DataClock takes time from the records only (a replay): it never
+	// moves on while no data arrives.
+	DataClock bool
+}
+
+// idleAfter is how long no data must arrive before data time moves on
+// at wall-clock speed: a source that merely paused (a replay waiting on
+// its disk) must not see its clock run ahead of its records.
+const idleAfter = time.Second
+
+// maxPending bounds the updates kept for retry while the store is down.
+const maxPending = 1 << 20
+
+// Engine is the one pipeline shared by live sessions and replayed
+// archives: tag → analyze → store + alerts. It owns the analyzer, which is
+// not safe for concurrent use, so everything flows through Run's single
+// goroutine.
+type Engine struct {
+	d      Deps
+	m      metrics
+	filter *WatchFilter
+	open   map[string]route.EventKind
+
+	// Time is data time: it advances with the updates, and while no data
+	// arrives at wall-clock speed from the last update (so live events
+	// can resolve while nothing arrives) — never from the wall clock
+	// directly.
+	lastData  time.Time
+	lastWall  time.Time
+	lastPrune time.Time
+	now       func() time.Time
+
+	// The updates counter of the last source seen (one map lookup per
+	// batch, not per update).
+	srcName    string
+	srcCounter prometheus.Counter
+
+	pendUps    []route.Update
+	pendStates []route.PeerState
+}
+
+// New wires an engine; nothing runs until Run.
+func New(d Deps) *Engine {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Engine{d: d, m: newMetrics(d.Registerer), now: time.Now, filter: NewWatchFilter(),
+		open: make(map[string]route.EventKind)}
+}
+
+// Run consumes batches (in) and jobs until ctx ends or in is closed,
+// flushing pending writes on the way out. jobs may be nil.
+func (e *Engine) Run(ctx context.Context, in <-chan route.Batch, jobs <-chan Job, cfg Config) error {
+	if cfg.FlushInterval <= 0 {
+		cfg.FlushInterval = 200 * time.Millisecond
+	}
+	if cfg.FlushSize <= 0 {
+		cfg.FlushSize = 2000
+	}
+	tick := time.NewTicker(cfg.FlushInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return e.final(ctx)
+		case j := <-jobs:
+			// What the sources sent before the job goes first.
+			for n := len(in); n > 0; n-- {
+				if b, ok := <-in; ok {
+					e.handle(ctx, b)
+				}
+			}
+			e.handle(ctx, j.Batch)
+			if j.End {
+				e.see(j.At)
+				e.settle(ctx)
+			}
+			j.Done <- e.flush(ctx)
+		case b, ok := <-in:
+			if !ok {
+				return e.final(ctx)
+			}
+			e.handle(ctx, b)
+			if len(e.pendUps) >= cfg.FlushSize {
+				e.logFlush(ctx)
+			}
+		case <-tick.C:
+			// Data time moves on its own only while no data arrives, so a
+			// replay's events depend on its records alone.
+			if !cfg.DataClock && !e.lastData.IsZero() && e.now().Sub(e.lastWall) >= idleAfter {
+				e.clock(ctx, e.dataNow())
+			}
+			e.logFlush(ctx)
+		}
+	}
+}
+
+// final flushes what is pending with a fresh context: the writes must
+// still land after ctx ended.
+func (e *Engine) final(ctx context.Context) error {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	return e.flush(fctx)
+}
+
+func (e *Engine) logFlush(ctx context.Context) {
+	if err := e.flush(ctx); err != nil {
+		e.d.Logger.Error("engine: store write failed", "err", err)
+	}
+}
+
+// clock advances the analyzer's time to now while no data arrives.
+func (e *Engine) clock(ctx context.Context, now time.Time) {
+	e.emit(ctx, e.d.Analyzer.Tick(now))
+	// Resolved events live on in the store; the analyzer forgets them an
+	// hour (of data time) after they ended.
+	if now.Sub(e.lastPrune) > time.Minute {
+		e.d.Analyzer.Prune(now.Add(-time.Hour))
+		e.lastPrune = now
+	}
+	st := e.d.Analyzer.Stats()
+	for what, n := range map[string]int64{"routes": st.Slots, "prefixes": st.Prefixes, "peers": st.Peers,
+		"window": st.Window, "events": st.Events} {
+		e.m.held.WithLabelValues(what).Set(float64(n))
+	}
+}
+
+// settle ends a finite source: the clock runs to its last record and
+// whatever waits for more data is decided.
+func (e *Engine) settle(ctx context.Context) {
+	if !e.lastData.IsZero() {
+		e.emit(ctx, e.d.Analyzer.Tick(e.lastData))
+	}
+	e.emit(ctx, e.d.Analyzer.Flush())
+}
+
+// see moves data time to t if t is later.
+func (e *Engine) see(t time.Time) {
+	if t.After(e.lastData) {
+		e.lastData = t
+	}
+}
+
+// dataNow extrapolates data time from the last update at wall-clock speed.
+func (e *Engine) dataNow() time.Time {
+	return e.lastData.Add(e.now().Sub(e.lastWall))
+}
+
+func (e *Engine) handle(ctx context.Context, b route.Batch) {
+	if b.Empty() {
+		return
+	}
+	if e.d.Recycle != nil {
+		defer func() {
+			select {
+			case e.d.Recycle <- b:
+			default:
+			}
+		}()
+	}
+	e.lastWall = e.now()
+	tg := e.d.Tagger()
+	for i := range b.Updates {
+		u := b.Updates[i]
+		e.see(u.Time)
+		if u.Source != e.srcName || e.srcCounter == nil {
+			e.srcName, e.srcCounter = u.Source, e.m.updates.WithLabelValues(u.Source)
+		}
+		e.srcCounter.Inc()
+		switch {
+		case e.d.Routes == nil:
+			// Nothing to store: tag for the analyzer, which keeps its
+			// own watch list (a replay saves a map lookup per route).
+			tg.Tag(&u)
+			if len(u.Tags) > 0 {
+				e.m.watched.Inc()
+			}
+		case e.filter.Keep(&u, tg):
+			e.m.watched.Inc()
+			e.pendUps = append(e.pendUps, u)
+		}
+		e.emit(ctx, e.d.Analyzer.Observe(u))
+	}
+	if len(b.States) > 0 && e.d.Routes != nil {
+		// Keep the store's order: a batch's updates precede its state
+		// changes, and a session's stale marking must not overtake them.
+		e.logFlush(ctx)
+		defer e.logFlush(ctx)
+	}
+	for _, s := range b.States {
+		e.see(s.Time)
+		if e.d.Routes != nil {
+			e.pendStates = append(e.pendStates, s)
+		}
+		e.emit(ctx, e.d.Analyzer.ObservePeer(s))
+	}
+}
+
+func (e *Engine) emit(ctx context.Context, chs []route.EventChange) {
+	if len(chs) == 0 {
+		return
+	}
+	evs := make([]route.Event, len(chs))
+	for i, c := range chs {
+		evs[i] = c.Event
+		e.m.events.WithLabelValues(string(c.Event.Kind), string(c.Change)).Inc()
+		if c.Event.Open() {
+			e.open[c.Event.ID] = c.Event.Kind
+		} else {
+			delete(e.open, c.Event.ID)
+		}
+		if e.d.OnEvent != nil {
+			e.d.OnEvent(c)
+		}
+	}
+	e.m.openEvents.Reset()
+	for _, k := range e.open {
+		e.m.openEvents.WithLabelValues(string(k)).Inc()
+	}
+	if err := e.d.Events.PutEvents(ctx, evs); err != nil {
+		e.m.storeErr.Inc()
+		e.d.Logger.Error("engine: store events", "err", err, "events", len(evs))
+	}
+	if e.d.Notify != nil {
+		if err := e.d.Notify.Notify(ctx, chs); err != nil {
+			e.d.Logger.Error("engine: queue alerts", "err", err)
+		}
+	}
+}
+
+func (e *Engine) flush(ctx context.Context) error {
+	if e.d.Routes == nil {
+		return nil
+	}
+	var errs []error
+	if len(e.pendUps) > 0 {
+		if err := e.d.Routes.ApplyUpdates(ctx, e.pendUps); err != nil {
+			e.m.storeErr.Inc()
+			errs = append(errs, fmt.Errorf("pipeline: apply %d updates: %w", len(e.pendUps), err))
+		} else {
+			e.pendUps = e.pendUps[:0]
+		}
+	}
+	if len(e.pendStates) > 0 {
+		if err := e.d.Routes.ApplyPeerStates(ctx, e.pendStates); err != nil {
+			e.m.storeErr.Inc()
+			errs = append(errs, fmt.Errorf("pipeline: apply %d peer states: %w", len(e.pendStates), err))
+		} else {
+			e.pendStates = e.pendStates[:0]
+		}
+	}
+	// While the store is unreachable, writes are kept and retried on the
+	// next flush, up to a bound that keeps memory in check.
+	if n := len(e.pendUps); n > maxPending {
+		e.m.dropped.Add(float64(n - maxPending))
+		e.pendUps = append(e.pendUps[:0], e.pendUps[n-maxPending:]...)
+	}
+	if len(errs) > 0 {
+		return errs[0]
+	}
+	return nil
+}
