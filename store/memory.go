@@ -60,10 +60,12 @@ type Memory struct {
 type memPrefix struct {
 	prefix netip.Prefix
 	tags   []route.Tag
-	routes map[routeKey]*memRoute
-	hist   []histRec // oldest first
-	seq    uint64
-	ver    uint64 // Memory.verSeq at the last change of tags or paths
+	// tagsEnc is encodeTags(tags), as applyResult reports tags.
+	tagsEnc string
+	routes  map[routeKey]*memRoute
+	hist    []histRec // oldest first
+	seq     uint64
+	ver     uint64 // Memory.verSeq at the last change of tags or paths
 	// horizon is the newest time of a dropped history entry: RoutesAt
 	// cannot reconstruct anything before it.
 	horizon    time.Time
@@ -106,7 +108,8 @@ func NewMemory(cfg MemoryConfig) *Memory {
 
 var _ Store = (*Memory)(nil)
 
-// ApplyUpdates implements Store.
+// ApplyUpdates implements Store: each update goes through planPath, then
+// the batch's index changes through planIndexes, as on Redis.
 func (m *Memory) ApplyUpdates(ctx context.Context, ups []route.Update) error {
 	for i := range ups {
 		if err := validUpdate(&ups[i]); err != nil {
@@ -118,9 +121,12 @@ func (m *Memory) ApplyUpdates(ctx context.Context, ups []route.Update) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	res := make([]applyResult, len(ups))
 	for i := range ups {
-		m.applyLocked(&ups[i])
+		res[i] = m.applyLocked(&ups[i])
 	}
+	pl := planIndexes(ups, res, false)
+	m.applyPlanLocked(&pl)
 	return nil
 }
 
@@ -141,64 +147,49 @@ func (m *Memory) versionLocked(mp *memPrefix) string {
 	return string(b)
 }
 
-func (m *Memory) applyLocked(u *route.Update) {
+// applyLocked applies one update to its prefix (routes, history, the
+// per-ASN and covered-lookup indexes, the peer's path count) and reports
+// what it did, as applyScript does on Redis.
+func (m *Memory) applyLocked(u *route.Update) applyResult {
 	pfx := u.Prefix.Masked()
 	mp := m.prefixes[pfx]
 	if mp == nil {
 		mp = &memPrefix{prefix: pfx, routes: map[routeKey]*memRoute{}}
 		m.prefixes[pfx] = mp
 	}
-	if len(u.Tags) > 0 && !slices.Equal(mp.tags, u.Tags) {
-		for _, g := range tagGroups(mp.tags) {
-			if mg := m.groups[g]; mg != nil {
-				delete(mg.members, pfx)
-			}
-		}
-		mp.tags = slices.Clone(u.Tags)
-		for _, g := range tagGroups(mp.tags) {
-			m.groupLocked(g).members[pfx] = struct{}{}
-		}
+	res := applyResult{tags: mp.tagsEnc}
+	if retag(mp.tags, u.Tags) {
+		res.tagsChanged, res.oldTags = true, mp.tagsEnc
+		mp.tags, mp.tagsEnc = slices.Clone(u.Tags), encodeTags(u.Tags)
+		res.tags = mp.tagsEnc
 		m.bumpLocked(mp)
 	}
 	pr := m.peerLocked(u.Peer)
-	if u.Source != "" {
-		pr.Source = u.Source
-	}
-	if u.Time.After(pr.LastUpdate) {
-		pr.LastUpdate = u.Time
-	}
 	k := routeKey{Peer: u.Peer, PathID: u.PathID}
 	cur := mp.routes[k]
+	held := cur != nil
+	act := planPath(u.Withdraw, held, held && !u.Withdraw && cur.attrs.Equal(u.Attrs), held && cur.epoch == pr.Epoch)
+	res.changed, res.delta = act.changed(), act.delta()
 	var old, nw *route.Attrs
-	if u.Withdraw {
-		if cur == nil {
-			return
-		}
-		a := cur.attrs
-		old = &a
-		delete(mp.routes, k)
+	if held && act.changed() {
+		o := cur.attrs
+		old = &o
 		m.indexASNs(pfx, cur.attrs.ASPath, -1)
+	}
+	switch act {
+	case confirmPath:
+		cur.epoch = pr.Epoch
+		m.bumpLocked(mp)
+	case removePath:
+		delete(mp.routes, k)
 		pr.Prefixes--
 		if len(mp.routes) == 0 {
 			m.active.Delete(pfx)
 		}
-	} else {
-		if cur != nil && cur.attrs.Equal(u.Attrs) {
-			// Re-announcement: not a change, but it confirms the path in
-			// the peer's current session.
-			if cur.epoch != pr.Epoch {
-				cur.epoch = pr.Epoch
-				m.bumpLocked(mp)
-			}
-			return
-		}
+	case addPath, replacePath:
 		a := cloneAttrs(u.Attrs)
 		nw = &a
-		if cur != nil {
-			o := cur.attrs
-			old = &o
-			m.indexASNs(pfx, cur.attrs.ASPath, -1)
-		} else {
+		if act == addPath {
 			pr.Prefixes++
 		}
 		mp.routes[k] = &memRoute{attrs: cloneAttrs(u.Attrs), since: u.Time, epoch: pr.Epoch}
@@ -207,23 +198,57 @@ func (m *Memory) applyLocked(u *route.Update) {
 			m.active.Insert(pfx, mp)
 		}
 	}
+	res.n = int64(len(mp.routes))
+	if !act.changed() {
+		return res
+	}
 	m.bumpLocked(mp)
 	mp.seq++
 	mp.hist = append(mp.hist, histRec{Seq: mp.seq, Entry: HistoryEntry{
 		Time: u.Time, Prefix: pfx, Peer: u.Peer, PathID: u.PathID, Old: old, New: nw,
 	}})
 	m.trimLocked(mp, u.Time)
-	for _, g := range tagGroups(mp.tags) {
+	return res
+}
+
+// applyPlanLocked applies a batch's group and peer changes (planIndexes;
+// the per-prefix indexes were kept by applyLocked).
+func (m *Memory) applyPlanLocked(pl *indexPlan) {
+	for g, ms := range pl.members {
+		for p, in := range ms {
+			switch {
+			case in:
+				m.groupLocked(g).members[p] = struct{}{}
+			case m.groups[g] != nil:
+				delete(m.groups[g].members, p)
+			}
+		}
+	}
+	for g, gc := range pl.groups {
 		mg := m.groupLocked(g)
-		mg.buckets[minuteOf(u.Time)]++
-		if u.Time.After(mg.last) {
-			mg.last = u.Time
+		for b, c := range gc.buckets {
+			mg.buckets[b] += c
+		}
+		if gc.last.After(mg.last) {
+			mg.last = gc.last
 		}
 		lm := minuteOf(mg.last)
 		for b := range mg.buckets {
 			if b <= lm-changeWindowMinutes {
 				delete(mg.buckets, b)
 			}
+		}
+	}
+	for a, pt := range pl.peers {
+		pr := m.peers[a] // applyLocked created it
+		if pt.asn != 0 {
+			pr.Peer.ASN = pt.asn
+		}
+		if pt.source != "" {
+			pr.Source = pt.source
+		}
+		if pt.last.After(pr.LastUpdate) {
+			pr.LastUpdate = pt.last
 		}
 	}
 }

@@ -32,15 +32,27 @@ func (r *Redis) ApplyUpdates(ctx context.Context, ups []route.Update) (err error
 	return nil
 }
 
-type applyResult struct {
-	changed, tagsChanged bool
-	delta, n             int64
-	oldTags, tags        string
+// applyChunk writes one chunk in three round trips: the peers' session
+// epochs, one applyScript per update (planPath, atomically per prefix),
+// then the index and counter changes planIndexes derives from the replies.
+func (r *Redis) applyChunk(ctx context.Context, ups []route.Update) error {
+	epochs, err := r.readEpochs(ctx, ups)
+	if err != nil {
+		return err
+	}
+	res, err := r.applyPaths(ctx, ups, epochs)
+	if err != nil {
+		return err
+	}
+	pl := planIndexes(ups, res, true)
+	r.m.updates.WithLabelValues("changed").Add(float64(pl.changed))
+	r.m.updates.WithLabelValues("unchanged").Add(float64(len(ups) - pl.changed))
+	return r.writeIndexes(ctx, &pl)
 }
 
-func (r *Redis) applyChunk(ctx context.Context, ups []route.Update) error {
-	// Round 1: the current session epoch of every peer in the chunk, and
-	// the run id (a changed one means Redis lost data: a gap).
+// readEpochs reads the current session epoch of every peer in the chunk,
+// and the run id (a changed one means Redis lost data: a gap).
+func (r *Redis) readEpochs(ctx context.Context, ups []route.Update) (map[netip.Addr]string, error) {
 	addrs := map[netip.Addr]*redis.StringCmd{}
 	pipe := r.c.Pipeline()
 	runCmd := pipe.Get(ctx, r.k.run())
@@ -51,14 +63,14 @@ func (r *Redis) applyChunk(ctx context.Context, ups []route.Update) error {
 		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return err
+		return nil, err
 	}
 	r.mu.Lock()
 	mine := r.runID
 	r.mu.Unlock()
 	if runCmd.Val() != mine {
 		if _, err := r.checkRun(ctx, true); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	epochs := make(map[netip.Addr]string, len(addrs))
@@ -69,8 +81,12 @@ func (r *Redis) applyChunk(ctx context.Context, ups []route.Update) error {
 		}
 		epochs[a] = e
 	}
+	return epochs, nil
+}
 
-	// Round 2: one atomic script per update.
+// applyPaths runs one atomic applyScript per update and decodes the
+// replies.
+func (r *Redis) applyPaths(ctx context.Context, ups []route.Update, epochs map[netip.Addr]string) ([]applyResult, error) {
 	calls := make([]evalCall, len(ups))
 	hcount, hage := strconv.Itoa(r.cfg.HistoryCount), strconv.FormatInt(int64(r.cfg.HistoryAge), 10)
 	// One unique version token per script call: a reader between two
@@ -97,127 +113,36 @@ func (r *Redis) applyChunk(ctx context.Context, ups []route.Update) error {
 		r.inv.note(ups[i].Prefix.Masked().String())
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	res := make([]applyResult, len(ups))
 	for i, c := range cmds {
-		v, err := c.Slice()
-		if err != nil || len(v) != 6 {
-			return fmt.Errorf("apply script: unexpected reply %v: %v", v, err)
+		if res[i], err = parseApplyReply(c); err != nil {
+			return nil, err
 		}
-		toI := func(x any) int64 { n, _ := x.(int64); return n }
-		toS := func(x any) string { s, _ := x.(string); return s }
-		res[i] = applyResult{changed: toI(v[0]) == 1, delta: toI(v[1]), n: toI(v[2]),
-			tagsChanged: toI(v[3]) == 1, oldTags: toS(v[4]), tags: toS(v[5])}
 	}
+	return res, nil
+}
 
-	// Round 3: indexes and counters derived from what changed.
-	type peerAgg struct {
-		asn  uint32
-		src  string
-		last time.Time
-		// paths: final presence of each "prefix pathid" in this chunk.
-		paths map[string]bool
+// parseApplyReply decodes applyScript's reply.
+func parseApplyReply(c *redis.Cmd) (applyResult, error) {
+	v, err := c.Slice()
+	if err != nil || len(v) != 6 {
+		return applyResult{}, fmt.Errorf("apply script: unexpected reply %v: %v", v, err)
 	}
-	peers := map[netip.Addr]*peerAgg{}
-	famState := map[netip.Prefix]int64{}
-	asnAdds := map[uint32]map[string]struct{}{}
-	type grpAgg struct {
-		last    time.Time
-		buckets map[int64]int64
-	}
-	groups := map[string]*grpAgg{}
-	members := map[string]map[string]bool{} // group -> prefix -> member
-	member := func(gn string) map[string]bool {
-		if members[gn] == nil {
-			members[gn] = map[string]bool{}
-		}
-		return members[gn]
-	}
-	groupCache := map[string][]string{}
-	groupsOf := func(tags string) []string {
-		if gs, ok := groupCache[tags]; ok {
-			return gs
-		}
-		ts, _ := decodeTags(tags)
-		var gs []string
-		for _, g := range tagGroups(ts) {
-			gs = append(gs, groupName(g))
-		}
-		groupCache[tags] = gs
-		return gs
-	}
-	changed := 0
-	for i := range ups {
-		u, rs := &ups[i], res[i]
-		p := u.Prefix.Masked()
-		pa := peers[u.Peer.Addr]
-		if pa == nil {
-			pa = &peerAgg{paths: map[string]bool{}}
-			peers[u.Peer.Addr] = pa
-		}
-		if u.Peer.ASN != 0 {
-			pa.asn = u.Peer.ASN
-		}
-		if u.Source != "" {
-			pa.src = u.Source
-		}
-		if u.Time.After(pa.last) {
-			pa.last = u.Time
-		}
-		// Group membership follows the prefix's current tags; adds are
-		// re-issued for every update (idempotent, repairs retries).
-		ps := p.String()
-		if rs.tagsChanged {
-			for _, gn := range groupsOf(rs.oldTags) {
-				member(gn)[ps] = false
-			}
-		}
-		for _, gn := range groupsOf(rs.tags) {
-			member(gn)[ps] = true
-		}
-		// Index writes are idempotent and issued for unchanged updates
-		// too, so a retried batch repairs what an interrupted one missed.
-		famState[p] = rs.n
-		pa.paths[p.String()+" "+strconv.FormatUint(uint64(u.PathID), 10)] = !u.Withdraw
-		if !u.Withdraw {
-			pk := prefixKey(p)
-			for _, a := range pathASNs(u.Attrs.ASPath) {
-				if asnAdds[a] == nil {
-					asnAdds[a] = map[string]struct{}{}
-				}
-				asnAdds[a][pk] = struct{}{}
-			}
-		}
-		if !rs.changed {
-			continue
-		}
-		changed++
-		for _, gn := range groupsOf(rs.tags) {
-			ga := groups[gn]
-			if ga == nil {
-				ga = &grpAgg{buckets: map[int64]int64{}}
-				groups[gn] = ga
-			}
-			ga.buckets[minuteOf(u.Time)]++
-			if u.Time.After(ga.last) {
-				ga.last = u.Time
-			}
-		}
-	}
-	r.m.updates.WithLabelValues("changed").Add(float64(changed))
-	r.m.updates.WithLabelValues("unchanged").Add(float64(len(ups) - changed))
+	toI := func(x any) int64 { n, _ := x.(int64); return n }
+	toS := func(x any) string { s, _ := x.(string); return s }
+	return applyResult{changed: toI(v[0]) == 1, delta: toI(v[1]), n: toI(v[2]),
+		tagsChanged: toI(v[3]) == 1, oldTags: toS(v[4]), tags: toS(v[5])}, nil
+}
 
-	pipe = r.c.Pipeline()
-	for gn, ms := range members {
-		var add, rem []any
-		for m, in := range ms {
-			if in {
-				add = append(add, m)
-			} else {
-				rem = append(rem, m)
-			}
-		}
+// writeIndexes issues a plan's changes: one pipeline of idempotent set
+// and index writes, then the peer and group scripts.
+func (r *Redis) writeIndexes(ctx context.Context, pl *indexPlan) error {
+	pipe := r.c.Pipeline()
+	for g, ms := range pl.members {
+		add, rem := splitMembers(ms, netip.Prefix.String)
+		gn := groupName(g)
 		if len(add) > 0 {
 			pipe.SAdd(ctx, r.k.groupMembers(gn), add...)
 			pipe.SAdd(ctx, r.k.groups(), gn)
@@ -229,7 +154,7 @@ func (r *Redis) applyChunk(ctx context.Context, ups []route.Update) error {
 	// One multi-member ZADD/ZREM per index key and chunk.
 	famAdd := map[bool][]redis.Z{}
 	famRem := map[bool][]any{}
-	for p, n := range famState {
+	for p, n := range pl.paths {
 		is4 := p.Addr().Is4()
 		if n > 0 {
 			famAdd[is4] = append(famAdd[is4], redis.Z{Member: prefixKey(p)})
@@ -243,25 +168,18 @@ func (r *Redis) applyChunk(ctx context.Context, ups []route.Update) error {
 	for is4, ms := range famRem {
 		pipe.ZRem(ctx, r.k.family(is4), ms...)
 	}
-	for asn, pks := range asnAdds {
+	for asn, pks := range pl.asns {
 		zs := make([]redis.Z, 0, len(pks))
 		for pk := range pks {
 			zs = append(zs, redis.Z{Member: pk})
 		}
 		pipe.ZAdd(ctx, r.k.asn(asn), zs...)
 	}
-	var evals []evalCall
-	for a, pa := range peers {
+	evals := make([]evalCall, 0, len(pl.peers)+len(pl.groups))
+	for a, pt := range pl.peers {
 		// A set of paths rather than a counter: SADD/SREM are idempotent,
 		// so a batch retried after a partial failure counts exactly.
-		var add, rem []any
-		for m, present := range pa.paths {
-			if present {
-				add = append(add, m)
-			} else {
-				rem = append(rem, m)
-			}
-		}
+		add, rem := splitMembers(pt.paths, pathRef.member)
 		if len(add) > 0 {
 			pipe.SAdd(ctx, r.k.peerPaths(a), add...)
 		}
@@ -269,18 +187,35 @@ func (r *Redis) applyChunk(ctx context.Context, ups []route.Update) error {
 			pipe.SRem(ctx, r.k.peerPaths(a), rem...)
 		}
 		evals = append(evals, evalCall{s: peerTouchScript, keys: []string{r.k.peer(a), r.k.peers()}, args: []any{
-			a.String(), strconv.FormatUint(uint64(pa.asn), 10), pa.src, nanos(pa.last)}})
+			a.String(), strconv.FormatUint(uint64(pt.asn), 10), pt.source, nanos(pt.last)}})
 	}
-	for gn, ga := range groups {
-		args := []any{nanos(ga.last), changeWindowMinutes}
-		for m, c := range ga.buckets {
+	for g, gc := range pl.groups {
+		args := []any{nanos(gc.last), changeWindowMinutes}
+		for m, c := range gc.buckets {
 			args = append(args, strconv.FormatInt(m, 10), c)
 		}
-		evals = append(evals, evalCall{s: groupChangesScript, keys: []string{r.k.groupChanges(gn)}, args: args})
+		evals = append(evals, evalCall{s: groupChangesScript, keys: []string{r.k.groupChanges(groupName(g))}, args: args})
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return err
 	}
-	_, err = r.evalAll(ctx, evals)
+	_, err := r.evalAll(ctx, evals)
 	return err
+}
+
+// member is a path's member in the peer's path set: "prefix pathid".
+func (p pathRef) member() string {
+	return p.prefix.String() + " " + strconv.FormatUint(uint64(p.pathID), 10)
+}
+
+// splitMembers splits a presence map into the members to add and remove.
+func splitMembers[K comparable](m map[K]bool, name func(K) string) (add, rem []any) {
+	for k, in := range m {
+		if in {
+			add = append(add, name(k))
+		} else {
+			rem = append(rem, name(k))
+		}
+	}
+	return add, rem
 }
