@@ -68,7 +68,9 @@ func (m *Memory) RoutesAt(ctx context.Context, p netip.Prefix, at time.Time) (Pr
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	mp := m.prefixes[p]
-	if mp == nil || (mp.hasHorizon && mp.horizon.After(at)) {
+	// As on Redis: a prefix that never changed nor got tags (only
+	// withdrawals of paths it did not have) has no record.
+	if mp == nil || (mp.seq == 0 && len(mp.tags) == 0) || (mp.hasHorizon && mp.horizon.After(at)) {
 		return PrefixRoutes{}, ErrNotFound
 	}
 	cur := m.prefixRoutesLocked(mp)
