@@ -4,23 +4,11 @@ import "net/netip"
 
 // groupCursor is where a GroupPrefixes listing resumes: after the prefix
 // with this key (prefixKey).
-func groupCursor(key string) string { return encodeCursor("g1", key) }
+func groupCursor(key string) string { return cursorGroup.next(key) }
 
 // parseGroupCursor returns the prefix key to resume after ("" for the
 // first page).
-func parseGroupCursor(c string) (string, error) {
-	if c == "" {
-		return "", nil
-	}
-	pos, err := decodeCursor("g1", c)
-	if err != nil {
-		return "", err
-	}
-	if _, err := parsePrefixKey(pos); err != nil {
-		return "", ErrBadCursor
-	}
-	return pos, nil
-}
+func parseGroupCursor(c string) (string, error) { return cursorGroup.parse(c, validPrefixKey) }
 
 // visibility counts one prefix's paths per peer: a peer with any
 // non-stale path sees the prefix, one whose paths are all stale does not.

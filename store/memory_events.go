@@ -113,16 +113,9 @@ func (m *Memory) Event(ctx context.Context, id string) (route.Event, error) {
 // Events implements Store: it walks the smallest facet index that applies,
 // from the cursor or From (binary search) until To, and filters the rest.
 func (m *Memory) Events(ctx context.Context, f EventFilter) ([]route.Event, string, error) {
-	after := ""
-	if f.Page.Cursor != "" {
-		pos, err := decodeCursor("e1", f.Page.Cursor)
-		if err != nil {
-			return nil, "", err
-		}
-		if !validEventMember(pos) {
-			return nil, "", ErrBadCursor
-		}
-		after = pos
+	after, err := cursorEvents.parse(f.Page.Cursor, validEventMember)
+	if err != nil {
+		return nil, "", err
 	}
 	limit := clampLimit(f.Page.Limit)
 	m.mu.RLock()
@@ -180,7 +173,7 @@ func (m *Memory) Events(ctx context.Context, f EventFilter) ([]route.Event, stri
 			continue
 		}
 		if len(out) == limit {
-			next = encodeCursor("e1", eventMember(out[limit-1].Start, out[limit-1].ID))
+			next = cursorEvents.next(eventMember(out[limit-1].Start, out[limit-1].ID))
 			break
 		}
 		out = append(out, cloneEvent(e))

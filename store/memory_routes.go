@@ -86,15 +86,9 @@ func (m *Memory) History(ctx context.Context, p netip.Prefix, pg Page) ([]Histor
 	if !p.IsValid() {
 		return nil, "", fmt.Errorf("store: history: %w prefix", ErrInvalid)
 	}
-	before := uint64(0) // 0: from the newest
-	if pg.Cursor != "" {
-		pos, err := decodeCursor("h1", pg.Cursor)
-		if err != nil {
-			return nil, "", err
-		}
-		if before, err = strconv.ParseUint(pos, 10, 64); err != nil || before == 0 {
-			return nil, "", ErrBadCursor
-		}
+	before, err := parseHistoryCursor(pg.Cursor) // 0: from the newest
+	if err != nil {
+		return nil, "", err
 	}
 	limit := clampLimit(pg.Limit)
 	m.mu.RLock()
@@ -111,7 +105,7 @@ func (m *Memory) History(ctx context.Context, p netip.Prefix, pg Page) ([]Histor
 			continue
 		}
 		if len(out) == limit {
-			next = encodeCursor("h1", strconv.FormatUint(mp.hist[i+1].Seq, 10))
+			next = cursorHistory.next(strconv.FormatUint(mp.hist[i+1].Seq, 10))
 			break
 		}
 		out = append(out, cloneEntry(h.Entry))
@@ -132,16 +126,9 @@ func cloneEntry(e HistoryEntry) HistoryEntry {
 
 // PrefixesByASN implements Store.
 func (m *Memory) PrefixesByASN(ctx context.Context, asn uint32, pg Page) ([]netip.Prefix, string, error) {
-	after := ""
-	if pg.Cursor != "" {
-		pos, err := decodeCursor("a1", pg.Cursor)
-		if err != nil {
-			return nil, "", err
-		}
-		if _, err := parsePrefixKey(pos); err != nil {
-			return nil, "", ErrBadCursor
-		}
-		after = pos
+	after, err := cursorASN.parse(pg.Cursor, validPrefixKey)
+	if err != nil {
+		return nil, "", err
 	}
 	limit := clampLimit(pg.Limit)
 	m.mu.RLock()
@@ -156,7 +143,7 @@ func (m *Memory) PrefixesByASN(ctx context.Context, asn uint32, pg Page) ([]neti
 	next := ""
 	if len(keys) > limit {
 		keys = keys[:limit]
-		next = encodeCursor("a1", keys[limit-1])
+		next = cursorASN.next(keys[limit-1])
 	}
 	out := make([]netip.Prefix, 0, len(keys))
 	for _, k := range keys {

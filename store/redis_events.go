@@ -147,17 +147,12 @@ func (r *Redis) events(ctx context.Context, f EventFilter) ([]route.Event, strin
 	if !f.To.IsZero() {
 		hi = "(" + startKey(f.To)
 	}
-	if f.Page.Cursor != "" {
-		pos, err := decodeCursor("e1", f.Page.Cursor)
-		if err != nil {
-			return nil, "", err
-		}
-		if !validEventMember(pos) {
-			return nil, "", ErrBadCursor
-		}
-		if f.From.IsZero() || pos >= startKey(f.From) {
-			lo = "(" + pos
-		}
+	pos, err := cursorEvents.parse(f.Page.Cursor, validEventMember)
+	if err != nil {
+		return nil, "", err
+	}
+	if pos != "" && (f.From.IsZero() || pos >= startKey(f.From)) {
+		lo = "(" + pos
 	}
 	ix := r.k.evIndex("all")
 	switch {
@@ -215,7 +210,7 @@ func (r *Redis) events(ctx context.Context, f EventFilter) ([]route.Event, strin
 	next := ""
 	if len(out) > limit {
 		out = out[:limit]
-		next = encodeCursor("e1", mems[limit-1])
+		next = cursorEvents.next(mems[limit-1])
 	}
 	if out == nil {
 		out = []route.Event{}

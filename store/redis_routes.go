@@ -400,15 +400,9 @@ func (r *Redis) History(ctx context.Context, p netip.Prefix, pg Page) (_ []Histo
 	if !p.IsValid() {
 		return nil, "", fmt.Errorf("store: history: %w prefix", ErrInvalid)
 	}
-	before := uint64(0)
-	if pg.Cursor != "" {
-		pos, err := decodeCursor("h1", pg.Cursor)
-		if err != nil {
-			return nil, "", err
-		}
-		if before, err = strconv.ParseUint(pos, 10, 64); err != nil || before == 0 {
-			return nil, "", ErrBadCursor
-		}
+	before, err := parseHistoryCursor(pg.Cursor) // 0: from the newest
+	if err != nil {
+		return nil, "", err
 	}
 	limit := clampLimit(pg.Limit)
 	p = p.Masked()
@@ -444,7 +438,7 @@ func (r *Redis) History(ctx context.Context, p netip.Prefix, pg Page) (_ []Histo
 				return nil, "", fmt.Errorf("store: history: %w", err)
 			}
 			if i == limit {
-				next = encodeCursor("h1", strconv.FormatUint(h.Seq+1, 10))
+				next = cursorHistory.next(strconv.FormatUint(h.Seq+1, 10))
 				break
 			}
 			out = append(out, h.Entry)
@@ -459,16 +453,13 @@ func (r *Redis) History(ctx context.Context, p netip.Prefix, pg Page) (_ []Histo
 // contain the ASN are dropped from the index as they are met.
 func (r *Redis) PrefixesByASN(ctx context.Context, asn uint32, pg Page) (_ []netip.Prefix, _ string, err error) {
 	defer r.observe("prefixes_by_asn", time.Now(), &err)
+	after, err := cursorASN.parse(pg.Cursor, validPrefixKey)
+	if err != nil {
+		return nil, "", err
+	}
 	lo := "-"
-	if pg.Cursor != "" {
-		pos, err := decodeCursor("a1", pg.Cursor)
-		if err != nil {
-			return nil, "", err
-		}
-		if _, err := parsePrefixKey(pos); err != nil {
-			return nil, "", ErrBadCursor
-		}
-		lo = "(" + pos
+	if after != "" {
+		lo = "(" + after
 	}
 	limit := clampLimit(pg.Limit)
 	key := r.k.asn(asn)
@@ -519,7 +510,7 @@ func (r *Redis) PrefixesByASN(ctx context.Context, asn uint32, pg Page) (_ []net
 	next := ""
 	if len(out) > limit {
 		out = out[:limit]
-		next = encodeCursor("a1", keysOut[limit-1])
+		next = cursorASN.next(keysOut[limit-1])
 	}
 	if out == nil {
 		out = []netip.Prefix{}

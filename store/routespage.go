@@ -7,22 +7,19 @@ import (
 )
 
 // routesCursor is where a RoutesPage listing resumes: after this prefix.
-func routesCursor(p netip.Prefix) string { return encodeCursor("r1", p.String()) }
+func routesCursor(p netip.Prefix) string { return cursorRoutes.next(p.String()) }
 
 // parseRoutesCursor decodes a RoutesPage cursor of the listing for p with
 // match m; the zero prefix means "from the start".
 func parseRoutesCursor(c string, p netip.Prefix, m Match) (netip.Prefix, error) {
-	if c == "" {
-		return netip.Prefix{}, nil
-	}
-	pos, err := decodeCursor("r1", c)
-	if err != nil {
+	pos, err := cursorRoutes.parse(c, func(pos string) bool {
+		q, err := netip.ParsePrefix(pos)
+		return err == nil && q == q.Masked() && q.Addr().Is4() == p.Addr().Is4()
+	})
+	if err != nil || pos == "" {
 		return netip.Prefix{}, err
 	}
-	q, err := netip.ParsePrefix(pos)
-	if err != nil || q != q.Masked() || q.Addr().Is4() != p.Addr().Is4() {
-		return netip.Prefix{}, ErrBadCursor
-	}
+	q := netip.MustParsePrefix(pos)
 	// A covered listing resumes inside p: the seek walks down from p.
 	if m == MatchCovered && (q.Bits() < p.Bits() || !p.Contains(q.Addr())) {
 		return netip.Prefix{}, ErrBadCursor

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -105,23 +104,6 @@ func checkedPrefix(a netip.Addr, bits int) (netip.Prefix, error) {
 		return netip.Prefix{}, fmt.Errorf("store: bad prefix key %s/%d", a, bits)
 	}
 	return p, nil
-}
-
-// Cursors are opaque to callers: a version tag plus the position, base64url.
-func encodeCursor(kind, pos string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(kind + ":" + pos))
-}
-
-func decodeCursor(kind, c string) (string, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrBadCursor, err)
-	}
-	pos, ok := strings.CutPrefix(string(b), kind+":")
-	if !ok || pos == "" {
-		return "", ErrBadCursor
-	}
-	return pos, nil
 }
 
 // eventMember orders events by start then id as a fixed-width string.
