@@ -35,13 +35,8 @@ import (
 	"routewatch/store"
 )
 
-// Outbox is the part of store.Store the alerter uses.
-type Outbox interface {
-	Enqueue(ctx context.Context, ds []store.Delivery) error
-	Due(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.Delivery, error)
-	Reschedule(ctx context.Context, d store.Delivery) error
-	Finish(ctx context.Context, id string, o store.Outcome, at time.Time) error
-}
+// Outbox is the store role the alerter uses.
+type Outbox = store.Outbox
 
 // Alerter routes event changes to sinks and delivers them.
 type Alerter struct {

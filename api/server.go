@@ -34,22 +34,15 @@ import (
 	"routewatch/store"
 )
 
-// Store is the part of store.Store the API reads (and, for the admin
-// event import, writes).
+// Store is the store roles the API uses: it reads routes, events, peers
+// and groups, and writes events for the admin event import.
 type Store interface {
-	RoutesPage(ctx context.Context, p netip.Prefix, m store.Match, pg store.Page) ([]store.PrefixRoutes, string, error)
-	RoutesAt(ctx context.Context, p netip.Prefix, at time.Time) (store.PrefixRoutes, error)
-	History(ctx context.Context, p netip.Prefix, pg store.Page) ([]store.HistoryEntry, string, error)
-	PrefixesByASN(ctx context.Context, asn uint32, pg store.Page) ([]netip.Prefix, string, error)
-	PutEvents(ctx context.Context, evs []route.Event) error
-	Event(ctx context.Context, id string) (route.Event, error)
-	Events(ctx context.Context, f store.EventFilter) ([]route.Event, string, error)
-	EventsVersion(ctx context.Context) (string, error)
-	Peers(ctx context.Context) ([]store.PeerInfo, error)
-	Groups(ctx context.Context) ([]store.GroupSummary, error)
-	Group(ctx context.Context, provider, region string) (store.GroupSummary, error)
-	GroupPrefixes(ctx context.Context, provider, region string, pg store.Page) ([]store.PrefixVisibility, string, error)
-	Ping(ctx context.Context) error
+	store.RouteReader
+	store.EventReader
+	store.EventWriter
+	store.PeerReader
+	store.GroupReader
+	store.Pinger
 }
 
 // Matcher tags a prefix with the provider ranges it matches (ranges.Set).

@@ -170,9 +170,13 @@ const (
 	GaveUp    Outcome = "gave_up"
 )
 
-// Store is the contract both backends implement. Methods are safe for
-// concurrent use.
-type Store interface {
+// The store's roles. Each consumer declares the roles it needs (the API
+// reads routes, events, peers and groups; the pipeline writes routes and
+// events; the alerter uses the outbox); Store composes them all, and both
+// backends implement it. Methods are safe for concurrent use.
+
+// RouteWriter applies what the sources saw.
+type RouteWriter interface {
 	// ApplyUpdates applies a batch of tagged updates of watched prefixes:
 	// current routes, history (bounded), per-peer and per-group counters.
 	// Applying the same update twice leaves the same state (idempotent:
@@ -182,7 +186,10 @@ type Store interface {
 	// that peer's routes stale, coming back clears staleness as paths are
 	// re-announced.
 	ApplyPeerStates(ctx context.Context, states []route.PeerState) error
+}
 
+// RouteReader reads current and past routes.
+type RouteReader interface {
 	Routes(ctx context.Context, p netip.Prefix, m Match) ([]PrefixRoutes, error)
 	// RoutesPage is Routes one page at a time, ordered by prefix (address,
 	// then length), so a covered lookup of a short prefix never loads more
@@ -196,9 +203,16 @@ type Store interface {
 	// PrefixesByASN lists watched prefixes whose current path (any peer)
 	// contains asn, ordered by prefix.
 	PrefixesByASN(ctx context.Context, asn uint32, pg Page) ([]netip.Prefix, string, error)
+}
 
+// EventWriter stores events.
+type EventWriter interface {
 	// PutEvents inserts or replaces events by ID.
 	PutEvents(ctx context.Context, evs []route.Event) error
+}
+
+// EventReader reads events.
+type EventReader interface {
 	Event(ctx context.Context, id string) (route.Event, error)
 	// Events pages through events. The events returned may share their
 	// slices with the store's cache: read only.
@@ -207,18 +221,27 @@ type Store interface {
 	// Events to reuse what was derived from an answer under the same
 	// version (the API keeps encoded pages). Opaque; "" means unknown.
 	EventsVersion(ctx context.Context) (string, error)
+}
 
+// PeerReader reads the vantage points.
+type PeerReader interface {
 	Peers(ctx context.Context) ([]PeerInfo, error)
 	// SessionHistory lists the applied session changes of the peer with
 	// this address, newest first (bounded: SessionHistoryLen per peer).
 	SessionHistory(ctx context.Context, addr netip.Addr, limit int) ([]route.PeerState, error)
+}
+
+// GroupReader reads provider/region summaries.
+type GroupReader interface {
 	Groups(ctx context.Context) ([]GroupSummary, error)
 	Group(ctx context.Context, provider, region string) (GroupSummary, error)
 	// GroupPrefixes lists the group's prefixes that some peer holds a
 	// path for (those GroupSummary.Prefixes counts), ordered by prefix.
 	GroupPrefixes(ctx context.Context, provider, region string, pg Page) ([]PrefixVisibility, string, error)
+}
 
-	// Outbox.
+// Outbox holds alert deliveries until they are sent.
+type Outbox interface {
 	Enqueue(ctx context.Context, ds []Delivery) error
 	// Due returns up to limit deliveries with NextAttempt <= now, oldest
 	// first, and leases them until now+lease so a second worker does not
@@ -228,7 +251,22 @@ type Store interface {
 	Reschedule(ctx context.Context, d Delivery) error
 	// Finish removes a delivery from the outbox and records its outcome.
 	Finish(ctx context.Context, id string, o Outcome, at time.Time) error
+}
 
+// Pinger reports whether the backend answers.
+type Pinger interface {
 	Ping(ctx context.Context) error
+}
+
+// Store is the contract both backends implement: every role.
+type Store interface {
+	RouteWriter
+	RouteReader
+	EventWriter
+	EventReader
+	PeerReader
+	GroupReader
+	Outbox
+	Pinger
 	Close() error
 }
