@@ -46,18 +46,13 @@ func (p *redisProc) start() {
 	if err := p.cmd.Start(); err != nil {
 		p.t.Fatalf("start redis-server: %v", err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	waitFor(p.t, "redis-server on "+p.addr(), func() bool {
 		c, err := net.Dial("tcp", p.addr())
 		if err == nil {
 			c.Close()
-			return
 		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("redis-server did not come up on %s", p.addr())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err == nil
+	})
 }
 
 func (p *redisProc) addr() string { return "127.0.0.1:" + strconv.Itoa(p.port) }
@@ -97,6 +92,7 @@ func TestRedisKill9(t *testing.T) {
 	const batches = 200
 	var acked atomic.Int64
 	var failures atomic.Int64
+	restarted := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -109,7 +105,7 @@ func TestRedisKill9(t *testing.T) {
 				}
 				t.Logf("batch %d not acknowledged, retrying: %v", i, err)
 				failures.Add(1)
-				time.Sleep(50 * time.Millisecond)
+				<-restarted // retry once Redis is back
 			}
 			acked.Store(int64(i + 1))
 		}
@@ -124,12 +120,14 @@ func TestRedisKill9(t *testing.T) {
 	waitFor(t, "some acknowledged batches", func() bool { return acked.Load() >= 20 })
 	ackedBeforeKill := acked.Load()
 	proc.kill()
-	// Longer than go-redis's own dial retries (~3.4 s), so ApplyUpdates fails and is retried.
-	time.Sleep(4 * time.Second)
+	// Restart only once a write failed (after go-redis's own dial
+	// retries), so the caller's retry is exercised.
+	waitFor(t, "a write failing while Redis is down", func() bool { return failures.Load() > 0 || acked.Load() == batches })
 	proc.start()
+	close(restarted)
 	<-done
 	if failures.Load() == 0 {
-		t.Logf("no write failed while Redis was down (the writer was between batches)")
+		t.Logf("no write failed while Redis was down (the writer finished first)")
 	}
 	t.Logf("acknowledged before kill: %d, write failures during outage: %d", ackedBeforeKill, failures.Load())
 
