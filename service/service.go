@@ -43,7 +43,8 @@ type Service struct {
 	coll      *collector.Collector
 	alerter   *alert.Alerter
 	api       *api.Server
-	redis     *store.Redis // nil with the memory backend
+	redis     *store.Redis  // nil with the memory backend
+	memory    *store.Memory // nil with the redis backend; Run writes its state file
 	in        chan route.Batch
 	jobs      chan pipeline.Job
 	replayed  chan struct{}
@@ -67,7 +68,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, console io.Writer
 		}
 		s.st, s.redis = r, r
 	default:
-		s.st = store.NewMemory(cfg.Store.Memory)
+		m, err := store.OpenMemory(cfg.Store.Memory, logger)
+		if err != nil {
+			return nil, fmt.Errorf("service: open store: %w", err)
+		}
+		s.st, s.memory = m, m
 	}
 
 	specs := cfg.Ranges.Specs
@@ -189,6 +194,9 @@ func (s *Service) Run(ctx context.Context) error {
 	cancel()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.refresh.Run(gctx) })
+	if s.memory != nil {
+		g.Go(func() error { return s.memory.Run(gctx) })
+	}
 	if s.redis != nil {
 		g.Go(func() error { return s.redis.Run(gctx) })
 	}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -207,5 +208,39 @@ func contractOutboxLeaseIsExclusiveUnderConcurrency(t *testing.T, s Store) {
 		if n != 1 {
 			t.Errorf("%s handed out %d times", id, n)
 		}
+	}
+}
+
+// contractCheckpoints: a checkpoint reads back as put (binary data, the
+// caller's time), a later put replaces it, names are separate.
+func contractCheckpoints(t *testing.T, s Store) {
+	ctx := context.Background()
+	if _, _, err := s.Checkpoint(ctx, "analyzer"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing checkpoint: %v, want ErrNotFound", err)
+	}
+	big := make([]byte, 1<<20)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	big[5] = '\n'
+	if err := s.PutCheckpoint(ctx, "analyzer", []byte("v1"), at(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutCheckpoint(ctx, "analyzer", big, at(2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutCheckpoint(ctx, "other", nil, at(3)); err != nil {
+		t.Fatal(err)
+	}
+	data, when, err := s.Checkpoint(ctx, "analyzer")
+	if err != nil || !bytes.Equal(data, big) || !when.Equal(at(2)) {
+		t.Errorf("checkpoint = %d bytes at %v, %v; want the second put", len(data), when, err)
+	}
+	data, when, err = s.Checkpoint(ctx, "other")
+	if err != nil || len(data) != 0 || !when.Equal(at(3)) {
+		t.Errorf("other = %q %v %v", data, when, err)
+	}
+	if err := s.PutCheckpoint(ctx, "", nil, at(1)); !errors.Is(err, ErrInvalid) {
+		t.Errorf("empty name: %v, want ErrInvalid", err)
 	}
 }

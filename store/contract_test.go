@@ -121,6 +121,7 @@ func contractSuite(t *testing.T, mk backend) {
 		{"outbox lease is exclusive under concurrency", Retention{}, contractOutboxLeaseIsExclusiveUnderConcurrency},
 		{"concurrent writers", Retention{}, contractConcurrentWriters},
 		{"bad input is an error", Retention{}, contractBadInputIsAnError},
+		{"checkpoints", Retention{}, contractCheckpoints},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

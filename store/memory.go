@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -17,12 +18,24 @@ import (
 // MemoryConfig configures the embedded store.
 type MemoryConfig struct {
 	Retention `yaml:",inline"`
+	// StateFile, when set, is where the store keeps its whole state across
+	// restarts (routes, history, events, peers, outbox, checkpoints):
+	// loaded by OpenMemory, written every StateInterval while Run runs and
+	// on Close, atomically (a temporary file renamed over it).
+	StateFile string `yaml:"state_file"`
+	// StateInterval is how often Run writes StateFile (default 1m).
+	StateInterval time.Duration `yaml:"state_interval"`
 }
 
 // Memory is the embedded, bounded, in-process Store: the default when no
 // Redis is configured. All methods are safe for concurrent use.
 type Memory struct {
+	cfg MemoryConfig
 	ret Retention
+	log *slog.Logger
+	// saveMu serializes writes of the state file; closed: Close ran.
+	saveMu sync.Mutex
+	closed bool
 
 	mu       sync.RWMutex
 	prefixes map[netip.Prefix]*memPrefix
@@ -55,6 +68,13 @@ type Memory struct {
 	verSeq  uint64
 	peerGen uint64
 	evGen   uint64 // bumped by PutEvents
+
+	checkpoints map[string]memCheckpoint
+}
+
+type memCheckpoint struct {
+	data []byte
+	at   time.Time
 }
 
 type memPrefix struct {
@@ -89,20 +109,27 @@ type memDelivery struct {
 	leaseUntil time.Time
 }
 
-// NewMemory returns an empty embedded store.
+// NewMemory returns an empty embedded store. It neither reads nor writes
+// cfg.StateFile: OpenMemory does.
 func NewMemory(cfg MemoryConfig) *Memory {
+	if cfg.StateInterval <= 0 {
+		cfg.StateInterval = DefaultStateInterval
+	}
 	return &Memory{
-		ret:        cfg.Retention.withDefaults(),
-		prefixes:   map[netip.Prefix]*memPrefix{},
-		byASN:      map[uint32]map[netip.Prefix]int{},
-		peers:      map[netip.Addr]*peerRec{},
-		sessions:   map[netip.Addr][]route.PeerState{},
-		groups:     map[route.Group]*memGroup{},
-		events:     map[string]route.Event{},
-		evIndex:    map[string][]string{},
-		deliveries: map[string]*memDelivery{},
-		finished:   map[string]Outcome{},
-		inst:       newToken(),
+		cfg:         cfg,
+		log:         slog.New(slog.DiscardHandler),
+		checkpoints: map[string]memCheckpoint{},
+		ret:         cfg.Retention.withDefaults(),
+		prefixes:    map[netip.Prefix]*memPrefix{},
+		byASN:       map[uint32]map[netip.Prefix]int{},
+		peers:       map[netip.Addr]*peerRec{},
+		sessions:    map[netip.Addr][]route.PeerState{},
+		groups:      map[route.Group]*memGroup{},
+		events:      map[string]route.Event{},
+		evIndex:     map[string][]string{},
+		deliveries:  map[string]*memDelivery{},
+		finished:    map[string]Outcome{},
+		inst:        newToken(),
 	}
 }
 
@@ -319,6 +346,3 @@ func cloneAttrs(a *route.Attrs) route.Attrs {
 
 // Ping implements Store.
 func (m *Memory) Ping(ctx context.Context) error { return nil }
-
-// Close implements Store.
-func (m *Memory) Close() error { return nil }

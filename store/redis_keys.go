@@ -26,6 +26,7 @@ import (
 //	rw:{ev}:ver                            random token, replaced with every event put (EventsVersion)
 //	rw:{ob}:d, :due, :fin, :out            outbox records, due/lease zset, finished ids, outcomes
 //	rw:{meta}:run                          run id: a different one means Redis lost data
+//	rw:{ck}                                hash: checkpoint name -> "<at ns>\n<data>" (Checkpoints)
 //	rw:{s:updates}                         the update stream
 type keys struct{ pre string }
 
@@ -55,6 +56,7 @@ func (k keys) obData() string                { return k.pre + ":{ob}:d" }
 func (k keys) obDue() string                 { return k.pre + ":{ob}:due" }
 func (k keys) obFinished() string            { return k.pre + ":{ob}:fin" }
 func (k keys) obOutcome() string             { return k.pre + ":{ob}:out" }
+func (k keys) checkpoints() string           { return k.pre + ":{ck}" }
 func (k keys) run() string                   { return k.pre + ":{meta}:run" }
 func (k keys) stream(name string) string     { return k.pre + ":{s:" + name + "}" }
 func groupName(g route.Group) string         { return g.Provider + "\t" + g.Region }

@@ -253,6 +253,18 @@ type Outbox interface {
 	Finish(ctx context.Context, id string, o Outcome, at time.Time) error
 }
 
+// Checkpoints keeps named snapshots of other parts' state (the
+// analyzer's), so a restart continues where it stopped instead of cold.
+// The data is opaque to the store; at is when the snapshot was taken (the
+// caller's clock), so a reader can tell a stale one.
+type Checkpoints interface {
+	// PutCheckpoint replaces the checkpoint called name.
+	PutCheckpoint(ctx context.Context, name string, data []byte, at time.Time) error
+	// Checkpoint returns the last checkpoint put under name, ErrNotFound
+	// when there is none.
+	Checkpoint(ctx context.Context, name string) ([]byte, time.Time, error)
+}
+
 // Pinger reports whether the backend answers.
 type Pinger interface {
 	Ping(ctx context.Context) error
@@ -267,6 +279,7 @@ type Store interface {
 	PeerReader
 	GroupReader
 	Outbox
+	Checkpoints
 	Pinger
 	Close() error
 }
