@@ -128,7 +128,7 @@ func writeSeeds(t *testing.T, target string, seeds [][]byte) {
 // TestSeedCorpus checks that every fuzz target has its checked-in seed
 // corpus; -update rewrites it.
 func TestSeedCorpus(t *testing.T) {
-	targets := []string{"FuzzDecodeBatch", "FuzzDecodeAttrs", "FuzzParseHistEntry", "FuzzDecodeCursor"}
+	targets := []string{"FuzzDecodeBatch", "FuzzDecodeAttrs", "FuzzParseHistEntry", "FuzzDecodeCursor", "FuzzReadState"}
 	if !*update {
 		for _, tg := range targets {
 			if ents, err := os.ReadDir(filepath.Join("testdata", "fuzz", tg)); err != nil || len(ents) == 0 {
@@ -148,6 +148,7 @@ func TestSeedCorpus(t *testing.T) {
 		[]byte(fmt.Sprintf("7 1639580043000000000 %d -1 %d\n%s%s", len(f), len(a), f, a)),
 		[]byte(fmt.Sprintf("8 1639580044000000000 %d %d -1\n%s%s", len(f), len(a), f, a)),
 	)
+	writeSeeds(t, "FuzzReadState", stateSeeds(t))
 	writeSeeds(t, "FuzzDecodeBatch", batches)
 	writeSeeds(t, "FuzzDecodeAttrs", attrs)
 	writeSeeds(t, "FuzzParseHistEntry", hist)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/gob"
 	"errors"
@@ -61,9 +62,7 @@ func (m *Memory) Checkpoint(ctx context.Context, name string) ([]byte, time.Time
 // (permissions, I/O).
 func OpenMemory(cfg MemoryConfig, logger *slog.Logger) (*Memory, error) {
 	m := NewMemory(cfg)
-	if logger != nil {
-		m.log = logger
-	}
+	m.log = cmp.Or(logger, m.log)
 	if cfg.StateFile == "" {
 		return m, nil
 	}
@@ -77,7 +76,12 @@ func OpenMemory(cfg MemoryConfig, logger *slog.Logger) (*Memory, error) {
 	}
 	st, err := readState(f)
 	f.Close()
+	if err == nil {
+		err = m.restore(st)
+	}
 	if err != nil {
+		m = NewMemory(cfg) // nothing half restored
+		m.log = cmp.Or(logger, m.log)
 		aside := fmt.Sprintf("%s.corrupt-%s", cfg.StateFile, time.Now().UTC().Format("20060102T150405Z"))
 		m.log.Warn("store: memory state file cannot be read; set aside, starting empty",
 			"state_file", cfg.StateFile, "moved_to", aside, "err", err)
@@ -85,9 +89,6 @@ func OpenMemory(cfg MemoryConfig, logger *slog.Logger) (*Memory, error) {
 			return nil, fmt.Errorf("store: open memory state: %w (and it cannot be set aside: %v)", err, rerr)
 		}
 		return m, nil
-	}
-	if err := m.restore(st); err != nil {
-		return nil, fmt.Errorf("store: open memory state %s: %w", cfg.StateFile, err)
 	}
 	age := time.Since(st.SavedAt)
 	attrs := []any{"state_file", cfg.StateFile, "saved_at", st.SavedAt, "age", age.Round(time.Second),

@@ -5,6 +5,20 @@
 // default, bounded, in process). One contract test suite runs against both.
 //
 // go-redis types never leave this package.
+//
+// Where to look:
+//
+//	store.go              the roles (RouteReader, RouteWriter, EventReader, ...) and Store
+//	plan.go               the write rules, shared: planPath (one update) and planIndexes (a batch)
+//	cursor.go             the one cursor scheme of every listing
+//	shared.go, peer.go    retention, prefix keys, staleness, history reconstruction, peer sessions
+//	codec.go, stream.go   binary encodings; the Redis update stream and its consumers
+//	memory*.go            Memory: write path (memory.go), route reads, events, peers, groups,
+//	                      outbox, state file and checkpoints (memory_state.go)
+//	redis*.go             Redis: connection and gap check (redis.go), config, key layout,
+//	                      write path, route reads and caches, peers, events and their cache,
+//	                      groups, outbox, checkpoints, logger adapter; scripts.go holds the Lua
+//	invalidate.go         Redis change notices that keep the read caches exact
 package store
 
 import (
