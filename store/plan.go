@@ -90,7 +90,8 @@ type peerTouch struct {
 	asn    uint32 // 0: keep
 	source string // "": keep
 	last   time.Time
-	// paths: whether each path named in the batch is held afterwards.
+	// paths: whether each path named in the batch is held afterwards
+	// (withIndexes).
 	paths map[pathRef]bool
 }
 
@@ -107,11 +108,11 @@ type indexPlan struct {
 	changed int // updates that changed a route
 	// members: whether each prefix named is a member of the group now.
 	members map[route.Group]map[netip.Prefix]bool
-	// paths: the number of paths of each prefix afterwards.
+	// paths: the number of paths of each prefix afterwards (withIndexes).
 	paths map[netip.Prefix]int64
 	// asns: the prefixes (prefixKey) newly announced with each ASN in the
-	// path. The per-ASN index is only added to here (cleaned on read by
-	// Redis, counted by Memory).
+	// path (withIndexes). The per-ASN index is only added to here
+	// (Redis cleans it on read).
 	asns   map[uint32]map[string]struct{}
 	peers  map[netip.Addr]*peerTouch
 	groups map[route.Group]*groupChanges
@@ -119,7 +120,9 @@ type indexPlan struct {
 
 // planIndexes derives a batch's index changes from the updates and what
 // applying each did (res[i] for ups[i]). Pure: no store is involved.
-func planIndexes(ups []route.Update, res []applyResult, withASNs bool) indexPlan {
+// withIndexes plans the prefix, per-ASN and per-peer path sets too, which
+// Redis keeps as sets and Memory keeps as it applies each update.
+func planIndexes(ups []route.Update, res []applyResult, withIndexes bool) indexPlan {
 	pl := indexPlan{
 		members: map[route.Group]map[netip.Prefix]bool{},
 		paths:   map[netip.Prefix]int64{},
@@ -140,7 +143,7 @@ func planIndexes(ups []route.Update, res []applyResult, withASNs bool) indexPlan
 	for i := range ups {
 		u, rs := &ups[i], res[i]
 		p := u.Prefix.Masked()
-		pl.touchPeer(u)
+		pt := pl.touchPeer(u)
 		// Group membership follows the prefix's current tags.
 		if rs.tagsChanged {
 			for _, g := range groupsOf(rs.oldTags) {
@@ -150,10 +153,15 @@ func planIndexes(ups []route.Update, res []applyResult, withASNs bool) indexPlan
 		for _, g := range groupsOf(rs.tags) {
 			pl.member(g)[p] = true
 		}
-		pl.paths[p] = rs.n
-		pl.peers[u.Peer.Addr].paths[pathRef{p, u.PathID}] = !u.Withdraw
-		if withASNs && !u.Withdraw {
-			pl.addASNs(p, u.Attrs.ASPath)
+		if withIndexes {
+			pl.paths[p] = rs.n
+			if pt.paths == nil {
+				pt.paths = map[pathRef]bool{}
+			}
+			pt.paths[pathRef{p, u.PathID}] = !u.Withdraw
+			if !u.Withdraw {
+				pl.addASNs(p, u.Attrs.ASPath)
+			}
 		}
 		if !rs.changed {
 			continue
@@ -174,10 +182,10 @@ func planIndexes(ups []route.Update, res []applyResult, withASNs bool) indexPlan
 	return pl
 }
 
-func (pl *indexPlan) touchPeer(u *route.Update) {
+func (pl *indexPlan) touchPeer(u *route.Update) *peerTouch {
 	pt := pl.peers[u.Peer.Addr]
 	if pt == nil {
-		pt = &peerTouch{paths: map[pathRef]bool{}}
+		pt = &peerTouch{}
 		pl.peers[u.Peer.Addr] = pt
 	}
 	if u.Peer.ASN != 0 {
@@ -189,6 +197,7 @@ func (pl *indexPlan) touchPeer(u *route.Update) {
 	if u.Time.After(pt.last) {
 		pt.last = u.Time
 	}
+	return pt
 }
 
 func (pl *indexPlan) member(g route.Group) map[netip.Prefix]bool {

@@ -84,8 +84,11 @@ func TestPlanIndexes(t *testing.T) {
 	if pl.groups[gcpG] != nil {
 		t.Error("untagged prefix counted for a group")
 	}
-	if none := planIndexes(ups, res, false); len(none.asns) != 0 {
-		t.Error("withASNs false still plans the ASN index")
+	if none := planIndexes(ups, res, false); len(none.asns) != 0 || len(none.paths) != 0 || len(none.peers[peerA.Addr].paths) != 0 {
+		t.Error("withIndexes false still plans the prefix, ASN and path sets")
+	}
+	if none := planIndexes(ups, res, false); none.changed != 3 || !none.members[awsG][p1] || none.peers[peerA.Addr].source != "bgp" {
+		t.Error("withIndexes false must still plan groups and peers")
 	}
 }
 
