@@ -59,7 +59,7 @@ func (m *Memory) Checkpoint(ctx context.Context, name string) ([]byte, time.Time
 // than ten state intervals is loaded with a warning giving its age: what
 // happened between then and now is missing until the sources send it
 // again. Errors are only for a file that exists but cannot be read at all
-// (permissions, I/O).
+// (permissions, I/O), or a missing one that cannot be created.
 func OpenMemory(cfg MemoryConfig, logger *slog.Logger) (*Memory, error) {
 	m := NewMemory(cfg)
 	m.log = cmp.Or(logger, m.log)
@@ -68,6 +68,11 @@ func OpenMemory(cfg MemoryConfig, logger *slog.Logger) (*Memory, error) {
 	}
 	f, err := os.Open(cfg.StateFile)
 	if errors.Is(err, os.ErrNotExist) {
+		// Write the empty state now: a file that cannot be written is a
+		// configuration error at start, not a warning every interval.
+		if err := m.SaveState(); err != nil {
+			return nil, fmt.Errorf("store: memory state_file %s cannot be written: %w", cfg.StateFile, err)
+		}
 		m.log.Info("store: no memory state file yet; starting empty", "state_file", cfg.StateFile)
 		return m, nil
 	}

@@ -188,7 +188,9 @@ func TestMemoryRunSavesPeriodically(t *testing.T) {
 		mustApply(t, m, ann(1, peerA, "192.0.2.0/24", awsW2, 3333, 16509))
 		time.Sleep(30 * time.Second) // virtual time
 		synctest.Wait()
-		if _, err := os.Stat(file); err == nil {
+		if re, err := OpenMemory(MemoryConfig{StateFile: file}, nil); err != nil {
+			t.Fatal(err)
+		} else if rs := routesOf(t, re, "192.0.2.0/24", MatchExact); len(rs) != 0 {
 			t.Error("state written before the first interval")
 		}
 		time.Sleep(31 * time.Second)
@@ -254,4 +256,11 @@ func FuzzReadState(f *testing.F) {
 		_, _, _ = m.Events(ctx, EventFilter{})
 		_, _ = m.Peers(ctx)
 	})
+}
+
+func TestMemoryStateFileUnwritable(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "no such dir", "state.rws")
+	if _, err := OpenMemory(MemoryConfig{StateFile: file}, nil); err == nil || !strings.Contains(err.Error(), "state_file") {
+		t.Errorf("OpenMemory with a state file in a missing directory: %v, want an error naming state_file", err)
+	}
 }
