@@ -59,6 +59,7 @@ type Memory struct {
 
 	deliveries map[string]*memDelivery
 	finished   map[string]Outcome
+	changes    changeLog // the event change log (changelog.go)
 	finOrder   []string
 
 	// Versions (PrefixRoutes.Version): inst tells instances apart, verSeq
