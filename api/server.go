@@ -85,6 +85,14 @@ type Server struct {
 
 	mu     sync.Mutex
 	checks []readyCheck
+
+	// The SSE stream (stream.go): hub fans out, changeLog (nil when the
+	// store has none) numbers and resumes.
+	hub       *hub
+	stream    *streamMetrics
+	changeLog ChangeLog
+	heartbeat time.Duration
+	closing   chan struct{} // closed when shutdown begins
 }
 
 // New builds the server. matcher may be nil (tags then come from the store
@@ -103,7 +111,12 @@ func New(cfg Config, st Store, matcher Matcher, gatherer prometheus.Gatherer, lo
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, st: st, matcher: matcher, logger: logger, m: m, now: time.Now, rc: newRespCache(cfg.ResponseCache)}
+	s := &Server{cfg: cfg, st: st, matcher: matcher, logger: logger, m: m, now: time.Now, rc: newRespCache(cfg.ResponseCache), heartbeat: defaultHeartbeat, closing: make(chan struct{})}
+	if s.stream, err = newStreamMetrics(reg); err != nil {
+		return nil, err
+	}
+	s.changeLog, _ = st.(ChangeLog)
+	s.hub = newHub(s.changeLog, s.stream, logger)
 	for _, t := range cfg.Tokens {
 		s.tokens = append(s.tokens, tokenEntry{name: t.Name, hash: sha256.Sum256([]byte(t.Token)), scope: t.Scope})
 	}
@@ -181,6 +194,9 @@ func New(cfg Config, st Store, matcher Matcher, gatherer prometheus.Gatherer, lo
 	v1.GET("/providers/:provider/regions/:region", s.getRegion, read)
 	v1.GET("/peers", s.getPeers, read)
 	v1.GET("/asns/:asn/prefixes", s.getASNPrefixes, read)
+	v1.GET("/stream", s.getStream, read)
+	v1.GET("/events/:id/series", s.getSeries, read)
+	s.routeUI(e)
 	s.e = e
 	return s, nil
 }
@@ -236,6 +252,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
 	s.logger.Info("api: listening", "addr", ln.Addr().String())
+	go s.hub.run(ctx)
+	// Open SSE streams end when shutdown begins, not at its deadline.
+	srv.RegisterOnShutdown(sync.OnceFunc(func() { close(s.closing) }))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -2,6 +2,8 @@ package service
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"time"
 
 	"routewatch/mrtdata/scenario"
@@ -36,6 +38,9 @@ func (s *Service) feedDemo(ctx context.Context) error {
 	s.logger.Info("demo: replaying a synthetic regional path shift and its restoration",
 		"vantage_points", len(sc.Peers), "updates", len(sc.Updates), "bgp_time", sc.End.Sub(sc.Start), "speedup", demoSpeed,
 		"try", "curl -s http://"+s.cfg.API.Listen+"/api/v1/events")
+	if s.console != nil {
+		fmt.Fprintf(s.console, "routewatch demo: web UI at %s\n", uiURL(s.cfg.API.Listen))
+	}
 	var last time.Time
 	var b route.Batch
 	flush := func() bool {
@@ -79,4 +84,17 @@ func itemTime(it scenario.Item) time.Time {
 		return it.Update.Time
 	}
 	return it.State.Time
+}
+
+// uiURL is the web UI's address for a listen address (an unspecified host
+// is reached on loopback).
+func uiURL(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "http://" + listen + "/"
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/"
 }

@@ -104,7 +104,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, console io.Writer
 		routes = nil // writer processes keep route state
 	}
 	s.engine = pipeline.New(pipeline.Deps{Tagger: s.tagger, Analyzer: analyzer.New(cfg.Analyzer), Routes: routes,
-		Events: s.st, Notify: notifier, OnEvent: s.printEvent, Logger: logger, Registerer: s.reg})
+		Events: s.st, Notify: notifier, OnEvent: s.onEvent, Logger: logger, Registerer: s.reg})
 
 	if *cfg.Collector.Enabled && (role == RoleAll || role == RoleCollector) {
 		c, err := collector.New(cfg.Collector.Config, logger, s.reg)
@@ -154,6 +154,13 @@ func (m multiTagger) Tag(u *route.Update) {
 			return
 		}
 	}
+}
+
+// onEvent prints each event change and streams it to the API's SSE
+// clients (never blocking the engine).
+func (s *Service) onEvent(c route.EventChange) {
+	s.printEvent(c)
+	s.api.PublishEvent(c)
 }
 
 func (s *Service) printEvent(c route.EventChange) {
