@@ -312,17 +312,33 @@ func buildSeries(e route.Event, slots []*slot) seriesView {
 		}
 		i = j
 	}
-	peak, best := -1, 0
+	inEvent := func(t time.Time) bool { return !t.Before(e.Start) && (e.End == nil || !t.After(*e.End)) }
+	prefixesAt := func(pt seriesPointView) int { return pt.DeviatingPrefixes + pt.WithdrawnPrefixes }
+	peersAt := func(pt seriesPointView) int { return pt.DeviatingPeers + pt.WithdrawnPeers }
+	maxPrefixes, maxPeers, top := 0, 0, -1
 	for k := range v.Points {
-		v.Points[k].DeviatingPeers, v.Points[k].WithdrawnPeers = len(devPeers[k]), len(wdPeers[k])
-		if t := v.Points[k].Time; t.Before(e.Start) || e.End != nil && t.After(*e.End) {
+		pt := &v.Points[k]
+		pt.DeviatingPeers, pt.WithdrawnPeers = len(devPeers[k]), len(wdPeers[k])
+		if !inEvent(pt.Time) {
 			continue
 		}
-		// Most prefixes, then most vantage points.
-		pt := v.Points[k]
-		if sc := (pt.DeviatingPrefixes+pt.WithdrawnPrefixes)<<20 + pt.DeviatingPeers + pt.WithdrawnPeers; sc > best {
-			peak, best = k, sc
+		if top < 0 || prefixesAt(*pt) > prefixesAt(v.Points[top]) {
+			top = k
 		}
+		maxPrefixes, maxPeers = max(maxPrefixes, prefixesAt(*pt)), max(maxPeers, peersAt(*pt))
+	}
+	// The peak is the first point of the event at (nearly, 95 %) its
+	// largest extent in prefixes and vantage points: the state the event
+	// settled in, not a late transient. Else the point with most prefixes.
+	peak := -1
+	for k, pt := range v.Points {
+		if maxPrefixes > 0 && inEvent(pt.Time) && prefixesAt(pt)*20 >= maxPrefixes*19 && peersAt(pt)*20 >= maxPeers*19 {
+			peak = k
+			break
+		}
+	}
+	if peak < 0 && maxPrefixes > 0 {
+		peak = top
 	}
 	if peak >= 0 {
 		pt := v.Points[peak].Time

@@ -2,7 +2,7 @@
 import { s, h } from './util.js';
 
 export function lineChart(points, seriesDefs, marks, { width = 800, height = 240 } = {}) {
-  const padL = 44, padR = 12, padT = 18, padB = 28;
+  const padL = 44, padR = 16, padT = 22, padB = 28;
   const ts = points.map((p) => Date.parse(p.time));
   const t0 = ts[0], t1 = ts[ts.length - 1] || t0 + 1;
   const ymax = Math.max(1, ...seriesDefs.flatMap((d) => points.map((p) => p[d.key])));
@@ -17,16 +17,19 @@ export function lineChart(points, seriesDefs, marks, { width = 800, height = 240
   const nt = Math.max(2, Math.floor(width / 120));
   for (let i = 0; i <= nt; i++) {
     const t = t0 + ((t1 - t0) * i) / nt;
-    svg.append(s('text', { class: 'tick', x: x(t), y: height - 8, 'text-anchor': 'middle' }, new Date(t).toISOString().slice(11, 16)));
+    const anchor = i === 0 ? 'start' : i === nt ? 'end' : 'middle';
+    svg.append(s('text', { class: 'tick', x: x(t), y: height - 8, 'text-anchor': anchor }, new Date(t).toISOString().slice(11, 16)));
   }
-  for (const m of marks) {
-    if (!m.time) continue;
+  marks.forEach((m, i) => {
+    if (!m.time) return;
     const t = Date.parse(m.time);
-    if (t < t0 || t > t1) continue;
+    if (t < t0 || t > t1) return;
+    // Labels alternate between two rows so close marks stay readable.
+    const ly = i % 2 ? padT + 4 : padT - 8;
     svg.append(s('g', { class: 'mark mark-' + m.name, 'data-mark': m.name, 'data-time': m.time },
       s('line', { x1: x(t), x2: x(t), y1: padT - 6, y2: height - padB }),
-      s('text', { x: x(t) + 3, y: padT - 8 }, m.name)));
-  }
+      s('text', { x: x(t) + 3, y: ly }, m.name)));
+  });
   for (const d of seriesDefs) {
     const pts = points.map((p, i) => `${x(ts[i]).toFixed(1)},${y(p[d.key]).toFixed(1)}`).join(' ');
     svg.append(s('polyline', { class: 'series ' + d.cls, points: pts, 'data-series': d.key }));

@@ -18,8 +18,16 @@ function routesTable(pr) {
   return table(['vantage point', 'ASN', 'AS path', 'upstream', 'origin', 'RPKI', 'since', 'state'], rows, 'routes');
 }
 
+// addrCompare orders addresses numerically (198.51.100.2 before .10).
+function addrCompare(a, b) {
+  const parts = (x) => x.split(/[.:]/).map((p) => parseInt(p, x.includes(':') ? 16 : 10) || 0);
+  const pa = parts(a), pb = parts(b);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) if ((pa[i] || 0) !== (pb[i] || 0)) return (pa[i] || 0) - (pb[i] || 0);
+  return 0;
+}
+
 function historyTimeline(entries, width, prefix) {
-  const peers = [...new Set(entries.map((e) => e.peer.addr))].sort();
+  const peers = [...new Set(entries.map((e) => e.peer.addr))].sort(addrCompare);
   if (!entries.length) return empty('No history.');
   const ts = entries.map((e) => Date.parse(e.time));
   let t0 = Math.min(...ts), t1 = Math.max(...ts);
@@ -31,7 +39,7 @@ function historyTimeline(entries, width, prefix) {
   const svg = s('svg', { class: 'history', viewBox: `0 0 ${width} ${height}`, role: 'group', 'aria-label': 'history of changes per vantage point' });
   for (let i = 0; i <= 4; i++) {
     const t = t0 + ((t1 - t0) * i) / 4;
-    svg.append(s('text', { class: 'tick', x: x(t), y: 12, 'text-anchor': 'middle' }, new Date(t).toISOString().slice(5, 16).replace('T', ' ')));
+    svg.append(s('text', { class: 'tick', x: x(t), y: 12, 'text-anchor': i === 0 ? 'start' : i === 4 ? 'end' : 'middle' }, new Date(t).toISOString().slice(5, 16).replace('T', ' ')));
   }
   peers.forEach((p, i) => {
     const y = top + i * rowH;

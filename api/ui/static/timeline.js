@@ -8,8 +8,8 @@ import { h, s, fmtTime, group, KINDS, eventEnd, empty } from './util.js';
 
 export const name = 'timeline';
 
-const LANE_ROWS = 3;
-const ROW_H = 14;
+const LANE_ROWS = 2;
+const ROW_H = 18;
 const AXIS_H = 26;
 const MIN_SPAN = 60e3;
 
