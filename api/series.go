@@ -278,8 +278,11 @@ func buildSeries(e route.Event, slots []*slot) seriesView {
 		Points: []seriesPointView{}, Upstreams: []upstreamChangeView{}, Graph: graphView{Nodes: []graphNodeView{}, Edges: []graphEdgeView{}}}
 	n := int(to.Sub(from)/step) + 1
 	devPeers, wdPeers := make([]map[route.Peer]bool, n), make([]map[route.Peer]bool, n)
+	// affected counts, per point, the prefixes deviating or withdrawn
+	// (each once) and affectedPeers the vantage points.
+	affected, affectedPeers := make([]int, n), make([]map[route.Peer]bool, n)
 	for i := range n {
-		devPeers[i], wdPeers[i] = map[route.Peer]bool{}, map[route.Peer]bool{}
+		devPeers[i], wdPeers[i], affectedPeers[i] = map[route.Peer]bool{}, map[route.Peer]bool{}, map[route.Peer]bool{}
 		v.Points = append(v.Points, seriesPointView{Time: from.Add(time.Duration(i) * step).UTC()})
 	}
 	// Slots are grouped by prefix (eventSlots appends prefix by prefix).
@@ -294,6 +297,9 @@ func buildSeries(e route.Event, slots []*slot) seriesView {
 			for _, sl := range slots[i:j] {
 				base := sl.baseAt(from)
 				d, w := deviates(sl.stateAt(t, base), base)
+				if d || w {
+					affectedPeers[k][sl.peer] = true
+				}
 				if d {
 					dev = true
 					devPeers[k][sl.peer] = true
@@ -302,6 +308,9 @@ func buildSeries(e route.Event, slots []*slot) seriesView {
 					wd = true
 					wdPeers[k][sl.peer] = true
 				}
+			}
+			if dev || wd {
+				affected[k]++
 			}
 			if dev {
 				v.Points[k].DeviatingPrefixes++
@@ -313,32 +322,33 @@ func buildSeries(e route.Event, slots []*slot) seriesView {
 		i = j
 	}
 	inEvent := func(t time.Time) bool { return !t.Before(e.Start) && (e.End == nil || !t.After(*e.End)) }
-	prefixesAt := func(pt seriesPointView) int { return pt.DeviatingPrefixes + pt.WithdrawnPrefixes }
-	peersAt := func(pt seriesPointView) int { return pt.DeviatingPeers + pt.WithdrawnPeers }
 	maxPrefixes, maxPeers, top := 0, 0, -1
 	for k := range v.Points {
-		pt := &v.Points[k]
-		pt.DeviatingPeers, pt.WithdrawnPeers = len(devPeers[k]), len(wdPeers[k])
-		if !inEvent(pt.Time) {
+		v.Points[k].DeviatingPeers, v.Points[k].WithdrawnPeers = len(devPeers[k]), len(wdPeers[k])
+		if !inEvent(v.Points[k].Time) {
 			continue
 		}
-		if top < 0 || prefixesAt(*pt) > prefixesAt(v.Points[top]) {
+		if top < 0 || affected[k] > affected[top] {
 			top = k
 		}
-		maxPrefixes, maxPeers = max(maxPrefixes, prefixesAt(*pt)), max(maxPeers, peersAt(*pt))
+		maxPrefixes, maxPeers = max(maxPrefixes, affected[k]), max(maxPeers, len(affectedPeers[k]))
 	}
-	// The peak is the first point of the event at (nearly, 95 %) its
-	// largest extent in prefixes and vantage points: the state the event
-	// settled in, not a late transient. Else the point with most prefixes.
-	peak := -1
+	// The peak is the middle one of the event's points at (nearly, 95 %)
+	// its largest extent in prefixes and vantage points: the state the
+	// event settled in, not the path hunting at its start or a transient
+	// at its end. Else the point with most prefixes.
+	var near []int
 	for k, pt := range v.Points {
-		if maxPrefixes > 0 && inEvent(pt.Time) && prefixesAt(pt)*20 >= maxPrefixes*19 && peersAt(pt)*20 >= maxPeers*19 {
-			peak = k
-			break
+		if maxPrefixes > 0 && inEvent(pt.Time) && affected[k]*20 >= maxPrefixes*19 && len(affectedPeers[k])*20 >= maxPeers*19 {
+			near = append(near, k)
 		}
 	}
-	if peak < 0 && maxPrefixes > 0 {
-		peak = top
+	peak := top
+	if len(near) > 0 {
+		peak = near[len(near)/2]
+	}
+	if maxPrefixes == 0 {
+		peak = -1
 	}
 	if peak >= 0 {
 		pt := v.Points[peak].Time

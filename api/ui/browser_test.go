@@ -192,6 +192,22 @@ func (b *browser) shot(name string) {
 	b.t.Logf("screenshot %s", p)
 }
 
+// shotElement saves a smaller picture of a page's main column (for the
+// README) at 1100 px wide, scaled to 75 %.
+func (b *browser) shotElement(name, url string) {
+	b.t.Helper()
+	b.run(chromedp.EmulateViewport(1100, 900), chromedp.Navigate(url), waitPage("event"))
+	png, err := chromedp.Run(b.ctx, chromedp.ScreenshotScale(chromedp.CSS("main"), 0.75))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	p := filepath.Join(b.dir, name+".png")
+	if err := os.WriteFile(p, png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Logf("screenshot %s", p)
+}
+
 // phoneFits checks the page does not scroll sideways at 390 px.
 func (b *browser) phoneFits(page string) {
 	b.t.Helper()

@@ -3,6 +3,7 @@ package ui_test
 import (
 	"fmt"
 	"math"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -20,6 +21,7 @@ import (
 func TestBrowserPages(t *testing.T) {
 	b := newBrowser(t, 1280, 800)
 	base := startServe(t)
+	checkHeaders(t, base)
 
 	// Overview before the demo's shift opens: the outage's region and its
 	// resolved event are there; the shift then appears without a reload.
@@ -58,6 +60,8 @@ func TestBrowserPages(t *testing.T) {
 	checkPeersPage(t, b, base)
 	checkOutage(t, b, base)
 
+	b.shotElement("event-readme", base+"/events/"+url.PathEscape(shift.ID))
+
 	// Phone layout: every page fits 390 px and renders.
 	b.run(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)))
 	for _, p := range []struct{ name, path string }{
@@ -68,6 +72,38 @@ func TestBrowserPages(t *testing.T) {
 		b.phoneFits(p.name)
 		b.shot(p.name + "-390")
 		b.noErrors(p.name + " (phone)")
+	}
+	// Offline: the pages loaded nothing from anywhere else.
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, u := range b.urls {
+		if !strings.HasPrefix(u, base+"/") && !strings.HasPrefix(u, "data:") {
+			t.Errorf("the UI loaded %s", u)
+		}
+	}
+}
+
+// checkHeaders: the pages and assets carry a CSP without inline script
+// or style, and the API's openness is unchanged.
+func checkHeaders(t *testing.T, base string) {
+	t.Helper()
+	for _, path := range []string{"/", "/timeline", "/events/x", "/prefix/192.0.2.0/24", "/ui/app.js", "/ui/style.css"} {
+		res, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		csp := res.Header.Get("Content-Security-Policy")
+		if res.StatusCode != http.StatusOK || !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "style-src 'self'") ||
+			strings.Contains(csp, "unsafe") || !strings.Contains(csp, "frame-ancestors 'none'") {
+			t.Errorf("GET %s: %d, CSP %q", path, res.StatusCode, csp)
+		}
+	}
+	if res, err := http.Get(base + "/ui/nothing.js"); err == nil {
+		res.Body.Close()
+		if res.StatusCode != http.StatusNotFound {
+			t.Errorf("missing asset: %d", res.StatusCode)
+		}
 	}
 }
 

@@ -30,11 +30,15 @@ function tickLabel(t, step) {
   return iso.slice(11, 16);
 }
 
+const ESC = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+function esc(v) { return String(v).replace(/[&<>"']/g, (c) => ESC[c]); }
+
 function utcInput(t) { return t ? new Date(t).toISOString().slice(0, 16) : ''; }
 function parseInput(v) { return v ? Date.parse(v + ':00Z') : NaN; }
 
 export async function render(main, _params, query, ctx) {
   const [events, providers] = await Promise.all([getAll('/api/v1/events', 'events', 20000), get('/api/v1/providers')]);
+  performance.mark('routewatch:timeline-fetched');
   const byID = new Map(events.map((e) => [e.id, e]));
   let dataNow = Math.max(0, ...providers.providers.flatMap((p) => p.regions).map((g) => (g.last_change ? Date.parse(g.last_change) : 0)));
   for (const e of events) dataNow = Math.max(dataNow, Date.parse(e.end || e.detected || e.start));
@@ -80,7 +84,9 @@ export async function render(main, _params, query, ctx) {
   const draw = () => {
     fromIn.value = utcInput(t0); toIn.value = utcInput(t1);
     const evs = filtered();
-    const lanes = [...new Set(evs.map(group))].sort((a, b) => (a === 'peers') - (b === 'peers') || a.localeCompare(b));
+    const byLane = new Map();
+    for (const e of evs) { const l = group(e); if (!byLane.has(l)) byLane.set(l, []); byLane.get(l).push(e); }
+    const lanes = [...byLane.keys()].sort((a, b) => (a === 'peers') - (b === 'peers') || a.localeCompare(b));
     const width = Math.max(320, wrap.clientWidth || 800);
     const labelW = width < 600 ? 92 : 170;
     const plotW = width - labelW - 8;
@@ -97,12 +103,15 @@ export async function render(main, _params, query, ctx) {
     const nowX = x(dataNow);
     if (nowX >= labelW && nowX <= width) root.append(s('line', { class: 'now', x1: nowX, x2: nowX, y1: AXIS_H - 6, y2: height }));
     let shown = 0;
+    // Bars are many: they are written as one markup string (escaped) into
+    // a group, which is far faster than an element call per bar.
+    const bars = [];
     lanes.forEach((lane, li) => {
       const y0 = AXIS_H + li * laneH;
       root.append(s('rect', { class: 'lane' + (li % 2 ? ' odd' : ''), x: 0, y: y0, width, height: laneH }),
-        s('text', { class: 'lane-label', x: 6, y: y0 + laneH / 2 + 4 }, lane));
+        s('text', { class: 'lane-label', x: 6, y: y0 + laneH / 2 + 4 }, labelW < 100 && lane.length > 12 ? lane.slice(0, 11) + '…' : lane, s('title', {}, lane)));
       const ends = new Array(LANE_ROWS).fill(-Infinity);
-      const inLane = evs.filter((e) => group(e) === lane).sort((a, b) => Date.parse(a.start) - Date.parse(b.start));
+      const inLane = byLane.get(lane).sort((a, b) => Date.parse(a.start) - Date.parse(b.start));
       for (const e of inLane) {
         const a = Date.parse(e.start), b = eventEnd(e, dataNow);
         let row = ends.findIndex((end) => end < a);
@@ -110,16 +119,16 @@ export async function render(main, _params, query, ctx) {
         ends[row] = Math.max(ends[row], b);
         if (b < t0 || a > t1) continue;
         const xa = Math.max(labelW, x(a)), xb = Math.min(width, x(b));
-        const bar = s('rect', {
-          class: 'bar k-' + e.kind + (e.end ? '' : ' open'), x: xa.toFixed(1), y: y0 + 4 + row * ROW_H, width: Math.max(3, xb - xa).toFixed(1), height: ROW_H - 3, rx: 2,
-          tabindex: 0, role: 'link', 'data-id': e.id, 'data-start': e.start, 'data-end': e.end || '',
-          'aria-label': `${e.kind} ${lane} from ${fmtTime(e.start)} ${e.end ? 'to ' + fmtTime(e.end) : '(open)'}`,
-        }, s('title', {}, `${e.kind} ${lane}\n${fmtTime(e.start)} → ${e.end ? fmtTime(e.end) : 'open'}\n${e.prefixes} prefixes, ${e.peers} peers`));
-        root.append(bar);
+        const label = `${e.kind} ${lane} from ${fmtTime(e.start)} ${e.end ? 'to ' + fmtTime(e.end) : '(open)'}`;
+        bars.push(`<rect class="bar k-${esc(e.kind)}${e.end ? '' : ' open'}" x="${xa.toFixed(1)}" y="${y0 + 4 + row * ROW_H}" width="${Math.max(3, xb - xa).toFixed(1)}" height="${ROW_H - 3}" rx="2"`
+          + ` tabindex="0" role="link" data-id="${esc(e.id)}" data-start="${esc(e.start)}" data-end="${esc(e.end || '')}" aria-label="${esc(label)}">`
+          + `<title>${esc(`${label}\n${e.prefixes} prefixes, ${e.peers} peers`)}</title></rect>`);
         shown++;
       }
     });
-    root.append(s('line', { class: 'axis', x1: labelW, x2: labelW, y1: AXIS_H - 4, y2: height }));
+    const g = s('g', { class: 'bars' });
+    g.innerHTML = bars.join('');
+    root.append(g, s('line', { class: 'axis', x1: labelW, x2: labelW, y1: AXIS_H - 4, y2: height }));
     if (svg) svg.replaceWith(root); else wrap.append(root);
     svg = root;
     count.textContent = `${evs.length} events (${shown} in view) in ${lanes.length} lanes`;
