@@ -321,11 +321,27 @@ func buildSeries(e route.Event, slots []*slot) seriesView {
 		}
 		i = j
 	}
-	inEvent := func(t time.Time) bool { return !t.Before(e.Start) && (e.End == nil || !t.After(*e.End)) }
-	maxPrefixes, maxPeers, top := 0, 0, -1
 	for k := range v.Points {
 		v.Points[k].DeviatingPeers, v.Points[k].WithdrawnPeers = len(devPeers[k]), len(wdPeers[k])
-		if !inEvent(v.Points[k].Time) {
+	}
+	peak := pickPeak(e, v.Points, affected, affectedPeers)
+	if peak >= 0 {
+		pt := v.Points[peak].Time
+		v.Peak = &pt
+		v.Upstreams, v.Graph, v.Truncated = beforeAfter(slots, e.Start.Add(-time.Second), pt)
+	}
+	return v
+}
+
+// pickPeak chooses the series point the "after" side of before/after is
+// taken at; -1 when nothing deviated during the event. affected and
+// affectedPeers count each point's prefixes and vantage points that
+// deviate or are withdrawn (each once).
+func pickPeak(e route.Event, points []seriesPointView, affected []int, affectedPeers []map[route.Peer]bool) int {
+	inEvent := func(t time.Time) bool { return !t.Before(e.Start) && (e.End == nil || !t.After(*e.End)) }
+	maxPrefixes, maxPeers, top := 0, 0, -1
+	for k := range points {
+		if !inEvent(points[k].Time) {
 			continue
 		}
 		if top < 0 || affected[k] > affected[top] {
@@ -338,7 +354,7 @@ func buildSeries(e route.Event, slots []*slot) seriesView {
 	// event settled in, not the path hunting at its start or a transient
 	// at its end. Else the point with most prefixes.
 	var near []int
-	for k, pt := range v.Points {
+	for k, pt := range points {
 		if maxPrefixes > 0 && inEvent(pt.Time) && affected[k]*20 >= maxPrefixes*19 && len(affectedPeers[k])*20 >= maxPeers*19 {
 			near = append(near, k)
 		}
@@ -348,14 +364,9 @@ func buildSeries(e route.Event, slots []*slot) seriesView {
 		peak = near[len(near)/2]
 	}
 	if maxPrefixes == 0 {
-		peak = -1
+		return -1
 	}
-	if peak >= 0 {
-		pt := v.Points[peak].Time
-		v.Peak = &pt
-		v.Upstreams, v.Graph, v.Truncated = beforeAfter(slots, e.Start.Add(-time.Second), pt)
-	}
-	return v
+	return peak
 }
 
 func derefTime(t *time.Time) time.Time {
