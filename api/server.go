@@ -93,6 +93,7 @@ type Server struct {
 	changeLog ChangeLog
 	heartbeat time.Duration
 	closing   chan struct{} // closed when shutdown begins
+	closeOnce sync.Once
 }
 
 // New builds the server. matcher may be nil (tags then come from the store
@@ -254,7 +255,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.logger.Info("api: listening", "addr", ln.Addr().String())
 	go s.hub.run(ctx)
 	// Open SSE streams end when shutdown begins, not at its deadline.
-	srv.RegisterOnShutdown(sync.OnceFunc(func() { close(s.closing) }))
+	srv.RegisterOnShutdown(func() { s.closeOnce.Do(func() { close(s.closing) }) })
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
