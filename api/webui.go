@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -29,6 +30,9 @@ func (s *Server) routeUI(e *echo.Echo) {
 	}
 	files := http.StripPrefix("/ui/", http.FileServerFS(ui.Static()))
 	e.GET("/ui/*", func(c echo.Context) error {
+		if strings.HasSuffix(c.Request().URL.Path, "/") {
+			return &Error{Status: http.StatusNotFound, Message: "not found"} // no listings
+		}
 		setUIHeaders(c)
 		// Assets change only with the binary.
 		c.Response().Header().Set("Cache-Control", "no-cache")

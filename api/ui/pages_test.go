@@ -99,10 +99,14 @@ func checkHeaders(t *testing.T, base string) {
 			t.Errorf("GET %s: %d, CSP %q", path, res.StatusCode, csp)
 		}
 	}
-	if res, err := http.Get(base + "/ui/nothing.js"); err == nil {
+	for _, path := range []string{"/ui/nothing.js", "/ui/", "/nothing"} {
+		res, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
 		res.Body.Close()
 		if res.StatusCode != http.StatusNotFound {
-			t.Errorf("missing asset: %d", res.StatusCode)
+			t.Errorf("GET %s: %d, want 404", path, res.StatusCode)
 		}
 	}
 }
