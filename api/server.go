@@ -92,6 +92,7 @@ type Server struct {
 	stream    *streamMetrics
 	changeLog ChangeLog
 	heartbeat time.Duration
+	logPoll   time.Duration
 	closing   chan struct{} // closed when shutdown begins
 	closeOnce sync.Once
 }
@@ -112,7 +113,7 @@ func New(cfg Config, st Store, matcher Matcher, gatherer prometheus.Gatherer, lo
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, st: st, matcher: matcher, logger: logger, m: m, now: time.Now, rc: newRespCache(cfg.ResponseCache), heartbeat: defaultHeartbeat, closing: make(chan struct{})}
+	s := &Server{cfg: cfg, st: st, matcher: matcher, logger: logger, m: m, now: time.Now, rc: newRespCache(cfg.ResponseCache), heartbeat: defaultHeartbeat, logPoll: defaultLogPoll, closing: make(chan struct{})}
 	if s.stream, err = newStreamMetrics(reg); err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -23,6 +24,7 @@ import (
 type ChangeLog interface {
 	AppendChanges(ctx context.Context, chs []route.EventChange) ([]uint64, error)
 	ChangesAfter(ctx context.Context, after uint64, limit int) ([]store.ChangeRecord, error)
+	LastChange(ctx context.Context) (uint64, error)
 }
 
 // Stream limits.
@@ -37,6 +39,10 @@ const (
 	// maxStreamClients bounds concurrent SSE clients.
 	maxStreamClients = 512
 	defaultHeartbeat = 15 * time.Second
+	// defaultLogPoll is how often a stream reads the change log while no
+	// engine in this process publishes (the API of a collector or writer
+	// process with Redis: another process's engine appends to the log).
+	defaultLogPoll = time.Second
 )
 
 type streamMetrics struct {
@@ -92,6 +98,8 @@ type hub struct {
 		Warn(msg string, args ...any)
 	}
 	in chan route.EventChange
+	// fed is set by the first publish: an engine runs in this process.
+	fed atomic.Bool
 
 	mu      sync.Mutex
 	clients map[*streamClient]struct{}
@@ -103,6 +111,7 @@ func newHub(log ChangeLog, m *streamMetrics, logger interface{ Warn(string, ...a
 
 // publish queues a change without waiting; a full queue drops and counts.
 func (h *hub) publish(c route.EventChange) {
+	h.fed.Store(true)
 	select {
 	case h.in <- c:
 	default:
@@ -259,6 +268,15 @@ func (s *Server) getStream(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	ctx := c.Request().Context()
+	if s.changeLog != nil && !resume {
+		// A new client starts at the newest record (polls in streamLive
+		// then read only news); read before subscribing, so nothing the
+		// hub delivers afterwards is taken for old.
+		if after, err = s.changeLog.LastChange(ctx); err != nil {
+			s.logger.Warn("api: stream: read the change log", "err", err)
+		}
+	}
 	// Subscribe before reading the backlog, so nothing falls between.
 	cl, ok := s.hub.subscribe()
 	if !ok {
@@ -274,32 +292,50 @@ func (s *Server) getStream(c echo.Context) error {
 	if err := w.write("retry: 3000\n: routewatch event changes\n\n"); err != nil {
 		return nil
 	}
-	ctx := c.Request().Context()
 	if resume && s.changeLog != nil {
 		if after, err = s.streamBacklog(ctx, w, after); err != nil {
 			return nil // the client went away, or the store failed (logged)
 		}
 	}
+	s.streamLive(ctx, w, cl, after)
+	return nil
+}
+
+// streamLive sends heartbeats and live changes (from the hub, or polled
+// from the change log when no engine runs in this process) until the
+// client goes, falls behind, or the server shuts down.
+func (s *Server) streamLive(ctx context.Context, w *sseWriter, cl *streamClient, after uint64) {
 	tick := time.NewTicker(s.heartbeat)
 	defer tick.Stop()
+	poll := time.NewTicker(s.logPoll)
+	defer poll.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
+		case <-poll.C:
+			// Without a local engine, the news are only in the store.
+			if s.changeLog == nil || s.hub.fed.Load() {
+				continue
+			}
+			var err error
+			if after, err = s.streamBacklog(ctx, w, after); err != nil {
+				return
+			}
 		case <-cl.gone:
-			return nil
+			return
 		case <-s.closing:
-			return nil
+			return
 		case <-tick.C:
 			if w.write(": heartbeat\n\n") != nil {
-				return nil
+				return
 			}
 		case r := <-cl.ch:
 			if r.Seq != 0 && r.Seq <= after {
 				continue // already sent from the backlog
 			}
 			if w.change(r) != nil {
-				return nil
+				return
 			}
 			s.stream.sent.Inc()
 		}
@@ -307,7 +343,7 @@ func (s *Server) getStream(c echo.Context) error {
 }
 
 // streamBacklog sends what the change log holds after the client's last
-// id and returns the last sequence number sent.
+// id and returns the last sequence number sent (after itself when none).
 func (s *Server) streamBacklog(ctx context.Context, w *sseWriter, after uint64) (uint64, error) {
 	first := true
 	for {

@@ -78,7 +78,7 @@ type streamServer struct {
 	reg  *prometheus.Registry
 }
 
-func startStreamServer(t *testing.T, st Store, heartbeat time.Duration) *streamServer {
+func startStreamServer(t *testing.T, st Store, heartbeat time.Duration, opts ...func(*Server)) *streamServer {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	s, err := New(testConfig(), st, nil, reg, nil, reg)
@@ -86,6 +86,9 @@ func startStreamServer(t *testing.T, st Store, heartbeat time.Duration) *streamS
 		t.Fatal(err)
 	}
 	s.heartbeat = heartbeat
+	for _, o := range opts {
+		o(s)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -181,6 +184,23 @@ func TestStream(t *testing.T) {
 			checkChange(t, live.nextChange(t), first+2, route.EventResolved, e1c)
 		})
 	}
+	t.Run("no engine in this process", func(t *testing.T) {
+		// The API of a writer process: another process's engine appends
+		// to the shared change log; the stream reads it from there.
+		st := store.NewMemory(store.MemoryConfig{})
+		old := streamEvent("old", 1, nil)
+		if _, err := st.AppendChanges(context.Background(), []route.EventChange{{Change: route.EventOpened, Event: old}}); err != nil {
+			t.Fatal(err)
+		}
+		ss := startStreamServer(t, st, time.Hour, func(s *Server) { s.logPoll = time.Millisecond })
+		c := ss.connect(t, nil, "")
+		e := streamEvent("e2", 4, nil)
+		if _, err := st.AppendChanges(context.Background(), []route.EventChange{{Change: route.EventOpened, Event: e}}); err != nil {
+			t.Fatal(err)
+		}
+		// Only the news: the change before the client connected is not sent.
+		checkChange(t, c.nextChange(t), 2, route.EventOpened, e)
+	})
 	t.Run("heartbeat", func(t *testing.T) {
 		ss := startStreamServer(t, store.NewMemory(store.MemoryConfig{}), time.Millisecond)
 		c := ss.connect(t, nil, "")

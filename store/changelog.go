@@ -79,3 +79,14 @@ func (m *Memory) ChangesAfter(ctx context.Context, after uint64, limit int) ([]C
 	}
 	return out, nil
 }
+
+// LastChange is the sequence number of the newest record (0: none yet).
+func (m *Memory) LastChange(ctx context.Context) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	l := &m.changes
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.seq, nil
+}

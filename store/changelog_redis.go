@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -93,4 +94,17 @@ func decodeChange(m redis.XMessage) (ChangeRecord, error) {
 		return ChangeRecord{}, fmt.Errorf("store: decode change %s: %w", m.ID, err)
 	}
 	return rec, nil
+}
+
+// LastChange is the sequence number of the newest record (0: none yet).
+func (r *Redis) LastChange(ctx context.Context) (seq uint64, err error) {
+	defer r.observe("last_change", time.Now(), &err)
+	s, err := r.c.Get(ctx, r.k.changeSeq()).Uint64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: last change: %w", err)
+	}
+	return s, nil
 }

@@ -15,6 +15,7 @@ import (
 type changeLogger interface {
 	AppendChanges(ctx context.Context, chs []route.EventChange) ([]uint64, error)
 	ChangesAfter(ctx context.Context, after uint64, limit int) ([]ChangeRecord, error)
+	LastChange(ctx context.Context) (uint64, error)
 }
 
 func changeLogSuite(t *testing.T, mk func(t *testing.T) changeLogger) {
@@ -30,6 +31,9 @@ func changeLogSuite(t *testing.T, mk func(t *testing.T) changeLogger) {
 	}
 	t.Run("ordered sequence and resume", func(t *testing.T) {
 		l := mk(t)
+		if last, err := l.LastChange(ctx); err != nil || last != 0 {
+			t.Fatalf("LastChange of an empty log = %d, %v", last, err)
+		}
 		seqs, err := l.AppendChanges(ctx, []route.EventChange{{Change: route.EventOpened, Event: ev("a", true)}, {Change: route.EventUpdated, Event: ev("a", true)}})
 		if err != nil || len(seqs) != 2 || seqs[1] != seqs[0]+1 {
 			t.Fatalf("AppendChanges = %v, %v; want two consecutive numbers", seqs, err)
@@ -37,6 +41,9 @@ func changeLogSuite(t *testing.T, mk func(t *testing.T) changeLogger) {
 		more, err := l.AppendChanges(ctx, []route.EventChange{{Change: route.EventResolved, Event: ev("a", false)}})
 		if err != nil || more[0] != seqs[1]+1 {
 			t.Fatalf("second AppendChanges = %v, %v", more, err)
+		}
+		if last, err := l.LastChange(ctx); err != nil || last != more[0] {
+			t.Errorf("LastChange = %d, %v; want %d", last, err, more[0])
 		}
 		all, err := l.ChangesAfter(ctx, 0, 0)
 		if err != nil || len(all) != 3 {
