@@ -37,9 +37,10 @@ function historyTimeline(entries, width, prefix) {
   const x = (t) => labelW + ((t - t0) / (t1 - t0)) * (width - labelW - 10);
   const height = top + peers.length * rowH + 6;
   const svg = s('svg', { class: 'history', viewBox: `0 0 ${width} ${height}`, role: 'group', 'aria-label': 'history of changes per vantage point' });
-  for (let i = 0; i <= 4; i++) {
-    const t = t0 + ((t1 - t0) * i) / 4;
-    svg.append(s('text', { class: 'tick', x: x(t), y: 12, 'text-anchor': i === 0 ? 'start' : i === 4 ? 'end' : 'middle' }, new Date(t).toISOString().slice(5, 16).replace('T', ' ')));
+  const nt = width < 600 ? 1 : 4;
+  for (let i = 0; i <= nt; i++) {
+    const t = t0 + ((t1 - t0) * i) / nt;
+    svg.append(s('text', { class: 'tick', x: x(t), y: 12, 'text-anchor': i === 0 ? 'start' : i === nt ? 'end' : 'middle' }, new Date(t).toISOString().slice(5, 16).replace('T', ' ')));
   }
   peers.forEach((p, i) => {
     const y = top + i * rowH;
