@@ -1,0 +1,364 @@
+package rislive
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"routewatch/route"
+)
+
+// Kind is the type of one server message.
+type Kind string
+
+// Server message types (RIS Live manual, "Server messages"), and the BGP
+// message types of a ris_message.
+const (
+	KindMessage      Kind = "ris_message"
+	KindError        Kind = "ris_error"
+	KindSubscribeOK  Kind = "ris_subscribe_ok"
+	KindPong         Kind = "pong"
+	KindRRCList      Kind = "ris_rrc_list"
+	TypeUpdate            = "UPDATE"
+	TypeOpen              = "OPEN"
+	TypeNotification      = "NOTIFICATION"
+	TypeKeepalive         = "KEEPALIVE"
+	TypePeerState         = "RIS_PEER_STATE"
+	endOfRIBPrefix        = "eor"
+	sourcePrefix          = "rislive:"
+)
+
+// Message is one decoded server message. Only the fields of its Kind are
+// set: a ris_message carries Host, Peer, Time and, by Type, Updates
+// (UPDATE), State (RIS_PEER_STATE or an UPDATE's End-of-RIB marker); a
+// ris_error carries Error.
+type Message struct {
+	Kind Kind
+	// Type is the BGP message type of a ris_message (UPDATE, OPEN, …).
+	Type string
+	Host string
+	Peer route.Peer
+	Time time.Time
+	// Updates share one *route.Attrs per announcement group; withdrawals
+	// come first, as in the BGP UPDATE.
+	Updates []route.Update
+	// State is a session change (RIS_PEER_STATE) or an End-of-RIB marker.
+	State *route.PeerState
+	// Error is the text of a ris_error.
+	Error string
+}
+
+// DecodeError says why a message could not be decoded; Reason is a short
+// stable label for metrics.
+type DecodeError struct {
+	Reason string
+	Err    error
+}
+
+func (e *DecodeError) Error() string { return "rislive: decode: " + e.Reason + ": " + e.Err.Error() }
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+// Decode failure reasons.
+const (
+	ReasonJSON    = "json"     // not JSON, truncated, or fields of the wrong type
+	ReasonType    = "type"     // no or unknown envelope type
+	ReasonField   = "field"    // a required field is missing or invalid
+	ReasonPrefix  = "prefix"   // an announced or withdrawn prefix does not parse
+	ReasonNextHop = "next_hop" // a next hop does not parse
+)
+
+func decodeErr(reason string, format string, args ...any) *DecodeError {
+	return &DecodeError{Reason: reason, Err: fmt.Errorf(format, args...)}
+}
+
+// Decoder turns RIS Live server messages into route types. It is pure
+// (bytes in, values out) and keeps only a small cache of source names; it
+// is not safe for concurrent use.
+type Decoder struct {
+	sources map[string]string // host -> "rislive:<host>"
+}
+
+// NewDecoder returns a Decoder.
+func NewDecoder() *Decoder { return &Decoder{sources: make(map[string]string)} }
+
+type envelope struct {
+	Type Kind            `json:"type"`
+	Data json.RawMessage `json:"data"`
+}
+
+type wireMessage struct {
+	Timestamp     float64            `json:"timestamp"`
+	Peer          string             `json:"peer"`
+	PeerASN       flexASN            `json:"peer_asn"`
+	Host          string             `json:"host"`
+	Type          string             `json:"type"`
+	Path          []pathElem         `json:"path"`
+	Community     [][2]uint32        `json:"community"`
+	Origin        string             `json:"origin"`
+	MED           *uint32            `json:"med"`
+	Aggregator    string             `json:"aggregator"`
+	Announcements []wireAnnouncement `json:"announcements"`
+	Withdrawals   []string           `json:"withdrawals"`
+	State         string             `json:"state"`
+}
+
+type wireAnnouncement struct {
+	NextHop  string   `json:"next_hop"`
+	Prefixes []string `json:"prefixes"`
+}
+
+type wireError struct {
+	Message string `json:"message"`
+}
+
+// flexASN is an ASN sent as a JSON string ("3333", as RIS Live does) or a
+// number.
+type flexASN uint32
+
+func (a *flexASN) UnmarshalJSON(b []byte) error {
+	s := string(bytes.Trim(b, `"`))
+	if s == "" || s == "null" {
+		return nil
+	}
+	n, err := strconv.ParseUint(s, 10, 32)
+	if err != nil {
+		return fmt.Errorf("peer_asn %q: %w", s, err)
+	}
+	*a = flexASN(n)
+	return nil
+}
+
+// pathElem is one element of a RIS Live path: an ASN, or an AS_SET as a
+// nested array.
+type pathElem struct {
+	asn uint32
+	set []uint32
+}
+
+func (p *pathElem) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '[' {
+		p.set = []uint32{}
+		return json.Unmarshal(b, &p.set)
+	}
+	return json.Unmarshal(b, &p.asn)
+}
+
+// Decode decodes one server message.
+func (d *Decoder) Decode(b []byte) (Message, error) {
+	var env envelope
+	if err := json.Unmarshal(b, &env); err != nil {
+		return Message{}, &DecodeError{Reason: ReasonJSON, Err: err}
+	}
+	switch env.Type {
+	case KindMessage:
+		return d.decodeRIS(env.Data)
+	case KindError:
+		var we wireError
+		if err := json.Unmarshal(env.Data, &we); err != nil {
+			return Message{}, &DecodeError{Reason: ReasonJSON, Err: err}
+		}
+		return Message{Kind: KindError, Error: we.Message}, nil
+	case KindPong, KindSubscribeOK, KindRRCList:
+		return Message{Kind: env.Type}, nil
+	case "":
+		return Message{}, decodeErr(ReasonType, "no message type")
+	}
+	return Message{}, decodeErr(ReasonType, "unknown message type %.40q", string(env.Type))
+}
+
+func (d *Decoder) decodeRIS(data json.RawMessage) (Message, error) {
+	var w wireMessage
+	if err := json.Unmarshal(data, &w); err != nil {
+		return Message{}, &DecodeError{Reason: ReasonJSON, Err: err}
+	}
+	addr, err := netip.ParseAddr(w.Peer)
+	if err != nil {
+		return Message{}, decodeErr(ReasonField, "peer %.60q: %w", w.Peer, err)
+	}
+	if w.Host == "" {
+		return Message{}, decodeErr(ReasonField, "no host")
+	}
+	if w.Timestamp <= 0 || math.IsInf(w.Timestamp, 0) || w.Timestamp > 1e11 {
+		return Message{}, decodeErr(ReasonField, "timestamp %v", w.Timestamp)
+	}
+	sec, frac := math.Modf(w.Timestamp)
+	m := Message{
+		Kind: KindMessage, Type: w.Type, Host: w.Host,
+		Peer: route.Peer{Addr: addr.Unmap(), ASN: uint32(w.PeerASN), Collector: w.Host},
+		Time: time.Unix(int64(sec), int64(frac*1e9)).UTC(),
+	}
+	switch w.Type {
+	case TypeUpdate:
+		return d.decodeUpdate(m, &w)
+	case TypePeerState:
+		st := route.PeerState{Time: m.Time, Source: d.source(m.Host), Peer: m.Peer, Reason: "RIS_PEER_STATE " + w.State}
+		switch w.State {
+		case "connected":
+			st.Old, st.New = route.StateIdle, route.StateEstablished
+		case "down":
+			st.Old, st.New = route.StateEstablished, route.StateIdle
+		default:
+			return Message{}, decodeErr(ReasonField, "RIS_PEER_STATE state %.40q", w.State)
+		}
+		m.State = &st
+	case TypeOpen, TypeNotification, TypeKeepalive:
+	default:
+		return Message{}, decodeErr(ReasonType, "ris_message type %.40q", w.Type)
+	}
+	return m, nil
+}
+
+func (d *Decoder) source(host string) string {
+	s, ok := d.sources[host]
+	if !ok {
+		if len(d.sources) > 1024 { // hosts are a few dozen RRCs; bound garbage
+			clear(d.sources)
+		}
+		s = sourcePrefix + host
+		d.sources[host] = s
+	}
+	return s
+}
+
+func (d *Decoder) decodeUpdate(m Message, w *wireMessage) (Message, error) {
+	src := d.source(m.Host)
+	n := len(w.Withdrawals)
+	for _, a := range w.Announcements {
+		n += len(a.Prefixes)
+	}
+	m.Updates = make([]route.Update, 0, n)
+	eor := false
+	for _, s := range w.Withdrawals {
+		if s == endOfRIBPrefix {
+			eor = true
+			continue
+		}
+		p, err := parsePrefix(s)
+		if err != nil {
+			return Message{}, err
+		}
+		m.Updates = append(m.Updates, route.Update{Time: m.Time, Source: src, Peer: m.Peer, Prefix: p, Withdraw: true})
+	}
+	if len(w.Announcements) > 0 {
+		base, err := attrs(w)
+		if err != nil {
+			return Message{}, err
+		}
+		// IPv6 announcements list the same prefixes under the global and
+		// the link-local next hop: keep the first (global) one only.
+		var seen map[netip.Prefix]struct{}
+		if len(w.Announcements) > 1 {
+			seen = make(map[netip.Prefix]struct{}, n)
+		}
+		for _, a := range w.Announcements {
+			nh, err := netip.ParseAddr(a.NextHop)
+			if err != nil && a.NextHop != "" {
+				return Message{}, decodeErr(ReasonNextHop, "%.60q: %w", a.NextHop, err)
+			}
+			at := base
+			if len(w.Announcements) > 1 {
+				c := *base
+				at = &c
+			}
+			at.NextHop = nh.Unmap()
+			for _, s := range a.Prefixes {
+				if s == endOfRIBPrefix {
+					eor = true
+					continue
+				}
+				p, err := parsePrefix(s)
+				if err != nil {
+					return Message{}, err
+				}
+				if seen != nil {
+					if _, dup := seen[p]; dup {
+						continue
+					}
+					seen[p] = struct{}{}
+				}
+				m.Updates = append(m.Updates, route.Update{Time: m.Time, Source: src, Peer: m.Peer, Prefix: p, Attrs: at})
+			}
+		}
+	}
+	if eor {
+		m.State = &route.PeerState{Time: m.Time, Source: src, Peer: m.Peer,
+			Old: route.StateEstablished, New: route.StateEstablished, EndOfRIB: true, Reason: "End-of-RIB"}
+	}
+	return m, nil
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, decodeErr(ReasonPrefix, "%.60q: %w", s, err)
+	}
+	if p.Addr().Is4In6() {
+		return netip.Prefix{}, decodeErr(ReasonPrefix, "%.60q: IPv4-mapped", s)
+	}
+	return p.Masked(), nil
+}
+
+func attrs(w *wireMessage) (*route.Attrs, error) {
+	a := &route.Attrs{ASPath: aspath(w.Path)}
+	switch strings.ToUpper(w.Origin) {
+	case "IGP", "":
+		a.Origin = route.OriginIGP
+	case "EGP":
+		a.Origin = route.OriginEGP
+	case "INCOMPLETE":
+		a.Origin = route.OriginIncomplete
+	default:
+		return nil, decodeErr(ReasonField, "origin %.40q", w.Origin)
+	}
+	if w.MED != nil {
+		a.MED, a.HasMED = *w.MED, true
+	}
+	if len(w.Community) > 0 {
+		a.Communities = make([]route.Community, 0, len(w.Community))
+		for _, c := range w.Community {
+			if c[0] > math.MaxUint16 || c[1] > math.MaxUint16 {
+				return nil, decodeErr(ReasonField, "community %d:%d", c[0], c[1])
+			}
+			a.Communities = append(a.Communities, route.Community(c[0]<<16|c[1]))
+		}
+	}
+	if w.Aggregator != "" {
+		// "65000:192.0.2.1"
+		asn, ip, ok := strings.Cut(w.Aggregator, ":")
+		n, err := strconv.ParseUint(asn, 10, 32)
+		addr, err2 := netip.ParseAddr(ip)
+		if !ok || errors.Join(err, err2) != nil {
+			return nil, decodeErr(ReasonField, "aggregator %.60q", w.Aggregator)
+		}
+		a.Aggregator = &route.Aggregator{ASN: uint32(n), Addr: addr}
+	}
+	return a, nil
+}
+
+// aspath turns RIS Live's path (ASNs, AS_SETs as nested arrays) into
+// segments: runs of ASNs become AS_SEQUENCEs, each nested array an AS_SET.
+func aspath(elems []pathElem) route.ASPath {
+	if len(elems) == 0 {
+		return nil
+	}
+	var out route.ASPath
+	for _, e := range elems {
+		if e.set != nil {
+			out = append(out, route.Segment{Type: route.ASSet, ASNs: e.set})
+			continue
+		}
+		if n := len(out); n > 0 && out[n-1].Type == route.ASSequence {
+			out[n-1].ASNs = append(out[n-1].ASNs, e.asn)
+			continue
+		}
+		out = append(out, route.Segment{Type: route.ASSequence, ASNs: []uint32{e.asn}})
+	}
+	return out
+}
