@@ -185,7 +185,7 @@ func (d *Decoder) decodeRIS(data json.RawMessage) (Message, error) {
 	if w.Host == "" {
 		return Message{}, decodeErr(ReasonField, "no host")
 	}
-	if w.Timestamp <= 0 || math.IsInf(w.Timestamp, 0) || w.Timestamp > 1e11 {
+	if w.Timestamp <= 0 || math.IsInf(w.Timestamp, 0) || w.Timestamp > 9e9 {
 		return Message{}, decodeErr(ReasonField, "timestamp %v", w.Timestamp)
 	}
 	sec, frac := math.Modf(w.Timestamp)
@@ -254,9 +254,10 @@ func (d *Decoder) decodeUpdate(m Message, w *wireMessage) (Message, error) {
 		// IPv6 announcements list the same prefixes under the global and
 		// the link-local next hop: keep the first (global) one only.
 		var seen map[netip.Prefix]struct{}
-		if len(w.Announcements) > 1 {
+		if n-len(w.Withdrawals) > 16 {
 			seen = make(map[netip.Prefix]struct{}, n)
 		}
+		first := len(m.Updates)
 		for _, a := range w.Announcements {
 			nh, err := netip.ParseAddr(a.NextHop)
 			if err != nil && a.NextHop != "" {
@@ -282,6 +283,8 @@ func (d *Decoder) decodeUpdate(m Message, w *wireMessage) (Message, error) {
 						continue
 					}
 					seen[p] = struct{}{}
+				} else if announced(m.Updates[first:], p) {
+					continue
 				}
 				m.Updates = append(m.Updates, route.Update{Time: m.Time, Source: src, Peer: m.Peer, Prefix: p, Attrs: at})
 			}
@@ -292,6 +295,15 @@ func (d *Decoder) decodeUpdate(m Message, w *wireMessage) (Message, error) {
 			Old: route.StateEstablished, New: route.StateEstablished, EndOfRIB: true, Reason: "End-of-RIB"}
 	}
 	return m, nil
+}
+
+func announced(ups []route.Update, p netip.Prefix) bool {
+	for i := range ups {
+		if ups[i].Prefix == p {
+			return true
+		}
+	}
+	return false
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {

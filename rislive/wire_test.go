@@ -1,0 +1,97 @@
+package rislive
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"routewatch/route"
+)
+
+// encodeRIS writes m as RIS Live would: the inverse of Decode for
+// ris_messages, used by the local test server and the round-trip fuzzer.
+func encodeRIS(m Message) []byte {
+	d := map[string]any{
+		"timestamp": float64(m.Time.UnixNano()) / 1e9,
+		"peer":      m.Peer.Addr.String(),
+		"peer_asn":  strconv.FormatUint(uint64(m.Peer.ASN), 10),
+		"id":        fmt.Sprintf("%d-%s", m.Time.UnixNano(), m.Peer.Addr),
+		"host":      m.Host,
+		"type":      m.Type,
+	}
+	switch m.Type {
+	case TypePeerState:
+		if m.State != nil && m.State.Down() {
+			d["state"] = "down"
+		} else {
+			d["state"] = "connected"
+		}
+	case TypeUpdate:
+		withdrawals := []string{}
+		type group struct {
+			attrs    *route.Attrs
+			prefixes []string
+		}
+		var groups []*group
+		for _, u := range m.Updates {
+			if u.Withdraw {
+				withdrawals = append(withdrawals, u.Prefix.String())
+				continue
+			}
+			if n := len(groups); n == 0 || groups[n-1].attrs != u.Attrs {
+				groups = append(groups, &group{attrs: u.Attrs})
+			}
+			g := groups[len(groups)-1]
+			g.prefixes = append(g.prefixes, u.Prefix.String())
+		}
+		if m.State != nil && m.State.EndOfRIB {
+			withdrawals = append(withdrawals, endOfRIBPrefix)
+		}
+		d["withdrawals"] = withdrawals
+		d["path"] = []any{}
+		var anns []map[string]any
+		for _, g := range groups {
+			nh := ""
+			if g.attrs.NextHop.IsValid() {
+				nh = g.attrs.NextHop.String()
+			}
+			anns = append(anns, map[string]any{"next_hop": nh, "prefixes": g.prefixes})
+		}
+		if len(groups) > 0 {
+			a := groups[0].attrs
+			d["path"] = encodePath(a.ASPath)
+			d["origin"] = a.Origin.String()
+			comms := [][2]uint32{}
+			for _, c := range a.Communities {
+				comms = append(comms, [2]uint32{uint32(c) >> 16, uint32(c) & 0xffff})
+			}
+			d["community"] = comms
+			if a.HasMED {
+				d["med"] = a.MED
+			}
+			if a.Aggregator != nil {
+				d["aggregator"] = fmt.Sprintf("%d:%s", a.Aggregator.ASN, a.Aggregator.Addr)
+			}
+			d["announcements"] = anns
+		}
+	}
+	b, err := json.Marshal(map[string]any{"type": KindMessage, "data": d})
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func encodePath(p route.ASPath) []any {
+	out := []any{}
+	for _, s := range p {
+		if s.Type == route.ASSet {
+			out = append(out, append([]uint32{}, s.ASNs...))
+			continue
+		}
+		for _, a := range s.ASNs {
+			out = append(out, a)
+		}
+	}
+	return out
+}
