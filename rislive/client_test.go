@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"routewatch/internal/rislivetest"
 	"routewatch/route"
 )
 
@@ -152,17 +153,17 @@ func count(c prometheus.Collector) float64 { return testutil.ToFloat64(c) }
 var watched = []netip.Prefix{netip.MustParsePrefix("52.94.0.0/22"), netip.MustParsePrefix("52.95.0.0/16"), netip.MustParsePrefix("2600:1f00::/24")}
 
 func TestClientProtocol(t *testing.T) {
-	srv := newRISServer(t)
+	srv := rislivetest.NewServer(t)
 	rg := &fixedRanges{ps: watched, asns: []uint32{16509}}
-	cfg := testConfig(srv.url())
+	cfg := testConfig(srv.URL())
 	cfg.IgnorePeers = []string{"198.51.100.9", "AS64999"}
 	r := start(t, cfg, rg, nil, true)
 	m := r.c.m
 
-	conn := srv.accept(t)
+	conn := srv.Accept(t)
 	want := Subscriptions(watched, []uint32{16509}, nil)
-	waitFor(t, "subscriptions", func() bool { return len(conn.subscriptions()) == len(want) })
-	if got := conn.subscriptions(); !slices.Equal(got, want) {
+	waitFor(t, "subscriptions", func() bool { return len(subsOf(conn)) == len(want) })
+	if got := subsOf(conn); !slices.Equal(got, want) {
 		t.Fatalf("subscriptions %+v, want %+v", got, want)
 	}
 	if !slices.Contains(want, Subscription{Type: TypeUpdate, Path: "16509$"}) {
@@ -174,28 +175,28 @@ func TestClientProtocol(t *testing.T) {
 		big = append(big, netip.PrefixFrom(netip.AddrFrom4([4]byte{52, 95, byte(i >> 8), byte(i)}), 32).String())
 	}
 	msgs := []string{
-		risUpdate("rrc00", "192.0.2.7", "3333", 1700000000.1, "[3333,3356,16509]", "192.0.2.7", "52.94.0.0/22"),
-		risUpdate("rrc01", "192.0.2.7", "3333", 1700000000.2, "[3333,3356,16509]", "192.0.2.7", "52.94.0.0/22"),
+		rislivetest.Update("rrc00", "192.0.2.7", "3333", 1700000000.1, "[3333,3356,16509]", "192.0.2.7", "52.94.0.0/22"),
+		rislivetest.Update("rrc01", "192.0.2.7", "3333", 1700000000.2, "[3333,3356,16509]", "192.0.2.7", "52.94.0.0/22"),
 		`{"type":"ris_message","data":{"timestamp":1700000000.3,"peer":"2001:db8::7","peer_asn":"64500","host":"rrc21","type":"UPDATE","path":[64500,174,[16509,14618]],"announcements":[{"next_hop":"2001:db8::7","prefixes":["2600:1f00::/24"]},{"next_hop":"fe80::7","prefixes":["2600:1f00::/24"]}],"withdrawals":[]}}`,
-		risWithdraw("rrc00", "192.0.2.7", "3333", 1700000000.4, "52.94.0.0/22"),
-		risWithdraw("rrc00", "192.0.2.7", "3333", 1700000000.5, "eor"),
-		risPeerState("rrc21", "2001:db8::7", "64500", 1700000000.6, "down"),
-		risBare("rrc00", "192.0.2.7", "3333", 1700000000.7, "KEEPALIVE", ""),
-		risBare("rrc00", "192.0.2.7", "3333", 1700000000.7, "OPEN", `,"direction":"received","version":4,"asn":3333,"hold_time":90,"router_id":"192.0.2.7","capabilities":{}`),
-		risBare("rrc00", "192.0.2.7", "3333", 1700000000.7, "NOTIFICATION", `,"notification":{"code":6,"subcode":4,"data":""}`),
+		rislivetest.Withdraw("rrc00", "192.0.2.7", "3333", 1700000000.4, "52.94.0.0/22"),
+		rislivetest.Withdraw("rrc00", "192.0.2.7", "3333", 1700000000.5, "eor"),
+		rislivetest.PeerState("rrc21", "2001:db8::7", "64500", 1700000000.6, "down"),
+		rislivetest.Bare("rrc00", "192.0.2.7", "3333", 1700000000.7, "KEEPALIVE", ""),
+		rislivetest.Bare("rrc00", "192.0.2.7", "3333", 1700000000.7, "OPEN", `,"direction":"received","version":4,"asn":3333,"hold_time":90,"router_id":"192.0.2.7","capabilities":{}`),
+		rislivetest.Bare("rrc00", "192.0.2.7", "3333", 1700000000.7, "NOTIFICATION", `,"notification":{"code":6,"subcode":4,"data":""}`),
 		`{"type":"ris_error","data":{"message":"Subscription limit reached"}}`,
 		`this is not json`,
-		risUpdate("rrc00", "192.0.2.7", "3333", 1700000000.8, "[3333]", "192.0.2.7", "52.94.0.0/22")[:80],
+		rislivetest.Update("rrc00", "192.0.2.7", "3333", 1700000000.8, "[3333]", "192.0.2.7", "52.94.0.0/22")[:80],
 		`{"type":"ris_message","data":{"timestamp":1700000000.9,"peer":"192.0.2.7","peer_asn":"3333","host":"rrc00","type":"UPDATE","announcements":[{"next_hop":"192.0.2.7","prefixes":["52.94.0.0/99"]}]}}`,
-		risUpdate("rrc00", "198.51.100.9", "3333", 1700000001, "[3333,16509]", "198.51.100.9", "52.94.0.0/22"),
-		risUpdate("rrc00", "192.0.2.99", "64999", 1700000001, "[64999,16509]", "192.0.2.99", "52.94.0.0/22"),
-		risUpdate("rrc00", "192.0.2.8", "3356", 1700000002, "[3356,16509]", "192.0.2.8", big...),
+		rislivetest.Update("rrc00", "198.51.100.9", "3333", 1700000001, "[3333,16509]", "198.51.100.9", "52.94.0.0/22"),
+		rislivetest.Update("rrc00", "192.0.2.99", "64999", 1700000001, "[64999,16509]", "192.0.2.99", "52.94.0.0/22"),
+		rislivetest.Update("rrc00", "192.0.2.8", "3356", 1700000002, "[3356,16509]", "192.0.2.8", big...),
 	}
 	if len(msgs[len(msgs)-1]) < 100<<10 {
 		t.Fatalf("big message only %d bytes", len(msgs[len(msgs)-1]))
 	}
 	for _, s := range msgs {
-		conn.send(s)
+		conn.Send(s)
 	}
 	waitFor(t, "the big message", func() bool { return len(r.sink.find("52.95.23.111/32")) == 1 })
 
@@ -246,12 +247,12 @@ func TestClientProtocol(t *testing.T) {
 	})
 
 	t.Run("drop mid-stream: reconnect, resubscribe, gap re-syncs", func(t *testing.T) {
-		conn.drop()
-		conn2 := srv.accept(t)
-		waitFor(t, "resubscription", func() bool { return len(conn2.subscriptions()) == len(want) })
+		conn.Drop()
+		conn2 := srv.Accept(t)
+		waitFor(t, "resubscription", func() bool { return len(subsOf(conn2)) == len(want) })
 		waitFor(t, "reconnect counted", func() bool { return count(m.reconnects.WithLabelValues("read")) == 1 })
-		conn2.send(risUpdate("rrc00", "192.0.2.7", "3333", 1700000100, "[3333,174,16509]", "192.0.2.7", "52.94.0.0/22"))
-		conn2.send(risUpdate("rrc00", "192.0.2.7", "3333", 1700000101, "[3333,1299,16509]", "192.0.2.7", "52.94.0.0/22"))
+		conn2.Send(rislivetest.Update("rrc00", "192.0.2.7", "3333", 1700000100, "[3333,174,16509]", "192.0.2.7", "52.94.0.0/22"))
+		conn2.Send(rislivetest.Update("rrc00", "192.0.2.7", "3333", 1700000101, "[3333,1299,16509]", "192.0.2.7", "52.94.0.0/22"))
 		waitFor(t, "updates after reconnect", func() bool { return len(r.sink.find("52.94.0.0/22")) == 5 })
 		ups := r.sink.find("52.94.0.0/22")
 		if !ups[3].TableDump || ups[4].TableDump {
@@ -263,28 +264,28 @@ func TestClientProtocol(t *testing.T) {
 
 		// Oversized: beyond the read limit the library closes the socket
 		// (1009); the client redials.
-		conn2.send(risUpdate("rrc00", "192.0.2.8", "3356", 1700000102, "[3356,16509]", "192.0.2.8", slices.Concat(big, big, big)...))
-		conn3 := srv.accept(t)
+		conn2.Send(rislivetest.Update("rrc00", "192.0.2.8", "3356", 1700000102, "[3356,16509]", "192.0.2.8", slices.Concat(big, big, big)...))
+		conn3 := srv.Accept(t)
 		waitFor(t, "second reconnect", func() bool { return count(m.reconnects.WithLabelValues("read")) == 2 })
-		waitFor(t, "resubscription", func() bool { return len(conn3.subscriptions()) == len(want) })
+		waitFor(t, "resubscription", func() bool { return len(subsOf(conn3)) == len(want) })
 	})
 }
 
 func TestClientRangesRefreshResubscribes(t *testing.T) {
-	srv := newRISServer(t)
+	srv := rislivetest.NewServer(t)
 	rg := &fixedRanges{ps: watched[:1], asns: []uint32{16509}}
-	r := start(t, testConfig(srv.url()), rg, nil, true)
-	conn := srv.accept(t)
+	r := start(t, testConfig(srv.URL()), rg, nil, true)
+	conn := srv.Accept(t)
 	old := Subscriptions(watched[:1], []uint32{16509}, nil)
-	waitFor(t, "subscriptions", func() bool { return len(conn.subscriptions()) == len(old) })
+	waitFor(t, "subscriptions", func() bool { return len(subsOf(conn)) == len(old) })
 
 	rg.set([]netip.Prefix{netip.MustParsePrefix("13.32.0.0/15")}, []uint32{16509, 14618})
 	next := Subscriptions([]netip.Prefix{netip.MustParsePrefix("13.32.0.0/15")}, []uint32{16509, 14618}, nil)
-	waitFor(t, "resubscription", func() bool { return len(conn.subscriptions()) == len(old)+2 && len(conn.unsubscriptions()) == 1 })
-	if u := conn.unsubscriptions(); u[0].Prefix != "52.94.0.0/22" {
+	waitFor(t, "resubscription", func() bool { return len(subsOf(conn)) == len(old)+2 && len(unsubsOf(conn)) == 1 })
+	if u := unsubsOf(conn); u[0].Prefix != "52.94.0.0/22" {
 		t.Errorf("unsubscribed %+v", u)
 	}
-	added := conn.subscriptions()[len(old):]
+	added := subsOf(conn)[len(old):]
 	if !slices.Contains(added, Subscription{Type: TypeUpdate, Prefix: "13.32.0.0/15", MoreSpecific: true}) ||
 		!slices.Contains(added, Subscription{Type: TypeUpdate, Path: "14618$"}) {
 		t.Errorf("added %+v", added)
@@ -294,48 +295,46 @@ func TestClientRangesRefreshResubscribes(t *testing.T) {
 
 func TestClientSilenceAndNoPong(t *testing.T) {
 	t.Run("silent feed is dead", func(t *testing.T) {
-		srv := newRISServer(t)
-		cfg := testConfig(srv.url())
+		srv := rislivetest.NewServer(t)
+		cfg := testConfig(srv.URL())
 		cfg.SilenceTimeout, cfg.PingInterval = 100*time.Millisecond, 50*time.Millisecond
 		r := start(t, cfg, nil, nil, true)
-		srv.accept(t) // answers pings, sends nothing
-		srv.accept(t)
+		srv.Accept(t) // answers pings, sends nothing
+		srv.Accept(t)
 		waitFor(t, "silence reconnect", func() bool { return count(r.c.m.reconnects.WithLabelValues("silence")) >= 1 })
 	})
 	t.Run("no pong in three intervals", func(t *testing.T) {
-		srv := newRISServer(t)
-		srv.setNoPong(true)
-		cfg := testConfig(srv.url())
+		srv := rislivetest.NewServer(t)
+		srv.SetNoPong(true)
+		cfg := testConfig(srv.URL())
 		cfg.PingInterval = 20 * time.Millisecond
 		r := start(t, cfg, nil, nil, true)
-		c := srv.accept(t)
-		srv.accept(t)
-		c.mu.Lock()
-		pings := c.pings
-		c.mu.Unlock()
+		c := srv.Accept(t)
+		srv.Accept(t)
+		pings := c.Pings()
 		if pings < 2 {
 			t.Errorf("%d pings before giving up, want at least 2", pings)
 		}
 		waitFor(t, "no_pong reconnect", func() bool { return count(r.c.m.reconnects.WithLabelValues("no_pong")) >= 1 })
 	})
 	t.Run("dial failures back off and retry", func(t *testing.T) {
-		srv := newRISServer(t)
-		cfg := testConfig(strings.Replace(srv.url(), "/v1/ws/", "/nope/", 1))
+		srv := rislivetest.NewServer(t)
+		cfg := testConfig(strings.Replace(srv.URL(), "/v1/ws/", "/nope/", 1))
 		r := start(t, cfg, nil, nil, true)
 		waitFor(t, "dial retries", func() bool { return count(r.c.m.reconnects.WithLabelValues("dial")) >= 3 })
 	})
 }
 
 func TestClientNeverBlocksOnPipeline(t *testing.T) {
-	srv := newRISServer(t)
-	cfg := testConfig(srv.url())
+	srv := rislivetest.NewServer(t)
+	cfg := testConfig(srv.URL())
 	cfg.QueueSize = 1
 	r := start(t, cfg, nil, nil, false) // the pipeline is stuck
-	conn := srv.accept(t)
-	waitFor(t, "subscriptions", func() bool { return len(conn.subscriptions()) > 0 })
+	conn := srv.Accept(t)
+	waitFor(t, "subscriptions", func() bool { return len(subsOf(conn)) > 0 })
 	prefixes := []string{"52.94.0.0/24", "52.94.1.0/24", "52.94.2.0/24", "52.94.3.0/24", "52.94.4.0/24", "52.94.5.0/24"}
 	for i, p := range prefixes {
-		conn.send(risUpdate("rrc00", "192.0.2.7", "3333", 1700000000+float64(i), "[3333,16509]", "192.0.2.7", p))
+		conn.Send(rislivetest.Update("rrc00", "192.0.2.7", "3333", 1700000000+float64(i), "[3333,16509]", "192.0.2.7", p))
 	}
 	// Pings are still answered: the reader keeps reading while stuck.
 	waitFor(t, "drops", func() bool { return count(r.c.m.dropped) >= 3 })
@@ -348,7 +347,7 @@ func TestClientNeverBlocksOnPipeline(t *testing.T) {
 		delivered[u.Prefix.String()] = true
 	}
 	for i, p := range prefixes {
-		conn.send(risUpdate("rrc00", "192.0.2.7", "3333", 1700000010+float64(i), "[3333,174,16509]", "192.0.2.7", p))
+		conn.Send(rislivetest.Update("rrc00", "192.0.2.7", "3333", 1700000010+float64(i), "[3333,174,16509]", "192.0.2.7", p))
 		waitFor(t, "update after the stall", func() bool { return len(r.sink.find(p)) == 1+btoi(delivered[p]) })
 	}
 	for _, p := range prefixes {
@@ -385,15 +384,15 @@ func (f fakeBoot) Bootstrap(ctx context.Context, out chan<- route.Batch) (time.T
 }
 
 func TestClientBootstrap(t *testing.T) {
-	srv := newRISServer(t)
+	srv := rislivetest.NewServer(t)
 	until := time.Unix(1700000050, 0)
 	peer := route.Peer{Addr: netip.MustParseAddr("192.0.2.7"), ASN: 3333, Collector: "rrc00"}
 	attrs := &route.Attrs{ASPath: route.ASPath{{Type: route.ASSequence, ASNs: []uint32{3333, 3356, 16509}}}}
 	boot := fakeBoot{until: until, rib: []route.Update{{Time: until.Add(-time.Hour), Source: "bview", Peer: peer, Prefix: netip.MustParsePrefix("52.94.0.0/22"), Attrs: attrs}}}
-	r := start(t, testConfig(srv.url()), nil, boot, true)
-	conn := srv.accept(t)
-	conn.send(risUpdate("rrc00", "192.0.2.7", "3333", 1700000040, "[3333,174,16509]", "192.0.2.7", "52.94.0.0/22"))
-	conn.send(risUpdate("rrc00", "192.0.2.7", "3333", 1700000060, "[3333,1299,16509]", "192.0.2.7", "52.94.0.0/22"))
+	r := start(t, testConfig(srv.URL()), nil, boot, true)
+	conn := srv.Accept(t)
+	conn.Send(rislivetest.Update("rrc00", "192.0.2.7", "3333", 1700000040, "[3333,174,16509]", "192.0.2.7", "52.94.0.0/22"))
+	conn.Send(rislivetest.Update("rrc00", "192.0.2.7", "3333", 1700000060, "[3333,1299,16509]", "192.0.2.7", "52.94.0.0/22"))
 	waitFor(t, "bootstrap and live", func() bool { return len(r.sink.find("52.94.0.0/22")) == 3 })
 	ups := r.sink.find("52.94.0.0/22")
 	if ups[0].Source != "bview" || !ups[0].TableDump {
@@ -405,4 +404,15 @@ func TestClientBootstrap(t *testing.T) {
 	if count(r.c.m.bootstraps.WithLabelValues("ok")) != 1 {
 		t.Error("bootstrap not counted")
 	}
+}
+
+func subsOf(c *rislivetest.Conn) []Subscription   { return convert(c.Subscriptions()) }
+func unsubsOf(c *rislivetest.Conn) []Subscription { return convert(c.Unsubscriptions()) }
+
+func convert(in []rislivetest.Subscription) []Subscription {
+	out := make([]Subscription, len(in))
+	for i, s := range in {
+		out[i] = Subscription(s)
+	}
+	return out
 }
