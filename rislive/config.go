@@ -13,6 +13,9 @@ import (
 // DefaultURL is RIPE's RIS Live endpoint; client= names us to RIPE.
 const DefaultURL = "wss://ris-live.ripe.net/v1/ws/?client=routewatch"
 
+// DefaultSilenceTimeout is how long a silent feed is trusted.
+const DefaultSilenceTimeout = 30 * time.Minute
+
 // Config is the ris_live section's connection part (the service adds
 // enabled and bootstrap). Fields tagged yaml:"-" are not configurable in
 // the file; their defaults are the documented behaviour.
@@ -57,7 +60,7 @@ func (c Config) withDefaults() Config {
 		c.URL = DefaultURL
 	}
 	if c.SilenceTimeout == 0 {
-		c.SilenceTimeout = 30 * time.Minute
+		c.SilenceTimeout = DefaultSilenceTimeout
 	}
 	if c.PingInterval == 0 {
 		c.PingInterval = 30 * time.Second
