@@ -87,9 +87,11 @@ type Decoder struct {
 // NewDecoder returns a Decoder.
 func NewDecoder() *Decoder { return &Decoder{sources: make(map[string]string)} }
 
+// envelope is every server message in one pass: data holds the fields
+// of a ris_message and the message of a ris_error.
 type envelope struct {
-	Type Kind            `json:"type"`
-	Data json.RawMessage `json:"data"`
+	Type Kind         `json:"type"`
+	Data *wireMessage `json:"data"`
 }
 
 type wireMessage struct {
@@ -98,7 +100,7 @@ type wireMessage struct {
 	PeerASN       flexASN            `json:"peer_asn"`
 	Host          string             `json:"host"`
 	Type          string             `json:"type"`
-	Path          []pathElem         `json:"path"`
+	Path          wirePath           `json:"path"`
 	Community     [][2]uint32        `json:"community"`
 	Origin        string             `json:"origin"`
 	MED           *uint32            `json:"med"`
@@ -106,15 +108,13 @@ type wireMessage struct {
 	Announcements []wireAnnouncement `json:"announcements"`
 	Withdrawals   []string           `json:"withdrawals"`
 	State         string             `json:"state"`
+	// Message is the text of a ris_error.
+	Message string `json:"message"`
 }
 
 type wireAnnouncement struct {
 	NextHop  string   `json:"next_hop"`
 	Prefixes []string `json:"prefixes"`
-}
-
-type wireError struct {
-	Message string `json:"message"`
 }
 
 // flexASN is an ASN sent as a JSON string ("3333", as RIS Live does) or a
@@ -134,20 +134,80 @@ func (a *flexASN) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// pathElem is one element of a RIS Live path: an ASN, or an AS_SET as a
-// nested array.
-type pathElem struct {
-	asn uint32
-	set []uint32
+// wirePath is a RIS Live path: ASNs, and AS_SETs as nested arrays,
+// parsed by hand (reflection per element is most of a message's cost).
+type wirePath struct{ segs route.ASPath }
+
+func (p *wirePath) UnmarshalJSON(b []byte) error {
+	segs, err := parsePath(b)
+	if err != nil {
+		return fmt.Errorf("path: %w", err)
+	}
+	p.segs = segs
+	return nil
 }
 
-func (p *pathElem) UnmarshalJSON(b []byte) error {
+var errPath = errors.New("not an array of ASNs and arrays of ASNs")
+
+// parsePath parses `[1,2,[3,4],5]`: runs of ASNs become AS_SEQUENCEs, each
+// nested array an AS_SET. null is an empty path.
+func parsePath(b []byte) (route.ASPath, error) {
 	b = bytes.TrimSpace(b)
-	if len(b) > 0 && b[0] == '[' {
-		p.set = []uint32{}
-		return json.Unmarshal(b, &p.set)
+	if string(b) == "null" {
+		return nil, nil
 	}
-	return json.Unmarshal(b, &p.asn)
+	if len(b) < 2 || b[0] != '[' || b[len(b)-1] != ']' {
+		return nil, errPath
+	}
+	var out route.ASPath
+	inSet := false
+	i := 1
+	expectValue := true
+	for i < len(b)-1 {
+		c := b[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			i++
+		case c == ',':
+			if expectValue {
+				return nil, errPath
+			}
+			expectValue = true
+			i++
+		case c == '[' && !inSet && expectValue:
+			out = append(out, route.Segment{Type: route.ASSet, ASNs: []uint32{}})
+			inSet = true
+			i++
+		case c == ']' && inSet && (!expectValue || len(out[len(out)-1].ASNs) == 0):
+			inSet, expectValue = false, false
+			i++
+		case c >= '0' && c <= '9' && expectValue:
+			j := i
+			var n uint64
+			for j < len(b)-1 && b[j] >= '0' && b[j] <= '9' {
+				n = n*10 + uint64(b[j]-'0')
+				if n > math.MaxUint32 {
+					return nil, errPath
+				}
+				j++
+			}
+			i, expectValue = j, false
+			switch k := len(out); {
+			case inSet:
+				out[k-1].ASNs = append(out[k-1].ASNs, uint32(n))
+			case k > 0 && out[k-1].Type == route.ASSequence:
+				out[k-1].ASNs = append(out[k-1].ASNs, uint32(n))
+			default:
+				out = append(out, route.Segment{Type: route.ASSequence, ASNs: []uint32{uint32(n)}})
+			}
+		default:
+			return nil, errPath
+		}
+	}
+	if inSet || (expectValue && len(out) > 0) {
+		return nil, errPath
+	}
+	return out, nil
 }
 
 // Decode decodes one server message.
@@ -158,13 +218,15 @@ func (d *Decoder) Decode(b []byte) (Message, error) {
 	}
 	switch env.Type {
 	case KindMessage:
+		if env.Data == nil {
+			return Message{}, decodeErr(ReasonField, "ris_message without data")
+		}
 		return d.decodeRIS(env.Data)
 	case KindError:
-		var we wireError
-		if err := json.Unmarshal(env.Data, &we); err != nil {
-			return Message{}, &DecodeError{Reason: ReasonJSON, Err: err}
+		if env.Data == nil {
+			return Message{Kind: KindError}, nil
 		}
-		return Message{Kind: KindError, Error: we.Message}, nil
+		return Message{Kind: KindError, Error: env.Data.Message}, nil
 	case KindPong, KindSubscribeOK, KindRRCList:
 		return Message{Kind: env.Type}, nil
 	case "":
@@ -173,11 +235,7 @@ func (d *Decoder) Decode(b []byte) (Message, error) {
 	return Message{}, decodeErr(ReasonType, "unknown message type %.40q", string(env.Type))
 }
 
-func (d *Decoder) decodeRIS(data json.RawMessage) (Message, error) {
-	var w wireMessage
-	if err := json.Unmarshal(data, &w); err != nil {
-		return Message{}, &DecodeError{Reason: ReasonJSON, Err: err}
-	}
+func (d *Decoder) decodeRIS(w *wireMessage) (Message, error) {
 	addr, err := netip.ParseAddr(w.Peer)
 	if err != nil {
 		return Message{}, decodeErr(ReasonField, "peer %.60q: %w", w.Peer, err)
@@ -196,7 +254,7 @@ func (d *Decoder) decodeRIS(data json.RawMessage) (Message, error) {
 	}
 	switch w.Type {
 	case TypeUpdate:
-		return d.decodeUpdate(m, &w)
+		return d.decodeUpdate(m, w)
 	case TypePeerState:
 		st := route.PeerState{Time: m.Time, Source: d.source(m.Host), Peer: m.Peer, Reason: "RIS_PEER_STATE " + w.State}
 		switch w.State {
@@ -318,7 +376,7 @@ func parsePrefix(s string) (netip.Prefix, error) {
 }
 
 func attrs(w *wireMessage) (*route.Attrs, error) {
-	a := &route.Attrs{ASPath: aspath(w.Path)}
+	a := &route.Attrs{ASPath: w.Path.segs}
 	switch strings.ToUpper(w.Origin) {
 	case "IGP", "":
 		a.Origin = route.OriginIGP
@@ -352,25 +410,4 @@ func attrs(w *wireMessage) (*route.Attrs, error) {
 		a.Aggregator = &route.Aggregator{ASN: uint32(n), Addr: addr}
 	}
 	return a, nil
-}
-
-// aspath turns RIS Live's path (ASNs, AS_SETs as nested arrays) into
-// segments: runs of ASNs become AS_SEQUENCEs, each nested array an AS_SET.
-func aspath(elems []pathElem) route.ASPath {
-	if len(elems) == 0 {
-		return nil
-	}
-	var out route.ASPath
-	for _, e := range elems {
-		if e.set != nil {
-			out = append(out, route.Segment{Type: route.ASSet, ASNs: e.set})
-			continue
-		}
-		if n := len(out); n > 0 && out[n-1].Type == route.ASSequence {
-			out[n-1].ASNs = append(out[n-1].ASNs, e.asn)
-			continue
-		}
-		out = append(out, route.Segment{Type: route.ASSequence, ASNs: []uint32{e.asn}})
-	}
-	return out
 }

@@ -187,3 +187,37 @@ func TestDecodeErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestParsePath(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want string // ASPath.String(), or "error"
+	}{
+		{`[]`, ``},
+		{`null`, ``},
+		{`[3333,174,16509]`, `3333 174 16509`},
+		{`[ 3333 , [ 1 , 2 ] , 5 ]`, `3333 {1,2} 5`},
+		{`[[1,2]]`, `{1,2}`},
+		{`[4294967295]`, `4294967295`},
+		{`[4294967296]`, `error`},
+		{`[1,,2]`, `error`},
+		{`[1,]`, `error`},
+		{`[1 2]`, `error`},
+		{`[[1,[2]]]`, `error`},
+		{`[[1,2]`, `error`},
+		{`[-1]`, `error`},
+		{`["1"]`, `error`},
+		{`{}`, `error`},
+	} {
+		t.Run(tt.in, func(t *testing.T) {
+			p, err := parsePath([]byte(tt.in))
+			got := p.String()
+			if err != nil {
+				got = "error"
+			}
+			if got != tt.want {
+				t.Errorf("parsePath(%s) = %q (%v), want %q", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
