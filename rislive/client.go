@@ -58,7 +58,7 @@ func New(cfg Config, rg Ranges, boot Bootstrapper, logger *slog.Logger, reg prom
 	if len(cfg.Hosts) > 0 {
 		c.hosts = make(map[string]bool, len(cfg.Hosts))
 		for _, h := range cfg.Hosts {
-			c.hosts[h] = true
+			c.hosts[CollectorName(h)] = true
 		}
 	}
 	c.m = newMetrics(reg, func() float64 { return sinceSeconds(c.lastMsg.Load(), c.cfg.Now()) })

@@ -42,6 +42,7 @@ type Message struct {
 	Kind Kind
 	// Type is the BGP message type of a ris_message (UPDATE, OPEN, …).
 	Type string
+	// Host is the RRC, named as in the archives (CollectorName).
 	Host string
 	Peer route.Peer
 	Time time.Time
@@ -81,11 +82,19 @@ func decodeErr(reason string, format string, args ...any) *DecodeError {
 // (bytes in, values out) and keeps only a small cache of source names; it
 // is not safe for concurrent use.
 type Decoder struct {
-	sources map[string]string // host -> "rislive:<host>"
+	hosts map[string]hostNames // as sent -> collector name and source
 }
 
+type hostNames struct{ collector, source string }
+
 // NewDecoder returns a Decoder.
-func NewDecoder() *Decoder { return &Decoder{sources: make(map[string]string)} }
+func NewDecoder() *Decoder { return &Decoder{hosts: make(map[string]hostNames)} }
+
+// CollectorName is the RRC's name as the archives spell it: RIS Live's
+// host "rrc00.ripe.net" (or "rrc00") is "rrc00".
+func CollectorName(host string) string {
+	return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(host)), ".ripe.net")
+}
 
 // envelope is every server message in one pass: data holds the fields
 // of a ris_message and the message of a ris_error.
@@ -240,16 +249,17 @@ func (d *Decoder) decodeRIS(w *wireMessage) (Message, error) {
 	if err != nil {
 		return Message{}, decodeErr(ReasonField, "peer %.60q: %w", w.Peer, err)
 	}
-	if w.Host == "" {
-		return Message{}, decodeErr(ReasonField, "no host")
-	}
 	if w.Timestamp <= 0 || math.IsInf(w.Timestamp, 0) || w.Timestamp > 9e9 {
 		return Message{}, decodeErr(ReasonField, "timestamp %v", w.Timestamp)
 	}
 	sec, frac := math.Modf(w.Timestamp)
+	host := d.names(w.Host).collector
+	if host == "" {
+		return Message{}, decodeErr(ReasonField, "no host")
+	}
 	m := Message{
-		Kind: KindMessage, Type: w.Type, Host: w.Host,
-		Peer: route.Peer{Addr: addr.Unmap(), ASN: uint32(w.PeerASN), Collector: w.Host},
+		Kind: KindMessage, Type: w.Type, Host: host,
+		Peer: route.Peer{Addr: addr.Unmap(), ASN: uint32(w.PeerASN), Collector: host},
 		Time: time.Unix(int64(sec), int64(frac*1e9)).UTC(),
 	}
 	switch w.Type {
@@ -273,17 +283,20 @@ func (d *Decoder) decodeRIS(w *wireMessage) (Message, error) {
 	return m, nil
 }
 
-func (d *Decoder) source(host string) string {
-	s, ok := d.sources[host]
+func (d *Decoder) names(host string) hostNames {
+	n, ok := d.hosts[host]
 	if !ok {
-		if len(d.sources) > 1024 { // hosts are a few dozen RRCs; bound garbage
-			clear(d.sources)
+		if len(d.hosts) > 1024 { // hosts are a few dozen RRCs; bound garbage
+			clear(d.hosts)
 		}
-		s = sourcePrefix + host
-		d.sources[host] = s
+		c := CollectorName(host)
+		n = hostNames{collector: c, source: sourcePrefix + c}
+		d.hosts[host] = n
 	}
-	return s
+	return n
 }
+
+func (d *Decoder) source(host string) string { return d.names(host).source }
 
 func (d *Decoder) decodeUpdate(m Message, w *wireMessage) (Message, error) {
 	src := d.source(m.Host)

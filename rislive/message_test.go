@@ -61,7 +61,7 @@ func TestDecodeUpdate(t *testing.T) {
 }
 
 func TestDecodeQuirks(t *testing.T) {
-	const head = `{"type":"ris_message","data":{"timestamp":1700000000,"peer":"2001:db8::7","peer_asn":"64500","host":"rrc21","type":"UPDATE",`
+	const head = `{"type":"ris_message","data":{"timestamp":1700000000,"peer":"2001:db8::7","peer_asn":"64500","host":"rrc21.ripe.net","type":"UPDATE",`
 	tests := []struct {
 		name  string
 		data  string
@@ -105,6 +105,11 @@ func TestDecodeQuirks(t *testing.T) {
 					t.Errorf("updates %+v state %+v", m.Updates, m.State)
 				}
 			}},
+		{"host with domain is the archive's collector name", `"withdrawals":["2600:1f00::/24"]}}`, func(t *testing.T, m Message) {
+			if m.Host != "rrc21" || m.Peer.Collector != "rrc21" || m.Updates[0].Source != "rislive:rrc21" {
+				t.Errorf("host %q collector %q source %q", m.Host, m.Peer.Collector, m.Updates[0].Source)
+			}
+		}},
 		{"numeric peer_asn accepted", `"withdrawals":["2600:1f00::/24"]}}`, func(t *testing.T, m Message) {
 			if m.Peer.ASN != 64500 {
 				t.Errorf("asn %d", m.Peer.ASN)

@@ -23,7 +23,7 @@ type markKey struct {
 
 // maxMarks bounds the per-route marks; past it a drop unverifies
 // everything until each route was seen again.
-const maxMarks = 1 << 20
+const maxMarks = 1 << 18
 
 // resync holds what is unverified. The reader marks drops; the emitter
 // asks and clears. Safe for concurrent use.
