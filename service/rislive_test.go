@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,9 +17,12 @@ import (
 	"time"
 
 	"routewatch/alert"
+	"routewatch/analyzer"
 	"routewatch/internal/rislivetest"
 	"routewatch/internal/testenv"
 	"routewatch/mrtdata/scenario"
+	"routewatch/ranges"
+	"routewatch/rislive"
 	"routewatch/route"
 )
 
@@ -154,5 +158,63 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		if time.Now().After(end) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
+	}
+}
+
+// TestRISLiveVantagePoints: a feeder at two RRCs is two vantage points
+// (its routes do not overwrite each other) but one ASN for the
+// thresholds: two ASNs at three sessions stay below min_peers 3, three
+// ASNs open the path_shift.
+func TestRISLiveVantagePoints(t *testing.T) {
+	var entries []ranges.Entry
+	var prefixes []string
+	for i := range 20 {
+		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{52, 94, byte(i), 0}), 24)
+		prefixes = append(prefixes, p.String())
+		entries = append(entries, ranges.Entry{Prefix: p, Tag: route.Tag{Provider: "aws", Region: "eu-west-1"}})
+	}
+	set := ranges.NewSet(entries, nil)
+	type feeder struct{ host, addr, asn string }
+	for _, tt := range []struct {
+		name    string
+		feeders []feeder
+		event   bool
+	}{
+		{"two ASNs at three sessions", []feeder{{"rrc00", "192.0.2.1", "3333"}, {"rrc01", "192.0.2.1", "3333"}, {"rrc00", "192.0.2.2", "174"}}, false},
+		{"three ASNs", []feeder{{"rrc00", "192.0.2.1", "3333"}, {"rrc01", "192.0.2.1", "3333"}, {"rrc00", "192.0.2.2", "174"}, {"rrc21", "192.0.2.3", "6939"}}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			an := analyzer.New(analyzer.DefaultConfig())
+			dec := rislive.NewDecoder()
+			var changes []route.EventChange
+			feed := func(msg string) {
+				m, err := dec.Decode([]byte(msg))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, u := range m.Updates {
+					set.Tag(&u)
+					changes = append(changes, an.Observe(u)...)
+				}
+			}
+			for _, f := range tt.feeders {
+				feed(rislivetest.Update(f.host, f.addr, f.asn, 1700000000, "["+f.asn+",3356,16509]", f.addr, prefixes...))
+			}
+			if st := an.Stats(); st.Slots != int64(20*len(tt.feeders)) {
+				t.Fatalf("%d routes held, want %d (one per prefix and vantage point)", st.Slots, 20*len(tt.feeders))
+			}
+			for _, f := range tt.feeders {
+				feed(rislivetest.Update(f.host, f.addr, f.asn, 1700000400, "["+f.asn+",2914,16509]", f.addr, prefixes...))
+			}
+			changes = append(changes, an.Tick(time.Unix(1700000500, 0))...)
+			changes = append(changes, an.Flush()...)
+			opened := false
+			for _, c := range changes {
+				opened = opened || (c.Change == route.EventOpened && c.Event.Kind == route.KindPathShift)
+			}
+			if opened != tt.event {
+				t.Errorf("path_shift opened %v, want %v", opened, tt.event)
+			}
+		})
 	}
 }
