@@ -41,8 +41,9 @@ const (
 )
 
 // Subscriptions derives the few, wide subscriptions that cover the
-// watched ranges: the prefixes aggregated to less-specifics (with
-// moreSpecific) until at most maxPrefixSubs per family remain, one
+// watched ranges: the prefixes merged into less-specifics (with
+// moreSpecific), closest first, until at most maxPrefixSubs per family
+// remain or the /8 (/16) floor is reached, one
 // `path: "<asn>$"` per watched origin ASN, the beacons, and RIS_PEER_STATE
 // messages. With hosts, each is repeated per host (RIS filters them
 // server-side); without, every RRC is heard. The result is sorted and
@@ -84,24 +85,36 @@ func Subscriptions(prefixes []netip.Prefix, asns []uint32, hosts []string) []Sub
 	return out
 }
 
-// aggregate shortens the longest prefixes one bit at a time until at most
-// budget remain or minBits is reached; covered prefixes are dropped.
+// aggregate merges the closest prefixes first: level by level from the
+// longest, every run of prefixes inside one supernet of that length
+// becomes the supernet, until at most budget remain or minBits is reached.
+// A prefix with no neighbour nearby stays as narrow as it is, so the
+// subscriptions cover little more address space than the ranges.
 func aggregate(ps []netip.Prefix, budget, minBits int) []netip.Prefix {
 	ps = removeCovered(ps)
-	for len(ps) > budget {
-		longest := 0
-		for _, p := range ps {
-			longest = max(longest, p.Bits())
-		}
-		if longest <= minBits {
-			break
-		}
-		for i, p := range ps {
-			if p.Bits() == longest {
-				ps[i], _ = p.Addr().Prefix(longest - 1)
+	longest := 0
+	for _, p := range ps {
+		longest = max(longest, p.Bits())
+	}
+	for l := longest - 1; len(ps) > budget && l >= minBits; l-- {
+		out := ps[:0]
+		for i := 0; i < len(ps); {
+			j := i + 1
+			if ps[i].Bits() > l {
+				super, _ := ps[i].Addr().Prefix(l)
+				for j < len(ps) && ps[j].Bits() >= l && super.Contains(ps[j].Addr()) {
+					j++
+				}
+				if j-i > 1 {
+					out = append(out, super)
+					i = j
+					continue
+				}
 			}
+			out = append(out, ps[i])
+			i = j
 		}
-		ps = removeCovered(ps)
+		ps = out
 	}
 	return ps
 }

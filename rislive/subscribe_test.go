@@ -136,3 +136,15 @@ func TestIgnorePeers(t *testing.T) {
 		t.Errorf("error %v", err)
 	}
 }
+
+func TestAggregateKeepsLonelyPrefixesNarrow(t *testing.T) {
+	ps := []netip.Prefix{
+		netip.MustParsePrefix("52.94.0.0/24"), netip.MustParsePrefix("52.94.1.0/24"), netip.MustParsePrefix("52.94.3.0/24"),
+		netip.MustParsePrefix("99.77.0.0/20"),
+	}
+	got := aggregate(ps, 2, minBits4)
+	want := []netip.Prefix{netip.MustParsePrefix("52.94.0.0/22"), netip.MustParsePrefix("99.77.0.0/20")}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("aggregate = %v, want %v", got, want)
+	}
+}
