@@ -83,11 +83,14 @@ func viewAttrs(a *route.Attrs) *attrsView {
 }
 
 type peerView struct {
-	Addr string `json:"addr"`
-	ASN  uint32 `json:"asn"`
+	Addr      string `json:"addr"`
+	ASN       uint32 `json:"asn"`
+	Collector string `json:"collector,omitempty"`
 }
 
-func viewPeer(p route.Peer) peerView { return peerView{Addr: addrString(p.Addr), ASN: p.ASN} }
+func viewPeer(p route.Peer) peerView {
+	return peerView{Addr: addrString(p.Addr), ASN: p.ASN, Collector: p.Collector}
+}
 
 type tagView struct {
 	Provider    string `json:"provider"`

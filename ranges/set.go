@@ -418,3 +418,24 @@ type Source struct {
 	ETag         string `json:"etag,omitempty"`
 	LastModified string `json:"last_modified,omitempty"`
 }
+
+// Roots returns the published ranges that lie inside no other published
+// range, sorted by address: what a feed subscription must cover.
+func (s *Set) Roots() []netip.Prefix {
+	if s == nil {
+		return nil
+	}
+	out := make([]netip.Prefix, len(s.roots.addrs))
+	for i, a := range s.roots.addrs {
+		out[i] = netip.PrefixFrom(a, int(s.roots.nodes[i].bits))
+	}
+	return out
+}
+
+// WatchedASNs returns the origin ASNs on the watch list, sorted.
+func (s *Set) WatchedASNs() []uint32 {
+	if s == nil {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(s.watch))
+}

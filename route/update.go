@@ -6,9 +6,15 @@ import (
 )
 
 // Peer identifies a vantage point: the BGP neighbor that sent a route.
+// Thresholds count distinct ASNs; state and sessions are per Peer value.
 type Peer struct {
 	Addr netip.Addr `json:"addr"`
 	ASN  uint32     `json:"asn"`
+	// Collector names the route collector the neighbor feeds when the
+	// route comes through one (a RIS RRC such as "rrc00"); "" for the own
+	// BGP sessions, BMP and MRT files. The same neighbor at two collectors
+	// is two vantage points (two sessions) but one ASN.
+	Collector string `json:"collector,omitempty"`
 }
 
 // Update is one route announcement or withdrawal for one prefix as seen from

@@ -27,6 +27,7 @@ type Config struct {
 	Store     StoreConfig     `yaml:"store"`
 	Ranges    ranges.Config   `yaml:"ranges"`
 	Collector CollectorConfig `yaml:"collector"`
+	RISLive   RISLiveConfig   `yaml:"ris_live"`
 	Replay    ReplayConfig    `yaml:"replay"`
 	Pipeline  PipelineConfig  `yaml:"pipeline"`
 	Analyzer  analyzer.Config `yaml:"analyzer"`
@@ -157,6 +158,7 @@ func (c *Config) applyDefaults() {
 	if len(cc.Neighbors) == 0 && len(cc.DynamicNeighbors) == 0 {
 		cc.DynamicNeighbors = []collector.DynamicNeighbor{{Prefix: "127.0.0.0/8"}}
 	}
+	c.RISLive.applyDefaults()
 	if c.API.Listen == "" {
 		c.API.Listen = DefaultAPIListen
 	}
@@ -277,8 +279,8 @@ func (c *Config) Validate() error {
 		if c.Store.Backend != "redis" {
 			errs = append(errs, fmt.Errorf("pipeline.role: %s needs store.backend redis (the stream lives there)", c.Pipeline.Role))
 		}
-		if c.Pipeline.Role == RoleCollector && !*c.Collector.Enabled && len(c.Replay.Files) == 0 && !c.Demo {
-			errs = append(errs, errors.New("pipeline.role: collector with the collector disabled, no replay files and no demo has nothing to publish"))
+		if c.Pipeline.Role == RoleCollector && !*c.Collector.Enabled && !c.RISLive.Enabled && len(c.Replay.Files) == 0 && !c.Demo {
+			errs = append(errs, errors.New("pipeline.role: collector with the collector and ris_live disabled, no replay files and no demo has nothing to publish"))
 		}
 	default:
 		errs = append(errs, fmt.Errorf("pipeline.role: %q is not all, collector, analyzer or writer", c.Pipeline.Role))
@@ -287,6 +289,9 @@ func (c *Config) Validate() error {
 		if err := c.Collector.Config.Validate(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := c.RISLive.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	for i, f := range c.Replay.Files {
 		if strings.TrimSpace(f) == "" {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"routewatch/internal/testenv"
 )
@@ -29,6 +30,7 @@ func TestExampleConfigDocumentsDefaults(t *testing.T) {
 		{"api", got.API, want.API},
 		{"alert.delivery", got.Alert.Delivery, want.Alert.Delivery},
 		{"collector", got.Collector.Config, want.Collector.Config},
+		{"ris_live", got.RISLive, want.RISLive},
 		{"store.backend", got.Store.Backend, want.Store.Backend},
 		{"shutdown_timeout", got.ShutdownTimeout, want.ShutdownTimeout},
 	}
@@ -85,6 +87,25 @@ func TestParseConfig(t *testing.T) {
 			}},
 		{name: "collector disabled skips its validation", yaml: "collector:\n  enabled: false\n  router_id: nonsense\n"},
 		{name: "collector bad router id", yaml: "collector:\n  router_id: nonsense\n", wantErr: "router_id"},
+		{name: "ris_live as in DESIGN.md", yaml: "ris_live:\n  enabled: true\n  url: ws://127.0.0.1:9/v1/ws/?client=x\n  hosts: [rrc00, rrc21]\n" +
+			"  ignore_peers: [192.0.2.1, AS3333]\n  silence_timeout: 10m\n  bootstrap:\n    collectors: [rrc00, rrc01]\n    base_urls: {rrc00: 'http://mirror/rrc00'}\n",
+			check: func(t *testing.T, c Config) {
+				r := c.RISLive
+				if !r.Enabled || r.URL != "ws://127.0.0.1:9/v1/ws/?client=x" || len(r.Hosts) != 2 || len(r.IgnorePeers) != 2 ||
+					r.SilenceTimeout != 10*time.Minute || len(r.Bootstrap.Collectors) != 2 || r.Bootstrap.BaseURLs["rrc00"] != "http://mirror/rrc00" {
+					t.Errorf("ris_live = %+v", r)
+				}
+			}},
+		{name: "ris_live defaults", yaml: "ris_live: {enabled: true}\n", check: func(t *testing.T, c Config) {
+			if c.RISLive.URL != "wss://ris-live.ripe.net/v1/ws/?client=routewatch" || c.RISLive.SilenceTimeout != 30*time.Minute ||
+				len(c.RISLive.Bootstrap.Collectors) != 1 || c.RISLive.Bootstrap.Collectors[0] != "rrc00" {
+				t.Errorf("ris_live = %+v", c.RISLive)
+			}
+		}},
+		{name: "ris_live internal knobs are not keys", yaml: "ris_live:\n  ping_interval: 1s\n", wantErr: "field ping_interval not found"},
+		{name: "ris_live bad url", yaml: "ris_live:\n  enabled: true\n  url: https://ris-live.ripe.net/\n", wantErr: `ris_live.url: scheme "https"`},
+		{name: "ris_live bad ignore", yaml: "ris_live:\n  enabled: true\n  ignore_peers: [rrc00]\n", wantErr: "ris_live.ignore_peers[0]"},
+		{name: "ris_live collector role", yaml: "store: {backend: redis, redis: {url: 'redis://x'}}\npipeline: {role: collector}\ncollector: {enabled: false}\nris_live: {enabled: true}\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -23,6 +23,7 @@ import (
 	"routewatch/mrtdata"
 	"routewatch/pipeline"
 	"routewatch/ranges"
+	"routewatch/rislive"
 	"routewatch/route"
 	"routewatch/store"
 )
@@ -41,6 +42,7 @@ type Service struct {
 	demoSet   *ranges.Set
 	engine    *pipeline.Engine
 	coll      *collector.Collector
+	ris       *rislive.Client
 	alerter   *alert.Alerter
 	api       *api.Server
 	redis     *store.Redis  // nil with the memory backend
@@ -113,6 +115,12 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, console io.Writer
 			return nil, fmt.Errorf("service: collector: %w", err)
 		}
 		s.coll = c
+	}
+	if role == RoleAll || role == RoleCollector {
+		if err := s.newRISLive(nil); err != nil {
+			s.st.Close()
+			return nil, err
+		}
 	}
 
 	a, err := api.New(cfg.API, s.st, matcherFunc(s.match), s.reg, logger, s.reg)
@@ -226,6 +234,7 @@ func (s *Service) Run(ctx context.Context) error {
 	if s.coll != nil {
 		g.Go(func() error { return s.coll.Run(gctx, s.in) })
 	}
+	s.runRISLive(gctx, g)
 	if role == RoleAll || role == RoleCollector {
 		g.Go(func() error {
 			defer close(s.replayed)
