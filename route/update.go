@@ -1,14 +1,60 @@
 package route
 
 import (
+	"fmt"
 	"net/netip"
 	"time"
 )
 
 // Peer identifies a vantage point: the BGP neighbor that sent a route.
+// For a BGP session or an MRT file, Addr and ASN say it all. A BMP station
+// sees the same neighbor through several routers and RIB views, each its own
+// vantage point: Router names the monitored router, Distinguisher is the BMP
+// peer distinguisher (RFC 7854 4.2; VRF or Loc-RIB instance), View the RIB.
+// They are zero for every other source, so their JSON is unchanged.
 type Peer struct {
-	Addr netip.Addr `json:"addr"`
-	ASN  uint32     `json:"asn"`
+	Addr          netip.Addr `json:"addr"`
+	ASN           uint32     `json:"asn"`
+	Router        string     `json:"router,omitempty"`
+	Distinguisher uint64     `json:"distinguisher,omitempty"`
+	View          View       `json:"view,omitempty"`
+}
+
+// View is the RIB a BMP route monitoring message reports (RFC 7854,
+// RFC 8671, RFC 9069). The zero value is the pre-policy Adj-RIB-In: what a
+// BGP session with the neighbor itself would show.
+type View uint8
+
+// RIB views.
+const (
+	ViewAdjRIBInPre   View = 0
+	ViewAdjRIBInPost  View = 1
+	ViewAdjRIBOutPre  View = 2
+	ViewAdjRIBOutPost View = 3
+	ViewLocRIB        View = 4
+)
+
+var viewNames = [...]string{"adj-rib-in-pre", "adj-rib-in-post", "adj-rib-out-pre", "adj-rib-out-post", "loc-rib"}
+
+func (v View) String() string {
+	if int(v) < len(viewNames) {
+		return viewNames[v]
+	}
+	return "unknown"
+}
+
+// MarshalText writes the view's name.
+func (v View) MarshalText() ([]byte, error) { return []byte(v.String()), nil }
+
+// UnmarshalText reads a view's name.
+func (v *View) UnmarshalText(b []byte) error {
+	for i, n := range viewNames {
+		if n == string(b) {
+			*v = View(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("route: unknown RIB view %q", b)
 }
 
 // Update is one route announcement or withdrawal for one prefix as seen from
