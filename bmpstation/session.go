@@ -54,6 +54,7 @@ func (s *session) run(r *bufio.Reader) error {
 		}
 		s.messages++
 		s.st.m.messages.WithLabelValues(typeNames[m.typ]).Inc()
+		s.st.logger.Debug("bmpstation: message", "router", s.name, "type", typeNames[m.typ], "peer", m.peer.key.addr, "view", m.view, "updates", len(m.updates), "eor", m.eor)
 		if err := s.handle(&m, at, r.Buffered() == 0); err != nil {
 			return err
 		}
