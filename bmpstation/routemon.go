@@ -30,14 +30,16 @@ func (d *decoder) routeMonitoring(m *message, pdu []byte, at time.Time) error {
 		addPath = info.addPathOut
 	}
 	upd, err := parseUpdate(pdu, as4, addPath)
-	if err != nil {
+	if err != nil || upd.withdraw {
 		// A sender may re-encode AS_PATHs to 4 octets without saying so
 		// (or not re-encode them although it says so): try the other.
-		var err2 error
-		if upd, err2 = parseUpdate(pdu, !as4, addPath); err2 != nil {
+		other, err2 := parseUpdate(pdu, !as4, addPath)
+		switch {
+		case err2 == nil && !other.withdraw:
+			upd = other
+		case err != nil:
 			return malformed(m.typ, reasonBadBGP, "%v", err)
 		}
-		err = nil
 	}
 	if eor, fam := upd.u.IsEndOfRib(); eor {
 		m.eor = unicastFam(fam)
