@@ -55,12 +55,11 @@ type message struct {
 	typ  int
 	peer peerHeader
 	view route.View
-	// Route Monitoring: watched-or-withdrawn updates (Peer fields other
-	// than Router set), End-of-RIB family, count of routes dropped as
-	// unwatched, attribute errors handled as withdraw.
+	// Route Monitoring: the UPDATE's routes (Peer fields other than
+	// Router set; the router state filters them), End-of-RIB family,
+	// attribute errors handled as withdraw.
 	updates   []route.Update
 	eor       famSet
-	unwatched int
 	withdrawn bool
 	// Peer Up
 	up *peerInfo
@@ -85,7 +84,7 @@ type stat struct {
 
 // decoder holds one BMP session's per-peer decoding state.
 type decoder struct {
-	watch Watcher
+	watch  Watcher
 	peers  map[peerKey]*peerInfo
 	source string
 	// scratch backs message.updates: the caller copies what it keeps.

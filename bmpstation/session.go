@@ -28,7 +28,7 @@ type session struct {
 	gen  uint64
 	name string
 	// term is the Termination message's reason, if one came.
-	term     string
+	term      string
 	messages  int64
 	offset    int64
 	stopTimer func()

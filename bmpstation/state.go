@@ -61,8 +61,8 @@ type vantageKey struct {
 // counts are read (and reset) by the metrics layer after each message.
 type counts struct {
 	announced, withdrawn, unwatched, unknownWd, staleWd int
-	routes                                           int // held, absolute
-	upChanges, downChanges, eorChanges               int
+	routes                                              int // held, absolute
+	upChanges, downChanges, eorChanges                  int
 }
 
 func newRouterTrack(name string) *routerTrack {
