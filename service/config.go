@@ -14,6 +14,7 @@ import (
 	"routewatch/alert"
 	"routewatch/analyzer"
 	"routewatch/api"
+	"routewatch/bmpstation"
 	"routewatch/collector"
 	"routewatch/ranges"
 	"routewatch/store"
@@ -23,15 +24,16 @@ import (
 // unknown keys are errors. See config/routewatch.example.yaml for every
 // key with its default.
 type Config struct {
-	Log       LogConfig       `yaml:"log"`
-	Store     StoreConfig     `yaml:"store"`
-	Ranges    ranges.Config   `yaml:"ranges"`
-	Collector CollectorConfig `yaml:"collector"`
-	Replay    ReplayConfig    `yaml:"replay"`
-	Pipeline  PipelineConfig  `yaml:"pipeline"`
-	Analyzer  analyzer.Config `yaml:"analyzer"`
-	API       api.Config      `yaml:"api"`
-	Alert     alert.Config    `yaml:"alert"`
+	Log       LogConfig         `yaml:"log"`
+	Store     StoreConfig       `yaml:"store"`
+	Ranges    ranges.Config     `yaml:"ranges"`
+	Collector CollectorConfig   `yaml:"collector"`
+	BMP       bmpstation.Config `yaml:"bmp"`
+	Replay    ReplayConfig      `yaml:"replay"`
+	Pipeline  PipelineConfig    `yaml:"pipeline"`
+	Analyzer  analyzer.Config   `yaml:"analyzer"`
+	API       api.Config        `yaml:"api"`
+	Alert     alert.Config      `yaml:"alert"`
 	// Demo feeds a bundled synthetic scenario (a regional path shift and
 	// its restoration) into the running service at startup, so a first
 	// run shows an event in the API and on the console, even offline.
@@ -285,6 +287,11 @@ func (c *Config) Validate() error {
 	}
 	if *c.Collector.Enabled && (c.Pipeline.Role == RoleAll || c.Pipeline.Role == RoleCollector) {
 		if err := c.Collector.Config.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.BMP.Enabled {
+		if err := c.BMP.Validate(); err != nil {
 			errs = append(errs, err)
 		}
 	}

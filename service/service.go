@@ -19,6 +19,7 @@ import (
 	"routewatch/alert"
 	"routewatch/analyzer"
 	"routewatch/api"
+	"routewatch/bmpstation"
 	"routewatch/collector"
 	"routewatch/mrtdata"
 	"routewatch/pipeline"
@@ -41,6 +42,7 @@ type Service struct {
 	demoSet   *ranges.Set
 	engine    *pipeline.Engine
 	coll      *collector.Collector
+	bmp       *bmpstation.Station
 	alerter   *alert.Alerter
 	api       *api.Server
 	redis     *store.Redis  // nil with the memory backend
@@ -113,6 +115,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, console io.Writer
 			return nil, fmt.Errorf("service: collector: %w", err)
 		}
 		s.coll = c
+	}
+	if err := s.newBMP(); err != nil {
+		s.st.Close()
+		return nil, err
 	}
 
 	a, err := api.New(cfg.API, s.st, matcherFunc(s.match), s.reg, logger, s.reg)
@@ -225,6 +231,9 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	if s.coll != nil {
 		g.Go(func() error { return s.coll.Run(gctx, s.in) })
+	}
+	if s.bmp != nil {
+		g.Go(func() error { return s.bmp.Run(gctx, s.in) })
 	}
 	if role == RoleAll || role == RoleCollector {
 		g.Go(func() error {
