@@ -149,6 +149,7 @@ func TestGoBGPScenario(t *testing.T) {
 	r1.waitPaths(2) // 10.1.0.0/24 and 198.18.0.0/24 from e1
 
 	t.Log("r1 restarts its BMP session: re-announced routes are a table dump, the missing one withdrawn at End-of-RIB")
+	st.backlog = nil // what came before the restart
 	r1.addBMP(st.port, api.AddBmpRequest_MONITORING_POLICY_PRE, "r1")
 	st.waitFor("r1 up", isState(p1, isUp))
 	seen = st.waitFor("stale 10.5.0.0/24 withdrawn", isUpdate(p1, "10.5.0.0/24", true))
