@@ -170,3 +170,35 @@ func TestGoBGPScenario(t *testing.T) {
 		t.Errorf("malformed_total = %v, want 0", got)
 	}
 }
+
+// TestGoBGPLocRIB: GoBGP v4.8.0's RFC 9069 Loc-RIB monitoring (peer type
+// 3, add-path in its fabricated OPENs): the vantage point is the router.
+func TestGoBGPLocRIB(t *testing.T) {
+	st := startStation(t, Config{})
+	r := startRouter(t, 65100, nil)
+	var paths []*apiutil.Path
+	for _, s := range []string{"10.7.0.0/24", "198.18.7.0/24"} {
+		nlri, err := bgp.NewIPAddrPrefix(pfx(s))
+		must(t, err)
+		nh, err := bgp.NewPathAttributeNextHop(addr("192.0.2.254"))
+		must(t, err)
+		paths = append(paths, &apiutil.Path{Family: bgp.RF_IPv4_UC, Nlri: nlri, Attrs: []bgp.PathAttributeInterface{
+			bgp.NewPathAttributeOrigin(0),
+			bgp.NewPathAttributeAsPath([]bgp.AsPathParamInterface{bgp.NewAs4PathParam(bgp.BGP_ASPATH_ATTR_TYPE_SEQ, []uint32{64496, 16509})}), nh}})
+	}
+	_, err := r.s.AddPath(apiutil.AddPathRequest{Paths: paths})
+	must(t, err)
+	r.addBMP(st.port, api.AddBmpRequest_MONITORING_POLICY_LOCAL, "r3")
+	loc := route.Peer{Addr: addr("192.0.2.254"), ASN: 65100, Router: "r3@127.0.0.1", View: route.ViewLocRIB}
+	seen := st.waitFor("Loc-RIB route", isUpdate(loc, "10.7.0.0/24", false))
+	u := seen[len(seen)-1].(route.Update)
+	if u.Attrs.ASPath.String() != "64496 16509" || u.Attrs.NextHop != addr("192.0.2.254") {
+		t.Errorf("Loc-RIB route: %s", describe(u))
+	}
+	t.Logf("Loc-RIB path ID %d", u.PathID)
+	must(t, r.s.DeletePath(apiutil.DeletePathRequest{Paths: paths[:1]}))
+	st.waitFor("Loc-RIB withdrawal", isUpdate(loc, "10.7.0.0/24", true))
+	if got := st.metric("routewatch_bmp_unwatched_total"); got != 1 {
+		t.Errorf("unwatched_total = %v, want 1", got)
+	}
+}
