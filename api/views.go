@@ -85,9 +85,15 @@ func viewAttrs(a *route.Attrs) *attrsView {
 type peerView struct {
 	Addr string `json:"addr"`
 	ASN  uint32 `json:"asn"`
+	// BMP vantage points only (see route.Peer).
+	Router        string     `json:"router,omitempty"`
+	Distinguisher uint64     `json:"distinguisher,omitempty"`
+	View          route.View `json:"view,omitempty"`
 }
 
-func viewPeer(p route.Peer) peerView { return peerView{Addr: addrString(p.Addr), ASN: p.ASN} }
+func viewPeer(p route.Peer) peerView {
+	return peerView{Addr: addrString(p.Addr), ASN: p.ASN, Router: p.Router, Distinguisher: p.Distinguisher, View: p.View}
+}
 
 type tagView struct {
 	Provider    string `json:"provider"`

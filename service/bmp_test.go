@@ -1,8 +1,25 @@
 package service
 
 import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/osrg/gobgp/v4/api"
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
+	"github.com/osrg/gobgp/v4/pkg/server"
+
+	"routewatch/bmpstation"
+	"routewatch/internal/testenv"
 )
 
 // TestParseBMPConfig: the `bmp:` section exactly as DESIGN.md's config
@@ -34,4 +51,104 @@ func TestParseBMPConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestServiceBMP: serve with the BMP station on; an embedded GoBGP router
+// streams its Loc-RIB; the watched route reaches the API with its BMP
+// vantage point, the unwatched one (no range, origin not a provider's)
+// is dropped at the station.
+func TestServiceBMP(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "test.txt")
+	if err := os.WriteFile(list, []byte("10.0.0.0/8\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Default()
+	cfg.Ranges.Specs = []string{"testnet=" + list}
+	cfg.API.Listen = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	off := false
+	cfg.Collector.Enabled = &off
+	bmpPort := testenv.FreePort(t)
+	cfg.BMP = bmpstation.Config{Enabled: true, Listen: fmt.Sprintf("127.0.0.1:%d", bmpPort)}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	svc, err := New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+
+	s := server.NewBgpServer(server.LoggerOption(slog.New(slog.DiscardHandler), nil))
+	go s.Serve()
+	defer s.Stop()
+	if err := s.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{Asn: 65100, RouterId: "192.0.2.254", ListenPort: -1}}); err != nil {
+		t.Fatal(err)
+	}
+	var paths []*apiutil.Path
+	for _, p := range []string{"10.1.0.0/24", "198.18.0.0/24"} {
+		nlri, _ := bgp.NewIPAddrPrefix(netip.MustParsePrefix(p))
+		nh, _ := bgp.NewPathAttributeNextHop(netip.MustParseAddr("192.0.2.254"))
+		paths = append(paths, &apiutil.Path{Family: bgp.RF_IPv4_UC, Nlri: nlri, Attrs: []bgp.PathAttributeInterface{bgp.NewPathAttributeOrigin(0),
+			bgp.NewPathAttributeAsPath([]bgp.AsPathParamInterface{bgp.NewAs4PathParam(bgp.BGP_ASPATH_ATTR_TYPE_SEQ, []uint32{64496, 64497})}), nh}})
+	}
+	if _, err := s.AddPath(apiutil.AddPathRequest{Paths: paths}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddBmp(ctx, &api.AddBmpRequest{Address: "127.0.0.1", Port: uint32(bmpPort), Policy: api.AddBmpRequest_MONITORING_POLICY_LOCAL, SysName: "edge1"}); err != nil {
+		t.Fatal(err)
+	}
+
+	base := "http://" + cfg.API.Listen
+	deadline := time.Now().Add(60 * time.Second)
+	var body string
+	for time.Now().Before(deadline) && !strings.Contains(body, `"router":"edge1@127.0.0.1"`) {
+		time.Sleep(200 * time.Millisecond)
+		resp, err := http.Get(base + "/api/v1/prefixes/10.1.0.0/24")
+		if err != nil {
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body = string(b)
+	}
+	if !strings.Contains(body, `"router":"edge1@127.0.0.1"`) || !strings.Contains(body, `"view":"loc-rib"`) {
+		t.Fatalf("the BMP route never reached the API with its vantage point; last answer: %s", body)
+	}
+	var m string
+	for time.Now().Before(deadline) && !strings.Contains(m, "routewatch_bmp_unwatched_total 1") {
+		resp, err := http.Get(base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		m = string(b)
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(m, "routewatch_bmp_unwatched_total 1") {
+		t.Errorf("metrics lack routewatch_bmp_unwatched_total 1:\n%s", grepLines(m, "routewatch_bmp_"))
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(cfg.ShutdownTimeout + 5*time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
