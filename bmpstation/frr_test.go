@@ -29,6 +29,12 @@ type frr struct {
 const frrAddr = "127.0.0.6" // bgpd's BGP address; its BMP session comes from 127.0.0.1
 
 func frrConfig(stationPort int, neighbors map[string]uint32) string {
+	return frrConfigWith(fmt.Sprintf("  bmp connect 127.0.0.1 port %d min-retry 100 max-retry 1000\n", stationPort), neighbors)
+}
+
+// frrConfigWith takes the BMP session line: bmp connect (FRR dials) or
+// bmp listener (the station dials).
+func frrConfigWith(session string, neighbors map[string]uint32) string {
 	var b strings.Builder
 	b.WriteString("hostname frr1\nlog stdout debugging\n!\nrouter bgp 65100\n bgp router-id 192.0.2.100\n no bgp ebgp-requires-policy\n no bgp network import-check\n")
 	for a, asn := range neighbors {
@@ -40,19 +46,24 @@ func frrConfig(stationPort int, neighbors map[string]uint32) string {
 		fmt.Fprintf(&b, "  neighbor %s soft-reconfiguration inbound\n", a)
 	}
 	b.WriteString(" exit-address-family\n !\n bmp targets station\n")
-	fmt.Fprintf(&b, "  bmp connect 127.0.0.1 port %d min-retry 100 max-retry 1000\n", stationPort)
+	b.WriteString(session)
 	b.WriteString("  bmp monitor ipv4 unicast pre-policy\n  bmp monitor ipv4 unicast post-policy\n  bmp stats interval 1000\n exit\n!\n")
 	return b.String()
 }
 
 func startFRR(t *testing.T, stationPort int, neighbors map[string]uint32) *frr {
 	t.Helper()
+	return startFRRConf(t, frrConfig(stationPort, neighbors))
+}
+
+func startFRRConf(t *testing.T, conf string) *frr {
+	t.Helper()
 	bin := "/usr/lib/frr/bgpd"
 	if _, err := os.Stat(bin); err != nil {
 		bin = testenv.Command(t, "bgpd")
 	}
 	f := &frr{t: t, dir: t.TempDir(), bgpPort: testenv.FreePort(t)}
-	must(t, os.WriteFile(filepath.Join(f.dir, "bgpd.conf"), []byte(frrConfig(stationPort, neighbors)), 0o644))
+	must(t, os.WriteFile(filepath.Join(f.dir, "bgpd.conf"), []byte(conf), 0o644))
 	f.start(bin)
 	t.Cleanup(func() {
 		f.stop()
@@ -177,4 +188,25 @@ func TestFRRScenario(t *testing.T) {
 	if got := st.metric("routewatch_bmp_messages_total", "type", "statistics_report"); got < 1 {
 		t.Logf("no statistics report yet (interval 1 s)")
 	}
+}
+
+// TestFRRActive: the station dials FRR's BMP listener (bmp.active),
+// retrying with backoff until bgpd is up.
+func TestFRRActive(t *testing.T) {
+	bmpPort := testenv.FreePort(t)
+	st := startStation(t, Config{Active: []Target{{Address: frrAddr, Port: bmpPort}}, MinBackoff: 100 * time.Millisecond, MaxBackoff: 500 * time.Millisecond})
+	conf := frrConfigWith(fmt.Sprintf("  bmp listener %s port %d\n", frrAddr, bmpPort), map[string]uint32{"127.0.0.7": 65001})
+	f := startFRRConf(t, conf)
+	f.exa("127.0.0.7", 65001, "10.1.0.0/24 next-hop 192.0.2.7 as-path [ 65001 16509 ]")
+	p := route.Peer{Addr: addr("127.0.0.7"), ASN: 65001, Router: "frr1@" + frrAddr}
+	st.waitFor("route over the dialed session", isUpdate(p, "10.1.0.0/24", false))
+	if got := st.metric("routewatch_bmp_connections_total", "result", "dialed"); got < 1 {
+		t.Errorf("dialed = %v", got)
+	}
+	t.Log("bgpd restarts: the station redials")
+	f.stop()
+	st.waitFor("down", isState(p, isDown))
+	st.backlog = nil
+	f.start("/usr/lib/frr/bgpd")
+	st.waitFor("up again", isState(p, isUp))
 }
