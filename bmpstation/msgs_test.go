@@ -56,8 +56,10 @@ func openMsg(c openCfg) *bgp.BGPMessage {
 		}
 	}
 	var tuples []*bgp.CapAddPathTuple
-	for f, m := range c.addPath {
-		tuples = append(tuples, bgp.NewCapAddPathTuple(f, m))
+	for _, f := range []bgp.Family{bgp.RF_IPv4_UC, bgp.RF_IPv6_UC} { // fixed order: seeds are golden
+		if m, ok := c.addPath[f]; ok {
+			tuples = append(tuples, bgp.NewCapAddPathTuple(f, m))
+		}
 	}
 	if len(tuples) > 0 {
 		caps = append(caps, bgp.NewCapAddPath(tuples))

@@ -159,7 +159,11 @@ func TestStationMessages(t *testing.T) {
 			t.Errorf("withdrawal on peer down: %s", describe(u))
 		}
 	}
-	if got := st.metric("routewatch_bmp_terminations_total", "reason", "administratively closed"); got != 1 {
-		t.Errorf("terminations = %v", got)
+	deadline := time.Now().Add(wait)
+	for st.metric("routewatch_bmp_terminations_total", "reason", "administratively closed") != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("termination not counted")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
