@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"routewatch/bmpstation"
+	"routewatch/pipeline"
 	"routewatch/route"
 )
 
@@ -26,9 +27,11 @@ func (s *Service) newBMP() error {
 
 // tagWatcher keeps the announcements the ranges in force tag (by prefix or
 // by a watched origin ASN); the engine tags them again.
-type tagWatcher func() Tagger
+type tagWatcher func() pipeline.Tagger
 
 func (w tagWatcher) Watched(u *route.Update) bool {
 	w().Tag(u)
 	return len(u.Tags) > 0
 }
+
+var _ pipeline.Source = (*bmpstation.Station)(nil)
