@@ -24,16 +24,17 @@ import (
 // unknown keys are errors. See config/routewatch.example.yaml for every
 // key with its default.
 type Config struct {
-	Log       LogConfig         `yaml:"log"`
-	Store     StoreConfig       `yaml:"store"`
-	Ranges    ranges.Config     `yaml:"ranges"`
-	Collector CollectorConfig   `yaml:"collector"`
-	BMP       bmpstation.Config `yaml:"bmp"`
-	Replay    ReplayConfig      `yaml:"replay"`
-	Pipeline  PipelineConfig    `yaml:"pipeline"`
-	Analyzer  analyzer.Config   `yaml:"analyzer"`
-	API       api.Config        `yaml:"api"`
-	Alert     alert.Config      `yaml:"alert"`
+	Log       LogConfig       `yaml:"log"`
+	Store     StoreConfig     `yaml:"store"`
+	Ranges    ranges.Config   `yaml:"ranges"`
+	Collector CollectorConfig `yaml:"collector"`
+	Replay    ReplayConfig    `yaml:"replay"`
+	Pipeline  PipelineConfig  `yaml:"pipeline"`
+	Analyzer  analyzer.Config `yaml:"analyzer"`
+	API       api.Config      `yaml:"api"`
+	Alert     alert.Config    `yaml:"alert"`
+	// BMP is the BMP station (bmpstation), off by default.
+	BMP bmpstation.Config `yaml:"bmp"`
 	// Demo feeds a bundled synthetic scenario (a regional path shift and
 	// its restoration) into the running service at startup, so a first
 	// run shows an event in the API and on the console, even offline.
