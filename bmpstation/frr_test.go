@@ -20,6 +20,7 @@ import (
 type frr struct {
 	t       *testing.T
 	dir     string
+	bin     string
 	bgpPort int
 	cmd     *exec.Cmd
 	done    chan struct{}
@@ -62,9 +63,9 @@ func startFRRConf(t *testing.T, conf string) *frr {
 	if _, err := os.Stat(bin); err != nil {
 		bin = testenv.Command(t, "bgpd")
 	}
-	f := &frr{t: t, dir: t.TempDir(), bgpPort: testenv.FreePort(t)}
+	f := &frr{t: t, dir: t.TempDir(), bin: bin, bgpPort: testenv.FreePort(t)}
 	must(t, os.WriteFile(filepath.Join(f.dir, "bgpd.conf"), []byte(conf), 0o644))
-	f.start(bin)
+	f.start()
 	t.Cleanup(func() {
 		f.stop()
 		if t.Failed() {
@@ -83,12 +84,12 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-func (f *frr) start(bin string) {
+func (f *frr) start() {
 	f.t.Helper()
 	log, err := os.OpenFile(filepath.Join(f.dir, "bgpd.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	must(f.t, err)
 	f.log = log
-	cmd := exec.Command(bin, "-M", "bmp", "-Z", "-S", "-f", filepath.Join(f.dir, "bgpd.conf"),
+	cmd := exec.Command(f.bin, "-M", "bmp", "-Z", "-S", "-f", filepath.Join(f.dir, "bgpd.conf"),
 		"-i", filepath.Join(f.dir, "bgpd.pid"), "-z", filepath.Join(f.dir, "zserv.api"), "--vty_socket", f.dir,
 		"-A", "127.0.0.1", "-P", "0", "-l", frrAddr, "-p", fmt.Sprint(f.bgpPort))
 	cmd.Stdout, cmd.Stderr = log, log
@@ -175,7 +176,7 @@ func TestFRRScenario(t *testing.T) {
 	f.stop()
 	st.waitFor("pre1 down", isState(pre1, isDown))
 	st.backlog = nil // what came before the restart
-	f.start("/usr/lib/frr/bgpd")
+	f.start()
 	st.waitFor("pre1 up", isState(pre1, isUp))
 	seen = st.waitFor("pre1 re-sent", isUpdate(pre1, "10.1.0.0/24", false))
 	if u := seen[len(seen)-1].(route.Update); !u.TableDump {
@@ -207,6 +208,6 @@ func TestFRRActive(t *testing.T) {
 	f.stop()
 	st.waitFor("down", isState(p, isDown))
 	st.backlog = nil
-	f.start("/usr/lib/frr/bgpd")
+	f.start()
 	st.waitFor("up again", isState(p, isUp))
 }

@@ -24,6 +24,9 @@
 //     reason); other routers carry on.
 //   - A slow consumer slows the routers' TCP streams down: nothing is
 //     dropped.
+//   - Update and PeerState times are receive times (as for the BGP
+//     collector), not the per-peer header timestamps: routers' clocks
+//     differ and initial tables carry the time a path was learned.
 package bmpstation
 
 import (
