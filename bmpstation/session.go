@@ -146,11 +146,12 @@ func (s *session) handle(m *message, at time.Time, idle bool) error {
 }
 
 func (s *session) initiation(m *message) {
+	info := [2]string{m.sysName, m.sysDescr}
 	s.slot.mu.Lock()
 	old := s.slot.info
-	s.slot.info = [2]string{m.sysName, m.sysDescr}
+	s.slot.info = info
 	s.slot.mu.Unlock()
-	if old != s.slot.info {
+	if old != info {
 		s.st.m.routerInfo.DeleteLabelValues(s.name, old[0], old[1])
 	}
 	s.st.m.routerInfo.WithLabelValues(s.name, m.sysName, m.sysDescr).Set(1)
