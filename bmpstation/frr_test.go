@@ -27,7 +27,7 @@ type frr struct {
 	log     *os.File
 }
 
-const frrAddr = "127.0.0.6" // bgpd's BGP address; its BMP session comes from 127.0.0.1
+const frrAddr = "127.0.1.6" // bgpd's BGP address; its BMP session comes from 127.0.0.1
 
 func frrConfig(stationPort int, neighbors map[string]uint32) string {
 	return frrConfigWith(fmt.Sprintf("  bmp connect 127.0.0.1 port %d min-retry 100 max-retry 1000\n", stationPort), neighbors)
@@ -128,18 +128,18 @@ func (f *frr) exa(local string, asn uint32, static ...string) *exabgptest.Peer {
 // restarts (its BMP session drops and comes back).
 func TestFRRScenario(t *testing.T) {
 	st := startStation(t, Config{EORTimeout: 3 * time.Second})
-	f := startFRR(t, st.port, map[string]uint32{"127.0.0.7": 65001, "127.0.0.8": 65002})
-	e1 := f.exa("127.0.0.7", 65001,
+	f := startFRR(t, st.port, map[string]uint32{"127.0.1.7": 65001, "127.0.1.8": 65002})
+	e1 := f.exa("127.0.1.7", 65001,
 		"10.1.0.0/24 next-hop 192.0.2.7 as-path [ 65001 16509 ]",
 		"10.5.0.0/24 next-hop 192.0.2.7 as-path [ 65001 16509 ]",
 		"198.18.0.0/24 next-hop 192.0.2.7 as-path [ 65001 64496 ]")
-	e2 := f.exa("127.0.0.8", 65002, "10.2.0.0/24 next-hop 192.0.2.8 as-path [ 65002 8075 ]")
+	e2 := f.exa("127.0.1.8", 65002, "10.2.0.0/24 next-hop 192.0.2.8 as-path [ 65002 8075 ]")
 
 	router := "frr1@127.0.0.1"
-	pre1 := route.Peer{Addr: addr("127.0.0.7"), ASN: 65001, Router: router}
+	pre1 := route.Peer{Addr: addr("127.0.1.7"), ASN: 65001, Router: router}
 	post1 := pre1
 	post1.View = route.ViewAdjRIBInPost
-	pre2 := route.Peer{Addr: addr("127.0.0.8"), ASN: 65002, Router: router}
+	pre2 := route.Peer{Addr: addr("127.0.1.8"), ASN: 65002, Router: router}
 
 	t.Log("initial tables in both views")
 	seen := st.waitFor("pre-policy 10.1.0.0/24", isUpdate(pre1, "10.1.0.0/24", false))
@@ -196,10 +196,10 @@ func TestFRRScenario(t *testing.T) {
 func TestFRRActive(t *testing.T) {
 	bmpPort := testenv.FreePort(t)
 	st := startStation(t, Config{Active: []Target{{Address: frrAddr, Port: bmpPort}}, MinBackoff: 100 * time.Millisecond, MaxBackoff: 500 * time.Millisecond})
-	conf := frrConfigWith(fmt.Sprintf("  bmp listener %s port %d\n", frrAddr, bmpPort), map[string]uint32{"127.0.0.7": 65001})
+	conf := frrConfigWith(fmt.Sprintf("  bmp listener %s port %d\n", frrAddr, bmpPort), map[string]uint32{"127.0.1.7": 65001})
 	f := startFRRConf(t, conf)
-	f.exa("127.0.0.7", 65001, "10.1.0.0/24 next-hop 192.0.2.7 as-path [ 65001 16509 ]")
-	p := route.Peer{Addr: addr("127.0.0.7"), ASN: 65001, Router: "frr1@" + frrAddr}
+	f.exa("127.0.1.7", 65001, "10.1.0.0/24 next-hop 192.0.2.7 as-path [ 65001 16509 ]")
+	p := route.Peer{Addr: addr("127.0.1.7"), ASN: 65001, Router: "frr1@" + frrAddr}
 	st.waitFor("route over the dialed session", isUpdate(p, "10.1.0.0/24", false))
 	if got := st.metric("routewatch_bmp_connections_total", "result", "dialed"); got < 1 {
 		t.Errorf("dialed = %v", got)

@@ -95,23 +95,23 @@ func TestGoBGPScenario(t *testing.T) {
 		t.Skip("GoBGP v4.8.0's BMP client races with its own FSM on the peer's OPEN; run without -race")
 	}
 	st := startStation(t, Config{EORTimeout: 2e9})
-	r1 := startRouter(t, 65100, map[string]uint32{"127.0.0.2": 65001, "127.0.0.3": 65002})
-	r2 := startRouter(t, 65200, map[string]uint32{"127.0.0.4": 65003, "127.0.0.5": 65004})
+	r1 := startRouter(t, 65100, map[string]uint32{"127.0.1.2": 65001, "127.0.1.3": 65002})
+	r2 := startRouter(t, 65200, map[string]uint32{"127.0.1.4": 65003, "127.0.1.5": 65004})
 	r1.addBMP(st.port, api.AddBmpRequest_MONITORING_POLICY_PRE, "r1")
 	r2.addBMP(st.port, api.AddBmpRequest_MONITORING_POLICY_POST, "r2")
 
-	e1 := r1.exa("127.0.0.2", 65001,
-		"10.1.0.0/24 next-hop 127.0.0.2 as-path [ 65001 16509 ]",
-		"10.5.0.0/24 next-hop 127.0.0.2 as-path [ 65001 16509 ]",
-		"198.18.0.0/24 next-hop 127.0.0.2 as-path [ 65001 64496 ]")
-	e2 := r1.exa("127.0.0.3", 65002, "10.2.0.0/24 next-hop 127.0.0.3 as-path [ 65002 8075 ]")
-	e3 := r2.exa("127.0.0.4", 65003, "10.1.0.0/24 next-hop 127.0.0.4 as-path [ 65003 1299 16509 ]")
-	r2.exa("127.0.0.5", 65004, "2001:db8:1::/48 next-hop 2001:db8::5 as-path [ 65004 6939 15169 ]")
+	e1 := r1.exa("127.0.1.2", 65001,
+		"10.1.0.0/24 next-hop 127.0.1.2 as-path [ 65001 16509 ]",
+		"10.5.0.0/24 next-hop 127.0.1.2 as-path [ 65001 16509 ]",
+		"198.18.0.0/24 next-hop 127.0.1.2 as-path [ 65001 64496 ]")
+	e2 := r1.exa("127.0.1.3", 65002, "10.2.0.0/24 next-hop 127.0.1.3 as-path [ 65002 8075 ]")
+	e3 := r2.exa("127.0.1.4", 65003, "10.1.0.0/24 next-hop 127.0.1.4 as-path [ 65003 1299 16509 ]")
+	r2.exa("127.0.1.5", 65004, "2001:db8:1::/48 next-hop 2001:db8::5 as-path [ 65004 6939 15169 ]")
 
-	p1 := route.Peer{Addr: addr("127.0.0.2"), ASN: 65001, Router: "r1@127.0.0.1"}
-	p2 := route.Peer{Addr: addr("127.0.0.3"), ASN: 65002, Router: "r1@127.0.0.1"}
-	p3 := route.Peer{Addr: addr("127.0.0.4"), ASN: 65003, Router: "r2@127.0.0.1", View: route.ViewAdjRIBInPost}
-	p4 := route.Peer{Addr: addr("127.0.0.5"), ASN: 65004, Router: "r2@127.0.0.1", View: route.ViewAdjRIBInPost}
+	p1 := route.Peer{Addr: addr("127.0.1.2"), ASN: 65001, Router: "r1@127.0.0.1"}
+	p2 := route.Peer{Addr: addr("127.0.1.3"), ASN: 65002, Router: "r1@127.0.0.1"}
+	p3 := route.Peer{Addr: addr("127.0.1.4"), ASN: 65003, Router: "r2@127.0.0.1", View: route.ViewAdjRIBInPost}
+	p4 := route.Peer{Addr: addr("127.0.1.5"), ASN: 65004, Router: "r2@127.0.0.1", View: route.ViewAdjRIBInPost}
 
 	t.Log("initial tables: each view comes up, its routes, End-of-RIB by timeout")
 	for _, c := range []struct {
@@ -131,12 +131,12 @@ func TestGoBGPScenario(t *testing.T) {
 	}
 
 	t.Log("change, withdraw: live updates, not table dump")
-	e1.Send("announce route 10.1.0.0/24 next-hop 127.0.0.2 as-path [ 65001 3356 16509 ]")
+	e1.Send("announce route 10.1.0.0/24 next-hop 127.0.1.2 as-path [ 65001 3356 16509 ]")
 	seen := st.waitFor("path change", isUpdate(p1, "10.1.0.0/24", false))
 	if u := seen[len(seen)-1].(route.Update); u.TableDump || u.Attrs.ASPath.Len() != 3 {
 		t.Errorf("changed route: %s", describe(u))
 	}
-	e3.Send("withdraw route 10.1.0.0/24 next-hop 127.0.0.4")
+	e3.Send("withdraw route 10.1.0.0/24 next-hop 127.0.1.4")
 	st.waitFor("withdrawal via r2", isUpdate(p3, "10.1.0.0/24", true))
 
 	t.Log("a peer drops: its view goes down, no withdrawals")
@@ -151,7 +151,7 @@ func TestGoBGPScenario(t *testing.T) {
 	t.Log("r1's BMP session ends: every r1 view down; r2 unaffected")
 	r1.deleteBMP(st.port)
 	st.waitFor("r1 session down", isState(p1, isDown))
-	e1.Send("withdraw route 10.5.0.0/24 next-hop 127.0.0.2")
+	e1.Send("withdraw route 10.5.0.0/24 next-hop 127.0.1.2")
 	r1.waitPaths(2) // 10.1.0.0/24 and 198.18.0.0/24 from e1
 
 	t.Log("r1 restarts its BMP session: re-announced routes are a table dump, the missing one withdrawn at End-of-RIB")
