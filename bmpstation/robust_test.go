@@ -167,3 +167,43 @@ func TestStationMessages(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestSessionReplaced: a router that opens a second session (same sysName,
+// same address) takes over; the first session's views go down and it is
+// closed at its next message; routes the new session re-announces are
+// fresh.
+func TestSessionReplaced(t *testing.T) {
+	st := startStation(t, Config{})
+	ph := hdr(0, 0, 0, "192.0.2.2", 65001)
+	p := route.Peer{Addr: addr("192.0.2.2"), ASN: 65001, Router: "edge@127.0.0.1"}
+	announce := func(prefix string, path ...uint32) []byte {
+		return routeMonMsg(t, ph, updateBytes(t, upd{announce: []string{prefix}, path: path}))
+	}
+	old := dialStation(t, st.port)
+	old.send(initiationMsg(t, "edge"), peerUpMsg(t, ph, as4Open, as4Open), announce("10.1.0.0/24", 65001, 16509))
+	st.waitFor("first session's route", isUpdate(p, "10.1.0.0/24", false))
+
+	fresh := dialStation(t, st.port)
+	fresh.send(initiationMsg(t, "edge"))
+	seen := st.waitFor("old session's view down", isState(p, isDown))
+	if s := seen[len(seen)-1].(route.PeerState); !strings.Contains(s.Reason, "replaced") {
+		t.Errorf("reason %q", s.Reason)
+	}
+	old.send(announce("10.3.0.0/24", 65001))
+	old.expectClosed()
+
+	fresh.send(peerUpMsg(t, ph, as4Open, as4Open), announce("10.1.0.0/24", 65001, 16509))
+	st.waitFor("up in the new session", isState(p, isUp))
+	seen = st.waitFor("re-announced", isUpdate(p, "10.1.0.0/24", false))
+	if u := seen[len(seen)-1].(route.Update); !u.TableDump {
+		t.Errorf("re-announcement not a table dump: %s", describe(u))
+	}
+	fresh.send(announce("198.18.5.0/24", 65001))
+	fresh.send(routeMonMsg(t, ph, updateBytes(t, upd{withdraw: []string{"10.1.0.0/24"}})))
+	st.waitFor("withdrawal in the new session", isUpdate(p, "10.1.0.0/24", true))
+	for _, it := range st.backlog {
+		if u, ok := it.(route.Update); ok && u.Prefix == pfx("198.18.5.0/24") {
+			t.Errorf("unwatched route handed on: %s", describe(u))
+		}
+	}
+}
