@@ -86,10 +86,14 @@ type peerView struct {
 	Addr      string `json:"addr"`
 	ASN       uint32 `json:"asn"`
 	Collector string `json:"collector,omitempty"`
+	// BMP vantage points only (see route.Peer).
+	Router        string     `json:"router,omitempty"`
+	Distinguisher uint64     `json:"distinguisher,omitempty"`
+	View          route.View `json:"view,omitempty"`
 }
 
 func viewPeer(p route.Peer) peerView {
-	return peerView{Addr: addrString(p.Addr), ASN: p.ASN, Collector: p.Collector}
+	return peerView{Addr: addrString(p.Addr), ASN: p.ASN, Collector: p.Collector, Router: p.Router, Distinguisher: p.Distinguisher, View: p.View}
 }
 
 type tagView struct {

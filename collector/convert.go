@@ -265,3 +265,8 @@ func eorFamily(p *apiutil.Path) (netip.Addr, famSet, bool) {
 	}
 	return netip.Addr{}, 0, false
 }
+
+// ConvertAttrs converts GoBGP path attributes to routewatch's, merging
+// AS4_PATH and AS4_AGGREGATOR. The BMP station decodes UPDATEs with GoBGP's
+// packet library too and shares this edge.
+func ConvertAttrs(in []bgp.PathAttributeInterface) (*route.Attrs, error) { return convertAttrs(in) }

@@ -1,20 +1,69 @@
 package route
 
 import (
+	"fmt"
 	"net/netip"
 	"time"
 )
 
 // Peer identifies a vantage point: the BGP neighbor that sent a route.
-// Thresholds count distinct ASNs; state and sessions are per Peer value.
+// For a BGP session or an MRT file, Addr and ASN say it all. Thresholds
+// count distinct ASNs; state and sessions are per Peer value.
+//
+// Collector names the route collector the neighbor feeds when the route
+// comes through one (a RIS RRC such as "rrc00"); the same neighbor at two
+// collectors is two vantage points (two sessions) but one ASN.
+//
+// A BMP station sees the same neighbor through several routers and RIB
+// views, each its own vantage point: Router names the monitored router,
+// Distinguisher is the BMP peer distinguisher (RFC 7854 4.2; VRF or Loc-RIB
+// instance), View the RIB.
+//
+// These fields are zero for every other source, so their JSON is unchanged.
 type Peer struct {
-	Addr netip.Addr `json:"addr"`
-	ASN  uint32     `json:"asn"`
-	// Collector names the route collector the neighbor feeds when the
-	// route comes through one (a RIS RRC such as "rrc00"); "" for the own
-	// BGP sessions, BMP and MRT files. The same neighbor at two collectors
-	// is two vantage points (two sessions) but one ASN.
-	Collector string `json:"collector,omitempty"`
+	Addr          netip.Addr `json:"addr"`
+	ASN           uint32     `json:"asn"`
+	Collector     string     `json:"collector,omitempty"`
+	Router        string     `json:"router,omitempty"`
+	Distinguisher uint64     `json:"distinguisher,omitempty"`
+	View          View       `json:"view,omitempty"`
+}
+
+// View is the RIB a BMP route monitoring message reports (RFC 7854,
+// RFC 8671, RFC 9069). The zero value is the pre-policy Adj-RIB-In: what a
+// BGP session with the neighbor itself would show.
+type View uint8
+
+// RIB views.
+const (
+	ViewAdjRIBInPre   View = 0
+	ViewAdjRIBInPost  View = 1
+	ViewAdjRIBOutPre  View = 2
+	ViewAdjRIBOutPost View = 3
+	ViewLocRIB        View = 4
+)
+
+var viewNames = [...]string{"adj-rib-in-pre", "adj-rib-in-post", "adj-rib-out-pre", "adj-rib-out-post", "loc-rib"}
+
+func (v View) String() string {
+	if int(v) < len(viewNames) {
+		return viewNames[v]
+	}
+	return "unknown"
+}
+
+// MarshalText writes the view's name.
+func (v View) MarshalText() ([]byte, error) { return []byte(v.String()), nil }
+
+// UnmarshalText reads a view's name.
+func (v *View) UnmarshalText(b []byte) error {
+	for i, n := range viewNames {
+		if n == string(b) {
+			*v = View(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("route: unknown RIB view %q", b)
 }
 
 // Update is one route announcement or withdrawal for one prefix as seen from

@@ -14,6 +14,7 @@ import (
 	"routewatch/alert"
 	"routewatch/analyzer"
 	"routewatch/api"
+	"routewatch/bmpstation"
 	"routewatch/collector"
 	"routewatch/ranges"
 	"routewatch/store"
@@ -33,6 +34,8 @@ type Config struct {
 	Analyzer  analyzer.Config `yaml:"analyzer"`
 	API       api.Config      `yaml:"api"`
 	Alert     alert.Config    `yaml:"alert"`
+	// BMP is the BMP station (bmpstation), off by default.
+	BMP bmpstation.Config `yaml:"bmp"`
 	// Demo feeds a bundled synthetic scenario (a regional path shift and
 	// its restoration) into the running service at startup, so a first
 	// run shows an event in the API and on the console, even offline.
@@ -279,7 +282,7 @@ func (c *Config) Validate() error {
 		if c.Store.Backend != "redis" {
 			errs = append(errs, fmt.Errorf("pipeline.role: %s needs store.backend redis (the stream lives there)", c.Pipeline.Role))
 		}
-		if c.Pipeline.Role == RoleCollector && !*c.Collector.Enabled && !c.RISLive.Enabled && len(c.Replay.Files) == 0 && !c.Demo {
+		if c.Pipeline.Role == RoleCollector && !*c.Collector.Enabled && !c.RISLive.Enabled && !c.BMP.Enabled && len(c.Replay.Files) == 0 && !c.Demo {
 			errs = append(errs, errors.New("pipeline.role: collector with the collector and ris_live disabled, no replay files and no demo has nothing to publish"))
 		}
 	default:
@@ -292,6 +295,11 @@ func (c *Config) Validate() error {
 	}
 	if err := c.RISLive.validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.BMP.Enabled {
+		if err := c.BMP.Validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	for i, f := range c.Replay.Files {
 		if strings.TrimSpace(f) == "" {

@@ -19,6 +19,7 @@ import (
 	"routewatch/alert"
 	"routewatch/analyzer"
 	"routewatch/api"
+	"routewatch/bmpstation"
 	"routewatch/collector"
 	"routewatch/mrtdata"
 	"routewatch/pipeline"
@@ -43,6 +44,7 @@ type Service struct {
 	engine    *pipeline.Engine
 	coll      *collector.Collector
 	ris       *rislive.Client
+	bmp       *bmpstation.Station
 	alerter   *alert.Alerter
 	api       *api.Server
 	redis     *store.Redis  // nil with the memory backend
@@ -121,6 +123,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, console io.Writer
 			s.st.Close()
 			return nil, err
 		}
+	}
+	if err := s.newBMP(); err != nil {
+		s.st.Close()
+		return nil, err
 	}
 
 	a, err := api.New(cfg.API, s.st, matcherFunc(s.match), s.reg, logger, s.reg)
@@ -235,6 +241,9 @@ func (s *Service) Run(ctx context.Context) error {
 		g.Go(func() error { return s.coll.Run(gctx, s.in) })
 	}
 	s.runRISLive(gctx, g)
+	if s.bmp != nil {
+		g.Go(func() error { return s.bmp.Run(gctx, s.in) })
+	}
 	if role == RoleAll || role == RoleCollector {
 		g.Go(func() error {
 			defer close(s.replayed)

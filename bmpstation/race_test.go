@@ -1,0 +1,6 @@
+//go:build race
+
+package bmpstation
+
+// raceEnabled: this is a -race build.
+const raceEnabled = true
