@@ -32,6 +32,8 @@ func (a *Analyzer) snapshot(e *event) route.Event {
 		Start:          e.start.UTC(),
 		Detected:       e.detected.UTC(),
 		Transitions:    []route.Transition{},
+		Signals:        []route.Signal{},
+		Origins:        []uint32{},
 		AffectedPeers:  []route.Peer{},
 		SamplePrefixes: []netip.Prefix{},
 	}
@@ -41,7 +43,7 @@ func (a *Analyzer) snapshot(e *event) route.Event {
 	}
 	if e.kind == route.KindPeerDown {
 		ev.Prefixes = e.stalePrefixes
-		ev.Peers = 1
+		ev.Peers, ev.Sessions = 1, 1
 		ev.AffectedPeers = []route.Peer{e.peer}
 		ev.Summary = fmt.Sprintf("vantage point %s AS%d down (%s): %d watched routes stale",
 			e.peer.Addr, e.peer.ASN, e.reason, e.stalePrefixes)
@@ -54,7 +56,7 @@ func (a *Analyzer) snapshot(e *event) route.Event {
 	ev.Region = e.group.g.Region
 	ev.Prefixes = len(e.prefixes)
 	ev.AffectedPeers = append(ev.AffectedPeers, e.affected()...)
-	ev.Peers = len(ev.AffectedPeers)
+	ev.Peers, ev.Sessions = countPeers(ev.AffectedPeers), len(ev.AffectedPeers)
 	slices.SortFunc(ev.AffectedPeers, func(x, y route.Peer) int {
 		if c := x.Addr.Compare(y.Addr); c != 0 {
 			return c
@@ -83,8 +85,20 @@ func (a *Analyzer) snapshot(e *event) route.Event {
 	return ev
 }
 
+// countPeers counts the distinct ASNs of vantage points.
+func countPeers(ps []route.Peer) int {
+	asns := make([]uint32, len(ps))
+	for i, p := range ps {
+		asns[i] = p.ASN
+	}
+	slices.Sort(asns)
+	return len(slices.Compact(asns))
+}
+
 func copyEvent(ev route.Event) route.Event {
 	ev.Transitions = slices.Clone(ev.Transitions)
+	ev.Signals = slices.Clone(ev.Signals)
+	ev.Origins = slices.Clone(ev.Origins)
 	ev.AffectedPeers = slices.Clone(ev.AffectedPeers)
 	ev.SamplePrefixes = slices.Clone(ev.SamplePrefixes)
 	if ev.End != nil {
@@ -111,7 +125,7 @@ func (a *Analyzer) summary(e *event, ev *route.Event, prefixes []netip.Prefix) s
 	if ev.Kind == route.KindWithdrawal {
 		verb = "withdrawn"
 	}
-	fmt.Fprintf(&b, ": %d prefixes %s at %d vantage points", ev.Prefixes, verb, ev.Peers)
+	fmt.Fprintf(&b, ": %d prefixes %s at %s", ev.Prefixes, verb, peersPhrase(ev))
 	if ev.Kind == route.KindWithdrawal && e.visible >= 0 {
 		fmt.Fprintf(&b, "; still visible at %d vantage points (median)", e.visible)
 	}
@@ -132,6 +146,19 @@ func (a *Analyzer) summary(e *event, ev *route.Event, prefixes []netip.Prefix) s
 		b.WriteString("; resolved after " + ev.End.Sub(ev.Start).String())
 	}
 	return b.String()
+}
+
+// peersPhrase says how many vantage points saw an event: "6 peer ASNs",
+// or "6 peer ASNs (9 sessions)" when some ASNs have several sessions.
+func peersPhrase(ev *route.Event) string {
+	s := fmt.Sprintf("%d peer ASN", ev.Peers)
+	if ev.Peers != 1 {
+		s += "s"
+	}
+	if ev.Sessions != ev.Peers {
+		s += fmt.Sprintf(" (%d sessions)", ev.Sessions)
+	}
+	return s
 }
 
 // refresh updates what is measured only when the event is reported (the
