@@ -23,9 +23,11 @@ package analyzer
 
 import (
 	"math"
+	"net/netip"
 	"slices"
 	"time"
 
+	"routewatch/ranges"
 	"routewatch/route"
 )
 
@@ -60,6 +62,14 @@ type Analyzer struct {
 	suspects   []*peerState
 	suspectLog []suspectMark
 
+	queued []route.EventChange // see drain
+
+	// providerASNs are the providers' configured origin ASNs.
+	providerASNs map[string][]uint32
+	// keptOrigins keeps the baseline origins that are not the provider's
+	// own of prefixes no vantage point holds now, for when they return.
+	keptOrigins map[netip.Prefix][]uint32
+
 	stats Stats
 }
 
@@ -91,13 +101,20 @@ func New(cfg Config) *Analyzer {
 	if cfg.Validate() != nil {
 		cfg = fillDefaults(cfg)
 	}
-	return &Analyzer{
+	a := &Analyzer{
 		cfg:      cfg,
 		alpha:    1 - math.Exp2(-float64(cfg.Window)/float64(cfg.BaselineHalfLife)),
 		peers:    make(map[route.Peer]*peerState),
 		prefixes: newPrefixMap(),
 		groups:   make(map[route.Group]*group),
+
+		providerASNs: cfg.ProviderASNs,
+		keptOrigins:  make(map[netip.Prefix][]uint32),
 	}
+	if a.providerASNs == nil {
+		a.providerASNs = ranges.DefaultWatchASNs()
+	}
+	return a
 }
 
 // fillDefaults replaces every invalid field of c by its default.
@@ -121,7 +138,10 @@ func fillDefaults(c Config) Config {
 		func(x *Config) { x.PeerDownMinRoutes = c.PeerDownMinRoutes },
 		func(x *Config) { x.PeerDownHold = c.PeerDownHold },
 		func(x *Config) { x.SamplePrefixes = c.SamplePrefixes },
+		func(x *Config) { x.HijackMinPeers = c.HijackMinPeers },
+		func(x *Config) { x.HijackMinPrefixes = c.HijackMinPrefixes },
 	}
+	out.TransitChanges, out.SuppressRPKIValid, out.ProviderASNs = c.TransitChanges, c.SuppressRPKIValid, c.ProviderASNs
 	for _, f := range fields {
 		next := out
 		f(&next)
@@ -160,7 +180,7 @@ func (a *Analyzer) Observe(u route.Update) []route.EventChange {
 			if len(u.Tags) == 0 || u.Withdraw || u.Attrs == nil {
 				return out
 			}
-			pf = a.newPrefix(u.Prefix, u.Tags)
+			pf = a.newPrefix(u.Prefix, u.Tags, u.Attrs)
 			if pf == nil {
 				return out
 			}
@@ -193,13 +213,32 @@ func (a *Analyzer) Observe(u route.Update) []route.EventChange {
 		pf.ids = append(pf.ids, id)
 		a.slots++
 		a.stats.Changes[ChangeInitial]++
-		return out
+		if best := pf.match; best == route.MatchOriginASN {
+			// Tagged because its origin is the provider's.
+			if o, ok := u.Attrs.ASPath.Origin(); ok {
+				learnOrigin(pf, o)
+			}
+		}
+		a.judge(s, &u)
+		return a.drain(out)
 	}
 	s := pf.slots[i]
 	if u.Withdraw || u.Attrs == nil {
-		return a.withdraw(s, out)
+		return a.drain(a.withdraw(s, out))
 	}
-	return a.announce(s, u, out)
+	return a.drain(a.announce(s, u, out))
+}
+
+// drain appends the changes queued by code that has no output slice of its
+// own (hijack events opened or resolved by a slot's state change).
+func (a *Analyzer) drain(out []route.EventChange) []route.EventChange {
+	if len(a.queued) == 0 {
+		return out
+	}
+	out = append(out, a.queued...)
+	clear(a.queued)
+	a.queued = a.queued[:0]
+	return out
 }
 
 // ObservePeer feeds a session state change.
@@ -234,7 +273,7 @@ func (a *Analyzer) ObservePeer(st route.PeerState) []route.EventChange {
 			p.downEvent.reason = reason
 			p.downEvent.stalePrefixes += n
 			p.downStale += n
-			return out
+			return a.drain(out)
 		}
 		out = a.openPeerDown(p, a.now, a.now, n, reason, out)
 	case st.Up():
@@ -252,14 +291,14 @@ func (a *Analyzer) ObservePeer(st route.PeerState) []route.EventChange {
 			}
 		}
 	}
-	return out
+	return a.drain(out)
 }
 
 // Tick advances the analyzer's clock without an update (the live service
 // calls it periodically) and returns what that time changes: events opened
 // after Settle, updated, or resolved after StablePeriod.
 func (a *Analyzer) Tick(t time.Time) []route.EventChange {
-	return a.advance(t, nil)
+	return a.drain(a.advance(t, nil))
 }
 
 // Flush opens every event still waiting for its Settle period and decides
@@ -275,7 +314,7 @@ func (a *Analyzer) Flush() []route.EventChange {
 		out = a.openGroup(g, out)
 	}
 	a.pending = a.pending[:0]
-	return a.emitDirty(out, true)
+	return a.drain(a.emitDirty(out, true))
 }
 
 // Events returns every event in its current state, ordered by start.
@@ -385,7 +424,7 @@ func (a *Analyzer) advance(t time.Time, out []route.EventChange) []route.EventCh
 		a.suspectLog = slices.Delete(a.suspectLog, 0, i)
 	}
 	for _, e := range slices.Clone(a.open) {
-		if e.kind != route.KindPeerDown && !a.now.Before(e.lastActive.Add(a.cfg.StablePeriod)) {
+		if e.kind != route.KindPeerDown && !isHijack(e.kind) && !a.now.Before(e.lastActive.Add(a.cfg.StablePeriod)) {
 			out = a.resolve(e, e.lastActive, out)
 		}
 	}

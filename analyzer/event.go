@@ -47,6 +47,11 @@ type event struct {
 	reason        string
 	stalePrefixes int
 
+	// hijack kinds
+	hijack   *hijackState
+	origins  map[uint32]int // offending origin → routes
+	carriers map[uint32]int // AS before the origin → routes
+
 	final *route.Event // snapshot taken at resolution
 }
 
@@ -192,7 +197,9 @@ func (a *Analyzer) resolve(e *event, end time.Time, out []route.EventChange) []r
 	if i := slices.Index(a.open, e); i >= 0 {
 		a.open = slices.Delete(a.open, i, i+1)
 	}
-	if g := e.group; g != nil {
+	if h := e.hijack; h != nil {
+		h.event = nil
+	} else if g := e.group; g != nil {
 		g.event = nil
 		g.epoch = a.now
 		g.cooldown = a.now.Add(a.cfg.Window)
@@ -203,6 +210,7 @@ func (a *Analyzer) resolve(e *event, end time.Time, out []route.EventChange) []r
 	// pre-event routes and the per-prefix sets are no longer needed.
 	base := e.base
 	e.base, e.prefixes, e.peers, e.trans = nil, nil, nil, nil
+	e.origins, e.carriers, e.hijack = nil, nil, nil
 	for s := range base {
 		a.unref(s)
 	}

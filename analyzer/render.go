@@ -54,15 +54,14 @@ func (a *Analyzer) snapshot(e *event) route.Event {
 	}
 	ev.Provider = e.group.g.Provider
 	ev.Region = e.group.g.Region
+	if isHijack(e.kind) {
+		a.renderHijack(e, &ev)
+		return ev
+	}
 	ev.Prefixes = len(e.prefixes)
 	ev.AffectedPeers = append(ev.AffectedPeers, e.affected()...)
 	ev.Peers, ev.Sessions = countPeers(ev.AffectedPeers), len(ev.AffectedPeers)
-	slices.SortFunc(ev.AffectedPeers, func(x, y route.Peer) int {
-		if c := x.Addr.Compare(y.Addr); c != 0 {
-			return c
-		}
-		return cmp.Compare(x.ASN, y.ASN)
-	})
+	sortPeers(ev.AffectedPeers)
 	prefixes := make([]netip.Prefix, 0, len(e.prefixes))
 	for p := range e.prefixes {
 		prefixes = append(prefixes, p)
@@ -83,6 +82,15 @@ func (a *Analyzer) snapshot(e *event) route.Event {
 	})
 	ev.Summary = a.summary(e, &ev, prefixes)
 	return ev
+}
+
+func sortPeers(ps []route.Peer) {
+	slices.SortFunc(ps, func(x, y route.Peer) int {
+		if c := x.Addr.Compare(y.Addr); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.ASN, y.ASN)
+	})
 }
 
 // countPeers counts the distinct ASNs of vantage points.

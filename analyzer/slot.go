@@ -26,6 +26,7 @@ type slot struct {
 	// point here: an absent slot is freed when it drops to zero.
 	refs  int32
 	state slotState
+	bogus bool // present with an illegitimate origin (hijack.go)
 }
 
 type asnCount struct {
@@ -41,6 +42,9 @@ type pfxState struct {
 	// scans a few words instead of probing a per-peer map.
 	ids []uint64
 	win []asnCount // peer ASNs with changes of this prefix in the window
+	// origins are the baseline origins of the prefix (hijack.go).
+	origins []uint32
+	match   route.MatchKind // how the prefix matched its ranges
 }
 
 func slotID(p *peerState, pathID uint32) uint64 { return uint64(p.id)<<32 | uint64(pathID) }
@@ -57,6 +61,7 @@ func (a *Analyzer) setState(s *slot, to slotState) {
 	switch from {
 	case present:
 		p.present--
+		a.unbogus(s)
 	case stale:
 		p.staleN--
 	}
@@ -110,6 +115,15 @@ func (a *Analyzer) withdraw(s *slot, out []route.EventChange) []route.EventChang
 		a.setState(s, stale)
 		a.touch(s)
 		return a.checkRestored(out)
+	case s.bogus:
+		// A hijacker's route gone: the hijack event's end, not a
+		// withdrawal of the provider's.
+		a.stats.Changes[ChangeWithdraw]++
+		a.setState(s, absent)
+		a.touch(s)
+		out = a.checkRestored(out)
+		a.release(s)
+		return out
 	}
 	r := record{t: a.now, slot: s, typ: ChangeWithdraw, fromPresent: true, fromAttrs: s.attrs}
 	a.setState(s, absent)
@@ -126,6 +140,7 @@ func (a *Analyzer) announce(s *slot, u route.Update, out []route.EventChange) []
 		if s.attrs.ASPath.Equal(u.Attrs.ASPath) {
 			// A returning peer re-announcing the old path: not a change.
 			s.attrs = u.Attrs
+			a.judge(s, &u)
 			a.touch(s)
 			out = a.checkRestored(out)
 			return a.peerBack(p, out)
@@ -141,9 +156,17 @@ func (a *Analyzer) announce(s *slot, u route.Update, out []route.EventChange) []
 		r.typ = Classify(s.attrs, u.Attrs)
 	}
 	s.attrs = u.Attrs
+	wasBogus := s.bogus
+	a.judge(s, &u)
 	switch {
 	case r.typ == ChangeNone:
 		return out
+	case wasBogus || s.bogus:
+		// To or from an illegitimate origin: a hijack event's route, not
+		// the provider's path.
+		a.stats.Changes[r.typ]++
+		a.touch(s)
+		return a.checkRestored(out)
 	case !r.typ.providerSide() && !(a.cfg.TransitChanges && (r.typ == ChangePath || r.typ == ChangePathLength)):
 		// Attributes or the transit side of the path: not the provider's
 		// doing (see Config.TransitChanges).
@@ -175,7 +198,11 @@ func (a *Analyzer) peerOf(rp route.Peer) *peerState {
 // best match kind (equal, then covered, then covering, then origin ASN), so
 // a covering aggregate is not counted in every region it spans unless
 // nothing more specific matched.
-func (a *Analyzer) newPrefix(pr netip.Prefix, tags []route.Tag) *pfxState {
+//
+// A covering aggregate counts for a provider only when its origin is one
+// of the provider's configured ASNs: 34.0.0.0/8 from another AS is not
+// Google's.
+func (a *Analyzer) newPrefix(pr netip.Prefix, tags []route.Tag, attrs *route.Attrs) *pfxState {
 	best := route.MatchKind(0)
 	rank := func(m route.MatchKind) int {
 		switch m {
@@ -195,9 +222,13 @@ func (a *Analyzer) newPrefix(pr netip.Prefix, tags []route.Tag) *pfxState {
 			best = t.Match
 		}
 	}
-	pf := &pfxState{prefix: pr}
+	pf := &pfxState{prefix: pr, match: best}
+	origin, hasOrigin := attrs.ASPath.Origin()
 	for _, t := range tags {
 		if t.Match != best || t.Provider == "" {
+			continue
+		}
+		if best == route.MatchCovering && !(hasOrigin && slices.Contains(a.providerASNs[t.Provider], origin)) {
 			continue
 		}
 		g := a.groupOf(t)
@@ -208,6 +239,10 @@ func (a *Analyzer) newPrefix(pr netip.Prefix, tags []route.Tag) *pfxState {
 	}
 	if len(pf.groups) == 0 {
 		return nil
+	}
+	if kept, ok := a.keptOrigins[pr]; ok {
+		pf.origins = kept
+		delete(a.keptOrigins, pr)
 	}
 	a.prefixes.put(pf)
 	return pf
@@ -285,6 +320,15 @@ func (a *Analyzer) newSlot() *slot {
 
 func (a *Analyzer) dropPrefix(pf *pfxState) {
 	a.prefixes.del(pf.prefix)
+	var foreign []uint32
+	for _, o := range pf.origins {
+		if !a.providerOrigin(pf, o) {
+			foreign = append(foreign, o)
+		}
+	}
+	if foreign != nil {
+		a.keptOrigins[pf.prefix] = foreign
+	}
 	for _, g := range pf.groups {
 		g.size--
 	}

@@ -23,6 +23,7 @@ type group struct {
 	cooldown  time.Time
 	event     *event
 	ids       idSeq
+	hij       [2]*hijackState // origin_change, more_specific (hijack.go)
 }
 
 type record struct {
