@@ -47,6 +47,13 @@ type event struct {
 	reason        string
 	stalePrefixes int
 
+	// cause.go: the AS most changed routes lost, and the incident
+	transit  uint32
+	incident *incident
+	causeN   int // changed routes when signals and cause were taken
+	signals  []route.Signal
+	cause    route.Cause
+
 	// hijack kinds
 	hijack   *hijackState
 	origins  map[uint32]int // offending origin → routes

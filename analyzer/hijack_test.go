@@ -1,6 +1,7 @@
 package analyzer_test
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -98,5 +99,60 @@ func TestProviderASNsLegitimate(t *testing.T) {
 	cfg.ProviderASNs = map[string][]uint32{"aws": {16509, 64666}}
 	if evs := eventsOf(t, "origin_hijack", cfg, nil, route.KindOriginChange); len(evs) != 0 {
 		t.Errorf("a configured provider ASN opened:%s", describe(evs))
+	}
+}
+
+// TestTransitFailureOneIncident: AS3356 failing towards 8 vantage points
+// shifts 40 groups of three providers at once: one incident, every event
+// transit-side through AS3356.
+func TestTransitFailureOneIncident(t *testing.T) {
+	for _, seed := range []int64{1, 2, 3} {
+		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
+			s, err := scenario.Build("transit_failure", scenario.Options{Seed: seed})
+			if err != nil {
+				t.Fatal(err)
+			}
+			evs, _ := run(t, s, analyzer.DefaultConfig())
+			incidents := map[string]int{}
+			for _, e := range evs {
+				incidents[e.Incident]++
+				if e.Cause.Side != route.SideTransit || e.Cause.ASN != 3356 {
+					t.Errorf("%s %s/%s cause %+v, want transit AS3356", e.Kind, e.Provider, e.Region, e.Cause)
+				}
+			}
+			if len(evs) != 40 || len(incidents) != 1 || incidents[""] != 0 {
+				t.Errorf("%d events in incidents %v, want 40 in one", len(evs), incidents)
+			}
+		})
+	}
+}
+
+func TestShiftSignals(t *testing.T) {
+	tests := []struct {
+		name string
+		want route.SignalKind
+		side route.CauseSide
+	}{
+		{"origin_prepend", route.SignalPrepend, route.SideProvider},
+		{"route_leak", route.SignalUpstream, route.SideProvider},
+		{"te_shift", route.SignalUpstream, route.SideProvider},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			evs := eventsOf(t, tt.name, analyzer.DefaultConfig(), nil, route.KindPathShift)
+			if len(evs) != 1 {
+				t.Fatalf("%d path_shift events, want 1", len(evs))
+			}
+			e := evs[0]
+			if len(e.Signals) == 0 || e.Signals[0].Kind != tt.want && !slices.ContainsFunc(e.Signals, func(s route.Signal) bool { return s.Kind == tt.want && s.Count*2 >= e.Signals[0].Count }) {
+				t.Errorf("signals %+v, want %s among the main ones", e.Signals, tt.want)
+			}
+			if e.Cause.Side != tt.side || e.Incident != "" || len(e.Origins) != 0 {
+				t.Errorf("cause %+v incident %q origins %v", e.Cause, e.Incident, e.Origins)
+			}
+			if !strings.Contains(e.Summary, "signals:") || !strings.Contains(e.Summary, "looks like the") {
+				t.Errorf("summary %q lacks signals or cause", e.Summary)
+			}
+		})
 	}
 }

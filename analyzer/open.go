@@ -91,6 +91,7 @@ func (a *Analyzer) openGroup(g *group, out []route.EventChange) []route.EventCha
 	}
 	a.events = append(a.events, e)
 	a.open = append(a.open, e)
+	a.linkIncident(e)
 	e.dirty = false
 	out = append(out, route.EventChange{Change: route.EventOpened, Event: a.refresh(e)})
 	if a.restored(e) || e.peak == 0 {

@@ -80,6 +80,24 @@ func (a *Analyzer) snapshot(e *event) route.Event {
 		}
 		return cmp.Compare(x.ToUpstream, y.ToUpstream)
 	})
+	if e.open() {
+		// Signals and cause as of the most changed routes seen: at the end
+		// the routes are back and show nothing.
+		if changes := e.eventChanges(); len(changes) >= e.causeN {
+			e.causeN = len(changes)
+			e.signals = []route.Signal{}
+			if e.kind == route.KindPathShift {
+				e.signals = signals(changes)
+			}
+			e.cause = cause(e.signals, changes, a.knownUpstreams(e))
+		}
+	}
+	ev.Signals = append(ev.Signals, e.signals...)
+	ev.Cause = e.cause
+	if e.incident != nil {
+		ev.Incident = e.incident.id
+		ev.Cause = e.incident.cause(e)
+	}
 	ev.Summary = a.summary(e, &ev, prefixes)
 	return ev
 }
@@ -150,10 +168,32 @@ func (a *Analyzer) summary(e *event, ev *route.Event, prefixes []netip.Prefix) s
 		}
 		fmt.Fprintf(&b, "%s: %d prefixes", TransitionString(t), t.Prefixes)
 	}
+	if len(ev.Signals) > 0 {
+		b.WriteString("; signals:")
+		for i, sg := range ev.Signals {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, " %s %d", sg.Kind, sg.Count)
+		}
+	}
+	b.WriteString(causePhrase(ev.Cause))
 	if ev.End != nil {
 		b.WriteString("; resolved after " + ev.End.Sub(ev.Start).String())
 	}
 	return b.String()
+}
+
+// causePhrase renders a cause for a summary: which side it looks like
+// and why.
+func causePhrase(c route.Cause) string {
+	switch c.Side {
+	case "":
+		return ""
+	case route.SideUnknown:
+		return "; cause unknown: " + c.Reason
+	}
+	return "; looks like the " + string(c.Side) + " side: " + c.Reason
 }
 
 // peersPhrase says how many vantage points saw an event: "6 peer ASNs",

@@ -722,6 +722,7 @@ func Build(name string, o Options) (*Scenario, error) {
 		"noise": Noise, "overlap": Overlap, "ipv6_shift": IPv6Shift,
 		"route53": Route53, "origin_hijack": OriginHijack, "deaggregation": Deaggregation,
 		"route_leak": RouteLeak, "origin_prepend": OriginPrepend, "lone_foreign_origin": LoneForeignOrigin,
+		"transit_failure": TransitFailure,
 	}[name]
 	if !ok {
 		return nil, fmt.Errorf("scenario: build: unknown scenario %q", name)
@@ -732,5 +733,5 @@ func Build(name string, o Options) (*Scenario, error) {
 // Names lists the scenarios Build knows.
 func Names() []string {
 	return []string{"te_shift", "outage", "peer_reset", "table_loss", "noise", "overlap", "ipv6_shift",
-		"route53", "origin_hijack", "deaggregation", "route_leak", "origin_prepend", "lone_foreign_origin"}
+		"route53", "origin_hijack", "deaggregation", "route_leak", "origin_prepend", "lone_foreign_origin", "transit_failure"}
 }
