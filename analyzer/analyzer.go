@@ -141,7 +141,8 @@ func fillDefaults(c Config) Config {
 		func(x *Config) { x.HijackMinPeers = c.HijackMinPeers },
 		func(x *Config) { x.HijackMinPrefixes = c.HijackMinPrefixes },
 	}
-	out.TransitChanges, out.SuppressRPKIValid, out.ProviderASNs = c.TransitChanges, c.SuppressRPKIValid, c.ProviderASNs
+	out.TransitChanges, out.CommunityChanges = c.TransitChanges, c.CommunityChanges
+	out.SuppressRPKIValid, out.ProviderASNs = c.SuppressRPKIValid, c.ProviderASNs
 	for _, f := range fields {
 		next := out
 		f(&next)

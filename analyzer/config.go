@@ -70,6 +70,11 @@ type Config struct {
 	// point and the upstream, i.e. they are a transit network's event and
 	// show up for every origin behind it.
 	TransitChanges bool `yaml:"transit_changes"`
+	// CommunityChanges counts changes of communities alone (same AS path)
+	// toward events: correlated community changes without any path change
+	// open a community_change event. Off by default: communities change
+	// for many reasons that do not move traffic.
+	CommunityChanges bool `yaml:"community_changes"`
 	// SamplePrefixes is how many prefixes an event lists (default 10).
 	SamplePrefixes int `yaml:"sample_prefixes"`
 

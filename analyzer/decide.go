@@ -52,10 +52,15 @@ func decideOpen(c Config, w groupWindow, peers func() int) verdict {
 }
 
 // kindOf names a provider event from its routes that left their pre-event
-// state: more withdrawn than shifted is a withdrawal.
-func kindOf(withdrawn, shifted int) route.EventKind {
-	if withdrawn > shifted {
+// state: more withdrawn than shifted is a withdrawal; shifted routes that
+// all kept their path (only communities changed, Config.CommunityChanges)
+// are a community_change.
+func kindOf(withdrawn, shifted, communityOnly int) route.EventKind {
+	switch {
+	case withdrawn > shifted:
 		return route.KindWithdrawal
+	case withdrawn == 0 && shifted > 0 && communityOnly == shifted:
+		return route.KindCommunityChange
 	}
 	return route.KindPathShift
 }

@@ -51,18 +51,21 @@ func TestDecideOpen(t *testing.T) {
 
 func TestKindOf(t *testing.T) {
 	tests := []struct {
-		name               string
-		withdrawn, shifted int
-		want               route.EventKind
+		name                              string
+		withdrawn, shifted, communityOnly int
+		want                              route.EventKind
 	}{
-		{"all shifted", 0, 9, route.KindPathShift},
-		{"all withdrawn", 9, 0, route.KindWithdrawal},
-		{"tie is a shift", 4, 4, route.KindPathShift},
-		{"mostly withdrawn", 5, 4, route.KindWithdrawal},
+		{"all shifted", 0, 9, 0, route.KindPathShift},
+		{"all withdrawn", 9, 0, 0, route.KindWithdrawal},
+		{"tie is a shift", 4, 4, 0, route.KindPathShift},
+		{"mostly withdrawn", 5, 4, 0, route.KindWithdrawal},
+		{"communities only", 0, 9, 9, route.KindCommunityChange},
+		{"communities and paths", 0, 9, 8, route.KindPathShift},
+		{"communities and withdrawals", 1, 9, 9, route.KindPathShift},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := kindOf(tt.withdrawn, tt.shifted); got != tt.want {
+			if got := kindOf(tt.withdrawn, tt.shifted, tt.communityOnly); got != tt.want {
 				t.Errorf("kindOf(%d, %d) = %s, want %s", tt.withdrawn, tt.shifted, got, tt.want)
 			}
 		})

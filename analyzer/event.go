@@ -75,7 +75,7 @@ func (a *Analyzer) deviates(s *slot, b *baseState) bool {
 	case !b.present:
 		return false
 	}
-	return !samePath(s.attrs, b.attrs, a.cfg.TransitChanges)
+	return !a.sameRoute(s.attrs, b.attrs)
 }
 
 func (a *Analyzer) setDev(e *event, s *slot, b *baseState) bool {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"routewatch/analyzer"
 	"routewatch/mrtdata/scenario"
@@ -152,6 +153,43 @@ func TestShiftSignals(t *testing.T) {
 			}
 			if !strings.Contains(e.Summary, "signals:") || !strings.Contains(e.Summary, "looks like the") {
 				t.Errorf("summary %q lacks signals or cause", e.Summary)
+			}
+		})
+	}
+}
+
+// TestCommunityChange: correlated community changes without a path change
+// open community_change only when Config.CommunityChanges is on.
+func TestCommunityChange(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		t.Run(fmt.Sprint(on), func(t *testing.T) {
+			w := newWorld(6, 40)
+			cfg := analyzer.DefaultConfig()
+			cfg.CommunityChanges = on
+			a := analyzer.New(cfg)
+			w.load(a, t0, true)
+			a.Tick(t0.Add(10 * time.Minute))
+			start := t0.Add(10 * time.Minute)
+			for i := range 20 {
+				for p := range 6 {
+					at := path(w.peers[p].ASN, 3356, 16509)
+					at.Communities = []route.Community{route.Community(3356<<16 | 666)}
+					a.Observe(w.update(start.Add(time.Duration(i*6+p)*time.Second), p, i, at, false))
+				}
+			}
+			a.Tick(start.Add(3 * time.Minute))
+			evs := a.Events()
+			if !on {
+				if len(evs) != 0 {
+					t.Errorf("off by default, got %v", kinds(evs))
+				}
+				return
+			}
+			if len(evs) != 1 || evs[0].Kind != route.KindCommunityChange || evs[0].Prefixes != 20 {
+				t.Fatalf("got %+v", evs)
+			}
+			if len(evs[0].Signals) != 1 || evs[0].Signals[0].Kind != route.SignalCommunity {
+				t.Errorf("signals %+v", evs[0].Signals)
 			}
 		})
 	}

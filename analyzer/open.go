@@ -41,7 +41,7 @@ func (a *Analyzer) openGroup(g *group, out []route.EventChange) []route.EventCha
 			corr = append(corr, r)
 		}
 	}
-	withdrawn, shifted := 0, 0
+	withdrawn, shifted, communityOnly := 0, 0, 0
 	// A slot's change starts at its last record that left the pre-event
 	// route: an earlier flap that came back is not part of the event.
 	left := make(map[*slot]time.Time, len(corr))
@@ -49,7 +49,7 @@ func (a *Analyzer) openGroup(g *group, out []route.EventChange) []route.EventCha
 		b := e.base[r.slot]
 		e.involve(r.slot, false)
 		e.lastActive = r.t
-		if r.fromPresent == b.present && (!b.present || samePath(r.fromAttrs, b.attrs, a.cfg.TransitChanges)) {
+		if r.fromPresent == b.present && (!b.present || a.sameRoute(r.fromAttrs, b.attrs)) {
 			left[r.slot] = r.t
 		}
 	}
@@ -66,6 +66,9 @@ func (a *Analyzer) openGroup(g *group, out []route.EventChange) []route.EventCha
 		e.addTransition(s, b)
 		if s.state == present {
 			shifted++
+			if b.present && samePath(s.attrs, b.attrs, a.cfg.TransitChanges) {
+				communityOnly++
+			}
 		} else {
 			withdrawn++
 		}
@@ -81,7 +84,7 @@ func (a *Analyzer) openGroup(g *group, out []route.EventChange) []route.EventCha
 	for s, b := range e.base {
 		a.setDev(e, s, b) // the uncorrelated rest
 	}
-	e.kind = kindOf(withdrawn, shifted)
+	e.kind = kindOf(withdrawn, shifted, communityOnly)
 	e.id = eventID(e.kind, g.g, route.Peer{}, e.start, g.ids.next(e.kind, e.start))
 	e.lastEmit = a.now
 	e.visible = -1

@@ -86,7 +86,7 @@ func (a *Analyzer) snapshot(e *event) route.Event {
 		if changes := e.eventChanges(); len(changes) >= e.causeN {
 			e.causeN = len(changes)
 			e.signals = []route.Signal{}
-			if e.kind == route.KindPathShift {
+			if e.kind == route.KindPathShift || e.kind == route.KindCommunityChange {
 				e.signals = signals(changes)
 			}
 			e.cause = cause(e.signals, changes, a.knownUpstreams(e))
@@ -148,8 +148,11 @@ func (a *Analyzer) summary(e *event, ev *route.Event, prefixes []netip.Prefix) s
 		b.WriteString(" " + ev.Region)
 	}
 	verb := "shifted"
-	if ev.Kind == route.KindWithdrawal {
+	switch ev.Kind {
+	case route.KindWithdrawal:
 		verb = "withdrawn"
+	case route.KindCommunityChange:
+		verb = "changed communities"
 	}
 	fmt.Fprintf(&b, ": %d prefixes %s at %s", ev.Prefixes, verb, peersPhrase(ev))
 	if ev.Kind == route.KindWithdrawal && e.visible >= 0 {

@@ -167,7 +167,8 @@ func (a *Analyzer) announce(s *slot, u route.Update, out []route.EventChange) []
 		a.stats.Changes[r.typ]++
 		a.touch(s)
 		return a.checkRestored(out)
-	case !r.typ.providerSide() && !(a.cfg.TransitChanges && (r.typ == ChangePath || r.typ == ChangePathLength)):
+	case !r.typ.providerSide() && !(a.cfg.TransitChanges && (r.typ == ChangePath || r.typ == ChangePathLength)) &&
+		!(a.cfg.CommunityChanges && r.typ == ChangeAttrs && !sameCommunities(r.fromAttrs, u.Attrs)):
 		// Attributes or the transit side of the path: not the provider's
 		// doing (see Config.TransitChanges).
 		a.stats.Changes[r.typ]++
