@@ -319,23 +319,7 @@ func (a *Analyzer) image() *image {
 		}
 		img.Prefixes = append(img.Prefixes, ip)
 	}
-	for _, g := range a.groupList {
-		ig := imgGroup{Provider: g.g.Provider, Region: g.g.Region, Size: g.size, Changed: g.changed, Corr: g.corr,
-			Baseline: g.baseline, BSum: g.bsum, BW: g.bw, NextCheck: g.nextCheck, PendingAt: g.pendingAt,
-			Epoch: g.epoch, Cooldown: g.cooldown, Event: ref(x.events, g.event, nil), IDs: imgSeq(g.ids)}
-		for k, h := range g.hij {
-			if h == nil {
-				continue
-			}
-			ih := imgHijack{Kind: k, Event: ref(x.events, h.event, nil)}
-			for s, since := range h.slots {
-				ih.Slots = append(ih.Slots, x.slots[s])
-				ih.Since = append(ih.Since, since)
-			}
-			ig.Hijack = append(ig.Hijack, ih)
-		}
-		img.Groups = append(img.Groups, ig)
-	}
+	x.groupImages(a)
 	for i := a.head; i < len(a.win); i++ {
 		r := &a.win[i]
 		img.Win = append(img.Win, imgRecord{T: r.t, Slot: x.slots[r.slot], Typ: r.typ, FromPresent: r.fromPresent,
@@ -374,6 +358,27 @@ func (a *Analyzer) image() *image {
 	}
 	slices.SortFunc(img.Kept, func(p, q imgKept) int { return comparePrefix(p.Prefix, q.Prefix) })
 	return img
+}
+
+// groupImages adds the groups' state to the image.
+func (x *index) groupImages(a *Analyzer) {
+	for _, g := range a.groupList {
+		ig := imgGroup{Provider: g.g.Provider, Region: g.g.Region, Size: g.size, Changed: g.changed, Corr: g.corr,
+			Baseline: g.baseline, BSum: g.bsum, BW: g.bw, NextCheck: g.nextCheck, PendingAt: g.pendingAt,
+			Epoch: g.epoch, Cooldown: g.cooldown, Event: ref(x.events, g.event, nil), IDs: imgSeq(g.ids)}
+		for k, h := range g.hij {
+			if h == nil {
+				continue
+			}
+			ih := imgHijack{Kind: k, Event: ref(x.events, h.event, nil)}
+			for s, since := range h.slots {
+				ih.Slots = append(ih.Slots, x.slots[s])
+				ih.Since = append(ih.Since, since)
+			}
+			ig.Hijack = append(ig.Hijack, ih)
+		}
+		x.img.Groups = append(x.img.Groups, ig)
+	}
 }
 
 func counts(m map[uint32]int) []imgASNCount {
