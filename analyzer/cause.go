@@ -218,7 +218,7 @@ func signals(changes [][2]*route.Attrs) []route.Signal {
 }
 
 // cause says which side e looks like, from its changed routes.
-func cause(sigs []route.Signal, changes [][2]*route.Attrs, known map[uint32]bool) route.Cause {
+func cause(sigs []route.Signal, changes [][2]*route.Attrs, known func() map[uint32]bool) route.Cause {
 	origin := mainOrigin(changes)
 	shifted := 0
 	for _, c := range changes {
@@ -318,7 +318,8 @@ func withdrawnVia(changes [][2]*route.Attrs) (map[uint32]bool, int) {
 // was not an upstream of the origin before (old: the upstreams of the
 // pre-event routes and of the routes that did not change), and on how
 // many routes.
-func newUpstream(changes [][2]*route.Attrs, old map[uint32]bool) (uint32, int) {
+func newUpstream(changes [][2]*route.Attrs, known func() map[uint32]bool) (uint32, int) {
+	old := known()
 	count := map[uint32]int{}
 	for _, c := range changes {
 		if c[0] != nil && c[1] != nil {

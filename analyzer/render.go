@@ -83,13 +83,15 @@ func (a *Analyzer) snapshot(e *event) route.Event {
 	if e.open() {
 		// Signals and cause as of the most changed routes seen: at the end
 		// the routes are back and show nothing.
-		if changes := e.eventChanges(); len(changes) >= e.causeN {
-			e.causeN = len(changes)
+		// Taken again only when more routes deviate than last time.
+		if e.deviated > e.causeN || e.cause.Side == "" {
+			e.causeN = e.deviated
+			changes := e.eventChanges()
 			e.signals = []route.Signal{}
 			if e.kind == route.KindPathShift || e.kind == route.KindCommunityChange {
 				e.signals = signals(changes)
 			}
-			e.cause = cause(e.signals, changes, a.knownUpstreams(e))
+			e.cause = cause(e.signals, changes, func() map[uint32]bool { return a.knownUpstreams(e) })
 		}
 	}
 	ev.Signals = append(ev.Signals, e.signals...)

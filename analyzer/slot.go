@@ -134,6 +134,7 @@ func (a *Analyzer) withdraw(s *slot, out []route.EventChange) []route.EventChang
 func (a *Analyzer) announce(s *slot, u route.Update, out []route.EventChange) []route.EventChange {
 	p := s.peer
 	r := record{t: a.now, slot: s, fromAttrs: s.attrs}
+	wasPresent := s.state == present
 	switch s.state {
 	case stale:
 		a.setState(s, present)
@@ -157,7 +158,11 @@ func (a *Analyzer) announce(s *slot, u route.Update, out []route.EventChange) []
 	}
 	s.attrs = u.Attrs
 	wasBogus := s.bogus
-	a.judge(s, &u)
+	if wasBogus || !wasPresent || r.typ == ChangeUpstream || u.ROV != route.ROVNone {
+		// Only these can change the verdict: the origin is the same
+		// otherwise (Classify reports an origin change as upstream).
+		a.judge(s, &u)
+	}
 	switch {
 	case r.typ == ChangeNone:
 		return out
