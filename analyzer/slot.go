@@ -158,7 +158,7 @@ func (a *Analyzer) announce(s *slot, u route.Update, out []route.EventChange) []
 	}
 	s.attrs = u.Attrs
 	wasBogus := s.bogus
-	if wasBogus || !wasPresent || r.typ == ChangeUpstream || u.ROV != route.ROVNone {
+	if wasBogus || !wasPresent || r.typ == ChangeUpstream || u.RPKI != route.ROVNone {
 		// Only these can change the verdict: the origin is the same
 		// otherwise (Classify reports an origin change as upstream).
 		a.judge(s, &u)
