@@ -75,7 +75,7 @@ func TestKindOf(t *testing.T) {
 // TestCountersFollowSlots: after every input of every scenario each vantage
 // point's counters equal what its slots say (setState owns them).
 func TestCountersFollowSlots(t *testing.T) {
-	for _, name := range scenario.Names() {
+	for _, name := range append(scenario.Names(), scenario.MultiProvider()...) {
 		t.Run(name, func(t *testing.T) {
 			s, err := scenario.Build(name, scenario.Options{Seed: 1})
 			if err != nil {

@@ -20,7 +20,7 @@ var update = flag.Bool("update", false, "rewrite golden files under testdata/gol
 // must leave them unchanged, a change of behaviour shows up as a diff of
 // testdata/golden (rewrite with -update and review it).
 func TestGolden(t *testing.T) {
-	for _, name := range scenario.Names() {
+	for _, name := range allScenarios() {
 		t.Run(name, func(t *testing.T) {
 			var buf bytes.Buffer
 			for _, tc := range []struct {

@@ -730,8 +730,16 @@ func Build(name string, o Options) (*Scenario, error) {
 	return f(o), nil
 }
 
-// Names lists the scenarios Build knows.
+// Names lists the scenarios Build knows whose regions are all of one
+// provider (WriteRanges publishes every region as AWS's); see
+// MultiProvider for the others.
 func Names() []string {
 	return []string{"te_shift", "outage", "peer_reset", "table_loss", "noise", "overlap", "ipv6_shift",
-		"route53", "origin_hijack", "deaggregation", "route_leak", "origin_prepend", "lone_foreign_origin", "transit_failure"}
+		"route53", "origin_hijack", "deaggregation", "route_leak", "origin_prepend", "lone_foreign_origin"}
 }
+
+// MultiProvider lists the scenarios whose regions belong to several
+// providers (transit_failure: AWS, Azure and Google behind one transit
+// AS). Tag them with Scenario.Tag: WriteRanges would label every region
+// AWS's.
+func MultiProvider() []string { return []string{"transit_failure"} }
