@@ -54,6 +54,7 @@ type Alerter struct {
 
 	mu        sync.Mutex
 	state     map[stateKey]*eventState
+	incidents map[incidentKey]*incidentState
 	lastPrune time.Time
 }
 
@@ -113,6 +114,8 @@ func New(cfg Config, outbox Outbox, logger *slog.Logger, reg prometheus.Register
 		jitter: rand.Float64,
 		wake:   make(chan struct{}, 1),
 		state:  map[stateKey]*eventState{},
+
+		incidents: map[incidentKey]*incidentState{},
 	}
 	for _, sc := range cfg.Sinks {
 		sc = sc.withDefaults()
@@ -144,7 +147,9 @@ func deliveryID(parts ...string) string {
 func (a *Alerter) Notify(ctx context.Context, changes []route.EventChange) error {
 	now := a.now().UTC()
 	var ds []store.Delivery
+	var notices [][]notice
 	var commits []func()
+	merged := map[incidentKey]int{} // incident → index in ds of its message in this call
 	for i := range changes {
 		ch := &changes[i]
 		for _, s := range a.sinks {
@@ -152,16 +157,29 @@ func (a *Alerter) Notify(ctx context.Context, changes []route.EventChange) error
 				continue
 			}
 			n, commit, reason := a.decide(s, ch, now)
+			if reason == "" && ch.Event.Incident != "" && s.cfg.Type != Generic {
+				k := incidentKey{s.cfg.Name, ch.Event.Incident}
+				a.mu.Lock()
+				suppress, record := a.incidentRoute(s, ch)
+				a.mu.Unlock()
+				commits = append(commits, record)
+				if j, ok := merged[k]; ok && ch.Change != route.EventResolved {
+					notices[j] = append(notices[j], n)
+					commits = append(commits, commit)
+					continue
+				}
+				if suppress {
+					reason = "incident"
+				} else if ch.Change != route.EventResolved {
+					merged[k] = len(ds)
+				}
+			}
 			if reason != "" {
 				a.m.suppressed.WithLabelValues(s.cfg.Name, reason).Inc()
 				if commit != nil {
 					commits = append(commits, commit)
 				}
 				continue
-			}
-			payload, err := encodeEnvelope([]notice{n})
-			if err != nil {
-				return err
 			}
 			idParts := []string{s.cfg.Name, ch.Event.ID, string(ch.Change)}
 			if ch.Change == route.EventUpdated {
@@ -171,13 +189,20 @@ func (a *Alerter) Notify(ctx context.Context, changes []route.EventChange) error
 				ID:          deliveryID(idParts...),
 				Sink:        s.cfg.Name,
 				EventID:     ch.Event.ID,
-				Payload:     payload,
 				Created:     now,
 				NextAttempt: now,
 			})
+			notices = append(notices, []notice{n})
 			commits = append(commits, commit)
 			a.m.notices.WithLabelValues(s.cfg.Name, string(ch.Change)).Inc()
 		}
+	}
+	for i := range ds {
+		payload, err := encodeEnvelope(notices[i])
+		if err != nil {
+			return err
+		}
+		ds[i].Payload = payload
 	}
 	if len(ds) > 0 {
 		if err := a.outbox.Enqueue(ctx, ds); err != nil {

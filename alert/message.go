@@ -98,6 +98,9 @@ type view struct {
 	link    string
 	eventID string
 	at      time.Time // when the change happened (start, detected or end)
+	// incident and cause: the transit-side incident the event belongs to
+	incident string
+	cause    route.Cause
 }
 
 func eventLink(base, id string) string {
@@ -173,6 +176,9 @@ func newView(n *notice, apiBase string, d detail) view {
 		link:    eventLink(apiBase, ev.ID),
 		eventID: ev.ID,
 		at:      ev.Detected,
+
+		incident: ev.Incident,
+		cause:    ev.Cause,
 	}
 	size := plural(ev.Prefixes, "prefix", "prefixes") + ", " + plural(ev.Peers, "vantage point", "vantage points")
 	if v.quiet {
@@ -218,6 +224,20 @@ func newView(n *notice, apiBase string, d detail) view {
 		fact{"Prefixes", strconv.Itoa(ev.Prefixes)},
 		fact{"Vantage points", strconv.Itoa(ev.Peers)},
 	)
+	if c := ev.Cause; c.Side != "" {
+		side := string(c.Side)
+		if c.ASN != 0 {
+			side += fmt.Sprintf(" (AS%d)", c.ASN)
+		}
+		v.facts = append(v.facts, fact{"Likely cause", side + ": " + c.Reason})
+	}
+	if len(ev.Origins) > 0 {
+		os := make([]string, len(ev.Origins))
+		for i, o := range ev.Origins {
+			os[i] = fmt.Sprintf("AS%d", o)
+		}
+		v.facts = append(v.facts, fact{"Offending origins", strings.Join(os, ", ")})
+	}
 	if d.peers > 0 && len(ev.AffectedPeers) > 0 {
 		ps := make([]string, 0, d.peers+1)
 		for i, p := range ev.AffectedPeers {

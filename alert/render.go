@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -74,6 +75,15 @@ func render(t SinkType, ns []notice, apiBase string) ([]byte, error) {
 }
 
 func batchTitle(vs []view) string {
+	if inc := vs[0].incident; inc != "" && !slices.ContainsFunc(vs, func(v view) bool { return v.incident != inc }) {
+		// One incident: its cause and how many groups it covers.
+		verb := "shifted"
+		if vs[0].change == route.EventResolved {
+			verb = "resolved"
+		}
+		c := vs[0].cause
+		return fmt.Sprintf("Incident (%s side, AS%d): %d groups %s", c.Side, c.ASN, len(vs), verb)
+	}
 	var opened, updated, resolved int
 	for _, v := range vs {
 		switch v.change {

@@ -250,7 +250,7 @@ func TestPermanentShiftResolvesWhenStable(t *testing.T) {
 	if len(e.SamplePrefixes) != cfg.SamplePrefixes || !slices.IsSortedFunc(e.AffectedPeers, func(x, y route.Peer) int { return x.Addr.Compare(y.Addr) }) {
 		t.Errorf("samples %v peers %v", e.SamplePrefixes, e.AffectedPeers)
 	}
-	if !strings.HasPrefix(e.Summary, "aws us-west-2: 20 prefixes shifted at 6 vantage points; via 3356 → via 2914: 20 prefixes") {
+	if !strings.HasPrefix(e.Summary, "aws us-west-2: 20 prefixes shifted at 6 peer ASNs; via 3356 → via 2914: 20 prefixes") {
 		t.Errorf("summary %q", e.Summary)
 	}
 }

@@ -1,6 +1,10 @@
 package analyzer
 
-import "routewatch/route"
+import (
+	"slices"
+
+	"routewatch/route"
+)
 
 // ChangeType classifies what one update did to one (peer, prefix, path-ID)
 // slot.
@@ -55,6 +59,21 @@ func samePath(a, b *route.Attrs, transit bool) bool {
 		return a.ASPath.Equal(b.ASPath)
 	}
 	return classifyPath(a.ASPath, b.ASPath) >= ChangePathLength
+}
+
+// sameCommunities reports whether two routes carry the same communities
+// and large communities.
+func sameCommunities(a, b *route.Attrs) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return slices.Equal(a.Communities, b.Communities) && slices.Equal(a.LargeCommunities, b.LargeCommunities)
+}
+
+// sameRoute compares two announced routes as the analyzer sees them: the
+// path (samePath), and the communities when community changes count.
+func (a *Analyzer) sameRoute(x, y *route.Attrs) bool {
+	return samePath(x, y, a.cfg.TransitChanges) && (!a.cfg.CommunityChanges || sameCommunities(x, y))
 }
 
 // Classify compares two announcements of the same slot. nil old means the

@@ -70,8 +70,31 @@ type Config struct {
 	// point and the upstream, i.e. they are a transit network's event and
 	// show up for every origin behind it.
 	TransitChanges bool `yaml:"transit_changes"`
+	// CommunityChanges counts changes of communities alone (same AS path)
+	// toward events: correlated community changes without any path change
+	// open a community_change event. Off by default: communities change
+	// for many reasons that do not move traffic.
+	CommunityChanges bool `yaml:"community_changes"`
 	// SamplePrefixes is how many prefixes an event lists (default 10).
 	SamplePrefixes int `yaml:"sample_prefixes"`
+
+	// HijackMinPeers is how many distinct peer ASNs must see bogus routes
+	// (a watched prefix or a more-specific of a watched range announced
+	// by an origin outside the provider's legitimate origins) to open an
+	// origin_change or more_specific event (default 2: one peer alone
+	// seeing a foreign origin is not an event).
+	HijackMinPeers int `yaml:"hijack_min_peers"`
+	// HijackMinPrefixes is how many of a group's prefixes must carry
+	// bogus routes (default 1; there is no share-of-group gate).
+	HijackMinPrefixes int `yaml:"hijack_min_prefixes"`
+	// SuppressRPKIValid ignores bogus routes whose RPKI origin validation
+	// state (route.Update.RPKI) is valid: a ROA authorises the other
+	// origin (default off).
+	SuppressRPKIValid bool `yaml:"suppress_rpki_valid"`
+	// ProviderASNs are each provider's own origin ASNs (the ranges
+	// configuration's watch_asns): always legitimate origins of its
+	// prefixes. Set by the wiring, not in the analyzer section.
+	ProviderASNs map[string][]uint32 `yaml:"-"`
 }
 
 // DefaultConfig returns the documented defaults.
@@ -92,6 +115,8 @@ func DefaultConfig() Config {
 		PeerDownMinRoutes: 10,
 		PeerDownHold:      time.Minute,
 		SamplePrefixes:    10,
+		HijackMinPeers:    2,
+		HijackMinPrefixes: 1,
 	}
 }
 
@@ -136,6 +161,10 @@ func (c Config) Validate() error {
 		return bad("peer_down_hold", c.PeerDownHold, ">= 0")
 	case c.SamplePrefixes < 0:
 		return bad("sample_prefixes", c.SamplePrefixes, ">= 0")
+	case c.HijackMinPeers < 1:
+		return bad("hijack_min_peers", c.HijackMinPeers, ">= 1")
+	case c.HijackMinPrefixes < 1:
+		return bad("hijack_min_prefixes", c.HijackMinPrefixes, ">= 1")
 	}
 	return nil
 }

@@ -98,7 +98,7 @@ func checkExpected(t *testing.T, s *scenario.Scenario, evs []route.Event) {
 }
 
 func TestScenarios(t *testing.T) {
-	for _, name := range scenario.Names() {
+	for _, name := range allScenarios() {
 		for _, tc := range []struct {
 			initial string
 			seed    int64
@@ -168,3 +168,6 @@ func TestScenarioDeterminism(t *testing.T) {
 		})
 	}
 }
+
+// allScenarios is every scenario the builder knows.
+func allScenarios() []string { return append(scenario.Names(), scenario.MultiProvider()...) }

@@ -138,12 +138,14 @@ func loadFixture(t testing.TB, st interface {
 			Summary:       "aws us-east-1: 2 prefixes moved from AS3356 to AS2914 at 2 peers",
 			Transitions:   []route.Transition{{FromUpstream: 3356, ToUpstream: 2914, Prefixes: 2}},
 			AffectedPeers: []route.Peer{peerA, peerB}, SamplePrefixes: []netip.Prefix{mustPrefix("52.94.0.0/22"), mustPrefix("52.94.4.0/24")},
+			Incident: "inc-3356", Cause: route.Cause{Side: route.SideTransit, ASN: 3356, Reason: "AS3356 left the paths of most changed routes here and of 1 other groups (aws) in the same window"},
 		},
 		{
 			ID: "withdrawal-aws-ap-northeast-2-20211215T151200Z", Kind: route.KindWithdrawal, Provider: "aws", Region: "ap-northeast-2",
 			Start: t0.Add(12 * time.Minute), Detected: t0.Add(13 * time.Minute), Prefixes: 1, Peers: 1,
 			Summary:       "aws ap-northeast-2: 1 prefix withdrawn at 1 peer",
 			AffectedPeers: []route.Peer{peerA}, SamplePrefixes: []netip.Prefix{mustPrefix("3.5.140.0/24")},
+			Incident: "inc-3356", Cause: route.Cause{Side: route.SideTransit, ASN: 3356, Reason: "AS3356 left the paths of most changed routes here and of 1 other groups (aws) in the same window"},
 		},
 		{
 			ID: "peer_down-2001_db8__9-20211215T152000Z", Kind: route.KindPeerDown,

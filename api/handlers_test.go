@@ -41,6 +41,8 @@ var goldenCases = []apiCase{
 	{name: "event_not_found", target: "/api/v1/events/nope", status: 404},
 	{name: "event_series", target: "/api/v1/events/path_shift-aws-us-east-1-20211215T151000Z/series", status: 200},
 	{name: "event_series_not_found", target: "/api/v1/events/nope/series", status: 404},
+	{name: "incidents", target: "/api/v1/incidents", status: 200},
+	{name: "incidents_resolved", target: "/api/v1/incidents?status=resolved", status: 200},
 	{name: "providers", target: "/api/v1/providers", status: 200},
 	{name: "region", target: "/api/v1/providers/aws/regions/us-east-1", status: 200},
 	{name: "region_open_event", target: "/api/v1/providers/aws/regions/ap-northeast-2", status: 200},

@@ -192,6 +192,7 @@ func New(cfg Config, st Store, matcher Matcher, gatherer prometheus.Gatherer, lo
 	v1.GET("/events", s.getEvents, read)
 	v1.POST("/events", s.postEvents, admin)
 	v1.GET("/events/:id", s.getEvent, read)
+	v1.GET("/incidents", s.getIncidents, read)
 	v1.GET("/providers", s.getProviders, read)
 	v1.GET("/providers/:provider/regions/:region", s.getRegion, read)
 	v1.GET("/peers", s.getPeers, read)

@@ -218,8 +218,13 @@ type eventView struct {
 	End            *time.Time         `json:"end"`
 	Prefixes       int                `json:"prefixes"`
 	Peers          int                `json:"peers"`
+	Sessions       int                `json:"sessions"`
 	Summary        string             `json:"summary"`
 	Transitions    []route.Transition `json:"transitions"`
+	Signals        []route.Signal     `json:"signals"`
+	Origins        []uint32           `json:"origins"`
+	Cause          route.Cause        `json:"cause"`
+	Incident       string             `json:"incident"`
 	AffectedPeers  []peerView         `json:"affected_peers"`
 	SamplePrefixes []string           `json:"sample_prefixes"`
 }
@@ -227,8 +232,11 @@ type eventView struct {
 func viewEvent(e route.Event) eventView {
 	v := eventView{
 		ID: e.ID, Kind: e.Kind, Provider: e.Provider, Region: e.Region, Service: e.Service,
-		Start: e.Start.UTC(), Detected: e.Detected.UTC(), Prefixes: e.Prefixes, Peers: e.Peers, Summary: e.Summary,
-		Transitions:    append([]route.Transition{}, e.Transitions...),
+		Start: e.Start.UTC(), Detected: e.Detected.UTC(), Prefixes: e.Prefixes, Peers: e.Peers, Sessions: e.Sessions, Summary: e.Summary,
+		Transitions: append([]route.Transition{}, e.Transitions...),
+		Signals:     append([]route.Signal{}, e.Signals...),
+		Origins:     append([]uint32{}, e.Origins...),
+		Cause:       e.Cause, Incident: e.Incident,
 		AffectedPeers:  make([]peerView, len(e.AffectedPeers)),
 		SamplePrefixes: make([]string, len(e.SamplePrefixes)),
 	}

@@ -42,13 +42,66 @@ type Event struct {
 	// Detected is when the detection threshold was crossed.
 	Detected time.Time `json:"detected"`
 	// End is the restoration time; nil while the event is open.
-	End            *time.Time     `json:"end"`
-	Prefixes       int            `json:"prefixes"`
-	Peers          int            `json:"peers"`
-	Summary        string         `json:"summary"`
-	Transitions    []Transition   `json:"transitions"`
+	End *time.Time `json:"end"`
+	// Prefixes counts distinct prefixes.
+	Prefixes int `json:"prefixes"`
+	// Peers counts distinct vantage-point ASNs (what thresholds count).
+	Peers int `json:"peers"`
+	// Sessions counts distinct vantage points (router or feeder sessions).
+	Sessions    int          `json:"sessions"`
+	Summary     string       `json:"summary"`
+	Transitions []Transition `json:"transitions"`
+	// Signals are the TE signals inside a path_shift, with counts of
+	// changed routes; empty for other kinds.
+	Signals []Signal `json:"signals"`
+	// Origins are the offending origin ASNs of hijack kinds
+	// (origin_change, more_specific); empty otherwise.
+	Origins []uint32 `json:"origins"`
+	// Cause says which side a provider event looks like; zero for
+	// peer_down.
+	Cause Cause `json:"cause"`
+	// Incident is shared by every event one transit-side cause explains in
+	// the same window; "" when the event stands alone.
+	Incident       string         `json:"incident"`
 	AffectedPeers  []Peer         `json:"affected_peers"`
 	SamplePrefixes []netip.Prefix `json:"sample_prefixes"`
+}
+
+// SignalKind names a TE signal inside a path shift.
+type SignalKind string
+
+// Signal kinds.
+const (
+	SignalUpstream   SignalKind = "upstream"    // the AS adjacent to the origin changed
+	SignalPrepend    SignalKind = "prepend"     // the origin's prepending changed
+	SignalPathLength SignalKind = "path_length" // the AS path length changed
+	SignalCommunity  SignalKind = "community"   // communities changed
+	SignalMED        SignalKind = "med"         // MED changed
+)
+
+// Signal counts the changed routes of an event showing one TE signal.
+type Signal struct {
+	Kind  SignalKind `json:"kind"`
+	Count int        `json:"count"`
+}
+
+// CauseSide is which side of the path a change looks like.
+type CauseSide string
+
+// Cause sides.
+const (
+	SideProvider CauseSide = "provider" // the provider's own announcements changed
+	SideTransit  CauseSide = "transit"  // one transit AS changed for several origins at once
+	SideUnknown  CauseSide = "unknown"
+)
+
+// Cause is the likely cause of a provider event: a side, the AS it points
+// to (0 when none) and a one-line reason. It never claims more than the
+// routes show.
+type Cause struct {
+	Side   CauseSide `json:"side"`
+	ASN    uint32    `json:"asn"`
+	Reason string    `json:"reason"`
 }
 
 // Open reports whether the event has not been resolved yet.

@@ -118,9 +118,23 @@ func (s *Scenario) Items() []Item {
 	return out
 }
 
-// Tag fills u.Tags from the scenario's regions (an exact-match tagger for
-// tests that run without range files).
-func (s *Scenario) Tag(u *route.Update) { u.Tags = s.tags[u.Prefix] }
+// Tag fills u.Tags from the scenario's regions (a tagger for tests that
+// run without range files): the region of an equal prefix, or, for a
+// more-specific of a region prefix, that region with route.MatchCovered.
+func (s *Scenario) Tag(u *route.Update) {
+	if tags, ok := s.tags[u.Prefix]; ok {
+		u.Tags = tags
+		return
+	}
+	u.Tags = nil
+	for _, r := range s.Regions {
+		for _, p := range r.Prefixes {
+			if p.Bits() < u.Prefix.Bits() && p.Contains(u.Prefix.Addr()) {
+				u.Tags = append(u.Tags, route.Tag{Provider: r.Provider, Region: r.Region, Match: route.MatchCovered})
+			}
+		}
+	}
+}
 
 // Write renders the scenario as MRT: the initial table as TABLE_DUMP_V2
 // (PEER_INDEX_TABLE and RIB records), then BGP4MP updates and state
@@ -701,12 +715,14 @@ func IPv6Shift(o Options) *Scenario {
 	return b.build()
 }
 
-// Build returns the named scenario (te_shift, outage, peer_reset,
-// table_loss, noise, overlap, ipv6_shift).
+// Build returns the named scenario (see Names).
 func Build(name string, o Options) (*Scenario, error) {
 	f, ok := map[string]func(Options) *Scenario{
 		"te_shift": TEShift, "outage": Outage, "peer_reset": PeerReset, "table_loss": TableLoss,
 		"noise": Noise, "overlap": Overlap, "ipv6_shift": IPv6Shift,
+		"route53": Route53, "origin_hijack": OriginHijack, "deaggregation": Deaggregation,
+		"route_leak": RouteLeak, "origin_prepend": OriginPrepend, "lone_foreign_origin": LoneForeignOrigin,
+		"transit_failure": TransitFailure,
 	}[name]
 	if !ok {
 		return nil, fmt.Errorf("scenario: build: unknown scenario %q", name)
@@ -714,7 +730,16 @@ func Build(name string, o Options) (*Scenario, error) {
 	return f(o), nil
 }
 
-// Names lists the scenarios Build knows.
+// Names lists the scenarios Build knows whose regions are all of one
+// provider (WriteRanges publishes every region as AWS's); see
+// MultiProvider for the others.
 func Names() []string {
-	return []string{"te_shift", "outage", "peer_reset", "table_loss", "noise", "overlap", "ipv6_shift"}
+	return []string{"te_shift", "outage", "peer_reset", "table_loss", "noise", "overlap", "ipv6_shift",
+		"route53", "origin_hijack", "deaggregation", "route_leak", "origin_prepend", "lone_foreign_origin"}
 }
+
+// MultiProvider lists the scenarios whose regions belong to several
+// providers (transit_failure: AWS, Azure and Google behind one transit
+// AS). Tag them with Scenario.Tag: WriteRanges would label every region
+// AWS's.
+func MultiProvider() []string { return []string{"transit_failure"} }

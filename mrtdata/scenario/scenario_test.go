@@ -11,7 +11,7 @@ import (
 )
 
 func TestDeterministic(t *testing.T) {
-	for _, name := range scenario.Names() {
+	for _, name := range allScenarios() {
 		t.Run(name, func(t *testing.T) {
 			a, err := scenario.Build(name, scenario.Options{Seed: 9})
 			if err != nil {
@@ -54,7 +54,7 @@ func tm(it scenario.Item) time.Time {
 func TestSmallRegions(t *testing.T) {
 	// One region with two prefixes: every builder still works.
 	r := []scenario.Region{{Provider: "x", Region: "only", Prefixes: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("198.51.100.0/24")}}}
-	for _, name := range scenario.Names() {
+	for _, name := range allScenarios() {
 		s, err := scenario.Build(name, scenario.Options{Regions: r, Peers: 2})
 		if err != nil {
 			t.Fatal(err)
@@ -67,3 +67,6 @@ func TestSmallRegions(t *testing.T) {
 		t.Error("unknown scenario accepted")
 	}
 }
+
+// allScenarios is every scenario the builder knows.
+func allScenarios() []string { return append(scenario.Names(), scenario.MultiProvider()...) }
