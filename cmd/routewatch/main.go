@@ -5,6 +5,8 @@
 //
 //	routewatch serve   [--config FILE]
 //	routewatch replay  [--ranges SPEC]... [--format table|json] [--config FILE] FILE|URL...
+//	routewatch replay  [--ranges SPEC]... [--format table|json] --collector NAME[,NAME…] --from T --to T
+//	                   [--base-url NAME=URL]... [--cache DIR]
 //	routewatch mrt dump [-m] FILE|URL...
 //	routewatch ranges  [--ranges SPEC]...
 //	routewatch config check FILE
@@ -36,6 +38,8 @@ type stdio struct {
 const usage = `usage:
   routewatch serve   [--config FILE]
   routewatch replay  [--ranges SPEC]... [--format table|json] [--config FILE] FILE|URL...
+  routewatch replay  [--ranges SPEC]... [--format table|json] --collector NAME[,NAME…] --from T --to T
+                     [--base-url NAME=URL]... [--cache DIR]
   routewatch mrt dump [-m] FILE|URL...
   routewatch ranges  [--ranges SPEC]... [--format table|json]
   routewatch config check FILE

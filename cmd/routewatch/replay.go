@@ -44,6 +44,9 @@ func loadReplayConfig(path string) (replayConfig, error) {
 // cmdReplay implements `routewatch replay [--ranges SPEC]... [--format
 // table|json] [--config FILE] FILE|URL...`.
 func cmdReplay(ctx context.Context, args []string, io stdio) int {
+	if wantsWindow(args) {
+		return cmdReplayWindow(ctx, args, io) // window.go
+	}
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	fs.SetOutput(io.err)
 	var specs multiFlag
@@ -52,7 +55,8 @@ func cmdReplay(ctx context.Context, args []string, io stdio) int {
 	cfgPath := fs.String("config", "", "serve config `FILE`: its analyzer and ranges sections are used")
 	quiet := fs.Bool("q", false, "no progress and no summary on stderr")
 	fs.Usage = func() {
-		fmt.Fprint(io.err, "usage: routewatch replay [--ranges SPEC]... [--format table|json] [--config FILE] FILE|URL|- ...\n")
+		fmt.Fprint(io.err, "usage: routewatch replay [--ranges SPEC]... [--format table|json] [--config FILE] FILE|URL|- ...\n"+
+			"       routewatch replay [--ranges SPEC]... [--format table|json] --collector NAME[,NAME…] --from T --to T [--base-url NAME=URL]... [--cache DIR]\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
