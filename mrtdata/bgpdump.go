@@ -45,6 +45,8 @@ func (f *BgpdumpFormatter) peer(p route.Peer) []byte {
 func (f *BgpdumpFormatter) Append(dst []byte, rec *Record) []byte {
 	var kind string
 	switch rec.Type {
+	case TypeBGP:
+		return f.appendLegacy(dst, rec)
 	case TypeBGP4MP, TypeBGP4MPET:
 		if len(rec.States) > 0 {
 			return f.appendStates(dst, rec)

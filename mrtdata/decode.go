@@ -28,6 +28,9 @@ type decoder struct {
 	skip  map[string]int64 // NLRI of address families routewatch does not use
 	pa    pathAttrs
 	cache ribCache
+	// classicOnly: the legacy BGP type reads the classic NLRI fields
+	// only; MP_REACH / MP_UNREACH are ignored, as bgpdump does.
+	classicOnly bool
 }
 
 // ribAttrs decodes the attributes of one RIB entry, through the cache.
@@ -75,6 +78,8 @@ func (d *decoder) record(rec *Record, b []byte) error {
 		return d.bgp4mp(rec, b)
 	case TypeTableDump:
 		return d.tableDump(rec, b)
+	case TypeBGP:
+		return d.legacyBGP(rec, b)
 	}
 	return skipError(typeName(rec.Type))
 }
@@ -229,6 +234,9 @@ func (d *decoder) update(rec *Record, b []byte, peer route.Peer, asLen int) erro
 		return err
 	}
 	for _, mp := range pa.mpUnreach {
+		if d.classicOnly {
+			break
+		}
 		if len(mp) < 3 {
 			return errors.New("MP_UNREACH_NLRI too short")
 		}
@@ -244,7 +252,7 @@ func (d *decoder) update(rec *Record, b []byte, peer route.Peer, asLen int) erro
 	for len(rec.signed) < len(rec.Updates) {
 		rec.signed = append(rec.signed, false)
 	}
-	if len(nlri) == 0 && len(pa.mpReach) == 0 {
+	if len(nlri) == 0 && (len(pa.mpReach) == 0 || d.classicOnly) {
 		return nil
 	}
 	if !pa.seen(attrASPath) && !pa.seen(attrOrigin) && len(pa.mpReach) == 0 && len(nlri) > 0 {
@@ -267,6 +275,9 @@ func (d *decoder) update(rec *Record, b []byte, peer route.Peer, asLen int) erro
 		}
 	}
 	for _, mp := range pa.mpReach {
+		if d.classicOnly {
+			break
+		}
 		afi, safi, nh, rest, err := parseMPReach(mp)
 		if err != nil {
 			return err

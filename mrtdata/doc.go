@@ -10,7 +10,9 @@
 //   - TABLE_DUMP (v1, incl. bgpdump's 4-byte-AS subtypes 3/4),
 //     TABLE_DUMP_V2 (PEER_INDEX_TABLE, RIB_IPV4/IPV6_UNICAST/MULTICAST and
 //     their *_ADDPATH variants), BGP4MP and BGP4MP_ET (MESSAGE, MESSAGE_AS4,
-//     *_LOCAL, *_ADDPATH, STATE_CHANGE, STATE_CHANGE_AS4). Other types and
+//     *_LOCAL, *_ADDPATH, STATE_CHANGE, STATE_CHANGE_AS4), and the legacy
+//     BGP type 5 of RIS's 1999–2001 archives (BGP_UPDATE, BGP_STATE_CHANGE;
+//     IPv4, 2-byte ASNs; MP attributes ignored as bgpdump does). Other types and
 //     BGP messages without routes are skipped and counted (Stats.Skipped).
 //   - BGP4MP_ET's microseconds become the time's fraction; 2-byte-AS
 //     messages get AS4_PATH / AS4_AGGREGATOR merged (RFC 6793); add-path
@@ -25,7 +27,9 @@
 // reference in a differential test over the shared RIS files.
 //
 // BgpdumpFormatter prints records exactly like `bgpdump -m` of Debian's
-// bgpdump 1.6.2. Known, deliberate differences:
+// bgpdump 1.6.2, including its legacy type 5 printer's quirks (no
+// separator before the communities, the peer's address in place of a
+// withdrawn prefix's). Known, deliberate differences:
 //
 //   - NLRI host bits beyond the prefix length are cleared (11.8.0.0/13, as
 //     in the checked-in expected outputs of later bgpdump versions); 1.6.2
@@ -41,7 +45,10 @@
 //   - An IPv4 TABLE_DUMP_V2 entry with an abbreviated 4-byte MP_REACH next
 //     hop gets that IPv4 next hop; bgpdump reads 16 bytes as IPv6.
 //
-// Writing: NewWriter writes BGP4MP updates and state changes and
+// Merging: Merger merges several time-ordered record streams (collectors'
+// archives) by record time.
+//
+// Writing: NewWriter writes legacy BGP (type 5) and BGP4MP updates and state changes and
 // TABLE_DUMP_V2 RIBs (AS4 or 2-byte AS with AS4_PATH, add-path, IPv6,
 // BGP4MP_ET for sub-second times) for fixtures and benchmarks.
 package mrtdata

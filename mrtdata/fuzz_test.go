@@ -30,7 +30,7 @@ func fuzzSeeds(t testing.TB) [][]byte {
 	_ = w.WriteRIB(timeZero, 1, netip.MustParsePrefix("52.94.0.0/22"), []RIBEntry{{PeerIndex: 1, PathID: 4, Attrs: a}}, true)
 	w.TwoByteAS = true
 	_ = w.WriteUpdate(route.Update{Time: timeZero, Peer: p, Prefix: netip.MustParsePrefix("52.94.0.0/22"), PathID: 2, Attrs: a})
-	_, bodies := splitRecordsRaw(append(quirksArchive(), buf.Bytes()...))
+	_, bodies := splitRecordsRaw(append(append(quirksArchive(), buf.Bytes()...), legacyArchive(t)...))
 	return bodies
 }
 
