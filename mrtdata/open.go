@@ -2,7 +2,6 @@ package mrtdata
 
 import (
 	"bufio"
-	"compress/bzip2"
 	"context"
 	"errors"
 	"fmt"
@@ -17,7 +16,7 @@ import (
 // Open opens an MRT archive for reading: a file path, "-" for stdin, or an
 // http(s) URL (streamed, never downloaded whole). Compression is detected
 // from the first bytes: gzip (concatenated members are read as one
-// stream), bzip2, or none. Closing the result closes the underlying file or
+// stream), bzip2 (decoded in parallel blocks, see bzip2.go), or none. Closing the result closes the underlying file or
 // response body.
 func Open(ctx context.Context, name string) (io.ReadCloser, error) {
 	var src io.ReadCloser
@@ -86,7 +85,8 @@ func Decompress(src io.ReadCloser) (io.ReadCloser, error) {
 		zr.Multistream(true)
 		return &readCloser{Reader: bufio.NewReaderSize(zr, 256<<10), closers: []io.Closer{zr, src}}, nil
 	case len(magic) >= 3 && magic[0] == 'B' && magic[1] == 'Z' && magic[2] == 'h':
-		return &readCloser{Reader: bufio.NewReaderSize(bzip2.NewReader(br), 256<<10), closers: []io.Closer{src}}, nil
+		z := newBzip2Reader(br)
+		return &readCloser{Reader: bufio.NewReaderSize(z, 256<<10), closers: []io.Closer{z, src}}, nil
 	}
 	return &readCloser{Reader: br, closers: []io.Closer{src}}, nil
 }

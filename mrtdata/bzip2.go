@@ -1,0 +1,444 @@
+package mrtdata
+
+import (
+	"bytes"
+	"compress/bzip2"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+)
+
+// Parallel bzip2 decoding (RouteViews archives).
+//
+// A bzip2 stream is "BZh" + level, then blocks, each starting with the
+// 48-bit magic 0x314159265359 and its 32-bit CRC, then the end-of-stream
+// magic 0x177245385090 and the stream CRC; blocks are bit-aligned, but
+// independent. The reader below splits the compressed input at the block
+// magics (a scanner goroutine), turns each block into a one-block stream
+// of its own (header + the block's bits + end-of-stream marker with the
+// block CRC as stream CRC), decompresses those on GOMAXPROCS workers with
+// compress/bzip2 (which checks the block CRC), and hands the outputs to
+// Read in order. Read checks the combined stream CRC at every
+// end-of-stream marker; concatenated streams are read as one.
+//
+// The magic can occur by chance inside compressed data (about once per
+// 2^48 bits): the two halves of such a falsely split block fail to decode,
+// and Read then decodes them merged before giving up. A stream that ends
+// without its end-of-stream marker yields what its complete blocks hold,
+// then io.ErrUnexpectedEOF (the MRT reader reports a truncated archive).
+
+const (
+	bzBlockMagic = 0x314159265359
+	bzEOSMagic   = 0x177245385090
+	bzMask48     = 1<<48 - 1
+	bzChunk      = 1 << 20
+)
+
+// bzBlock is one block on its way through the workers.
+type bzBlock struct {
+	bits  []byte // the block from its magic on, magic at bit 0
+	nbits int64
+	level byte
+	crc   uint32 // the block CRC from its header
+	// eos marks the end of a stream instead of a block: streamCRC is the
+	// combined CRC it carries.
+	eos       bool
+	streamCRC uint32
+	// last: the input ended inside this block (no marker after it).
+	last bool
+	err  error // a scanning error, reported when Read gets here
+
+	done chan struct{}
+	out  *bytes.Buffer
+	derr error
+}
+
+type bzReader struct {
+	results chan *bzBlock
+	stop    chan struct{}
+	once    sync.Once
+	pool    *sync.Pool
+
+	cur      *bzBlock
+	pending  *bzBlock // looked ahead for a merge, not yet used
+	off      int
+	combined uint32
+	err      error
+}
+
+// newBzip2Reader returns a parallel bzip2 decoder of r. Closing it stops
+// the goroutines (closing r as well is the caller's business).
+func newBzip2Reader(r io.Reader) io.ReadCloser {
+	workers := max(runtime.GOMAXPROCS(0), 1)
+	z := &bzReader{
+		results: make(chan *bzBlock, 2*workers),
+		stop:    make(chan struct{}),
+		pool:    &sync.Pool{New: func() any { return new(bytes.Buffer) }},
+	}
+	jobs := make(chan *bzBlock, workers)
+	for range workers {
+		go z.work(jobs)
+	}
+	go z.scan(r, jobs)
+	return z
+}
+
+func (z *bzReader) Close() error {
+	z.once.Do(func() { close(z.stop) })
+	return nil
+}
+
+func (z *bzReader) work(jobs <-chan *bzBlock) {
+	for b := range jobs {
+		b.out = z.pool.Get().(*bytes.Buffer)
+		b.out.Reset()
+		b.derr = decodeBlock(b, b.out)
+		close(b.done)
+	}
+}
+
+// decodeBlock decompresses one block through a one-block stream.
+func decodeBlock(b *bzBlock, out *bytes.Buffer) error {
+	stream := oneBlockStream(b.level, b.bits, b.nbits, b.crc)
+	_, err := io.Copy(out, bzip2.NewReader(bytes.NewReader(stream)))
+	return err
+}
+
+// oneBlockStream wraps a block's bits into a stream of its own.
+func oneBlockStream(level byte, bits []byte, nbits int64, crc uint32) []byte {
+	s := make([]byte, 4, 4+len(bits)+12)
+	copy(s, "BZh")
+	s[3] = level
+	var w bitWriter
+	w.buf = s
+	w.nbits = 32
+	w.appendBits(bits, nbits)
+	var tail [10]byte
+	binary.BigEndian.PutUint64(tail[:8], uint64(bzEOSMagic)<<16)
+	binary.BigEndian.PutUint32(tail[6:], crc)
+	w.appendBits(tail[:], 80)
+	return w.buf
+}
+
+// bitWriter appends bit strings.
+type bitWriter struct {
+	buf   []byte
+	nbits int64
+}
+
+// appendBits appends the first n bits of src (MSB first).
+func (w *bitWriter) appendBits(src []byte, n int64) {
+	sh := uint(w.nbits % 8)
+	if sh == 0 {
+		w.buf = append(w.buf[:w.nbits/8], src[:(n+7)/8]...)
+	} else {
+		w.buf = w.buf[:(w.nbits+7)/8]
+		last := len(w.buf) - 1
+		full := (n + 7) / 8
+		for i := int64(0); i < full; i++ {
+			c := src[i]
+			w.buf[last] |= c >> sh
+			w.buf = append(w.buf, c<<(8-sh))
+			last++
+		}
+	}
+	w.nbits += n
+	w.buf = w.buf[:(w.nbits+7)/8]
+	if r := uint(w.nbits % 8); r != 0 {
+		w.buf[len(w.buf)-1] &= 0xff << (8 - r)
+	}
+}
+
+// extractBits copies bits [from, from+n) of buf into a new aligned slice.
+func extractBits(buf []byte, from, n int64) []byte {
+	out := make([]byte, (n+7)/8)
+	start := from / 8
+	sh := uint(from % 8)
+	for i := range out {
+		j := start + int64(i)
+		c := buf[j] << sh
+		if sh != 0 && j+1 < int64(len(buf)) {
+			c |= buf[j+1] >> (8 - sh)
+		}
+		out[i] = c
+	}
+	if r := uint(n % 8); r != 0 {
+		out[len(out)-1] &= 0xff << (8 - r)
+	}
+	return out
+}
+
+// bits48 returns the 48 bits of buf at bit offset p (p+48 <= len*8).
+func bits48(buf []byte, p int64) uint64 {
+	var w [8]byte
+	copy(w[:], buf[p/8:min(p/8+8, int64(len(buf)))])
+	return binary.BigEndian.Uint64(w[:]) >> (16 - uint(p%8)) & bzMask48
+}
+
+// findMagic returns the first bit position >= from where a block or
+// end-of-stream magic lies wholly inside buf, or -1.
+func findMagic(buf []byte, from int64) int64 {
+	limit := int64(len(buf))*8 - 48
+	for i := from / 8; i*8 <= limit; i++ {
+		var w uint64
+		if i+8 <= int64(len(buf)) {
+			w = binary.BigEndian.Uint64(buf[i:])
+		} else {
+			var t [8]byte
+			copy(t[:], buf[i:])
+			w = binary.BigEndian.Uint64(t[:])
+		}
+		for s := int64(0); s < 8; s++ {
+			p := i*8 + s
+			if p < from || p > limit {
+				continue
+			}
+			v := w >> (16 - s) & bzMask48
+			if v == bzBlockMagic || v == bzEOSMagic {
+				return p
+			}
+		}
+	}
+	return -1
+}
+
+// scan splits the input into blocks and feeds the workers and Read.
+func (z *bzReader) scan(r io.Reader, jobs chan<- *bzBlock) {
+	defer close(jobs)
+	defer close(z.results)
+	send := func(b *bzBlock) bool {
+		if b.done == nil {
+			b.done = make(chan struct{})
+			if b.eos || b.err != nil {
+				close(b.done)
+			} else {
+				select {
+				case jobs <- b:
+				case <-z.stop:
+					return false
+				}
+			}
+		}
+		select {
+		case z.results <- b:
+			return true
+		case <-z.stop:
+			return false
+		}
+	}
+	fail := func(err error) { send(&bzBlock{err: err}) }
+	var buf []byte
+	eof := false
+	more := func() error { // read another chunk
+		if eof {
+			return io.EOF
+		}
+		n := len(buf)
+		buf = append(buf, make([]byte, bzChunk)...)
+		m, err := io.ReadFull(r, buf[n:])
+		buf = buf[:n+m]
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			eof = true
+			if m == 0 {
+				return io.EOF
+			}
+			return nil
+		}
+		return err
+	}
+	var pos int64 // bit position in buf
+	for {
+		// Stream header, byte aligned.
+		for int64(len(buf)) < pos/8+4 {
+			if err := more(); err == io.EOF {
+				if rest := buf[pos/8:]; len(rest) == 0 || allZero(rest) {
+					return // clean end (zero padding tolerated)
+				}
+				fail(errors.New("bzip2: data after the end of the stream"))
+				return
+			} else if err != nil {
+				fail(err)
+				return
+			}
+		}
+		h := buf[pos/8:]
+		if h[0] != 'B' || h[1] != 'Z' || h[2] != 'h' || h[3] < '1' || h[3] > '9' {
+			if allZero(h) && eof {
+				return
+			}
+			fail(errors.New("bzip2: bad stream header"))
+			return
+		}
+		level := h[3]
+		pos += 32
+		for {
+			// At pos: a magic, block or end of stream.
+			for int64(len(buf))*8 < pos+48+32 {
+				if err := more(); err != nil {
+					if err == io.EOF {
+						err = io.ErrUnexpectedEOF
+					}
+					fail(err)
+					return
+				}
+			}
+			m := bits48(buf, pos)
+			if m == bzEOSMagic {
+				crc := uint32(bits48(buf, pos+32) & 0xffffffff)
+				if !send(&bzBlock{eos: true, streamCRC: crc}) {
+					return
+				}
+				pos = (pos + 80 + 7) / 8 * 8
+				break
+			}
+			if m != bzBlockMagic {
+				fail(errors.New("bzip2: block magic expected"))
+				return
+			}
+			crc := uint32(bits48(buf, pos+32) & 0xffffffff)
+			next := int64(-1)
+			searched := pos + 48
+			for {
+				next = findMagic(buf, searched)
+				if next >= 0 {
+					break
+				}
+				searched = max(int64(len(buf))*8-47, pos+48)
+				if err := more(); err != nil {
+					if err != io.EOF {
+						fail(err)
+						return
+					}
+					break
+				}
+			}
+			b := &bzBlock{level: level, crc: crc}
+			if next < 0 {
+				// The input ends inside this block.
+				b.last = true
+				next = int64(len(buf)) * 8
+			}
+			b.bits, b.nbits = extractBits(buf, pos, next-pos), next-pos
+			if !send(b) {
+				return
+			}
+			if b.last {
+				return
+			}
+			pos = next
+			// Drop what is consumed, keeping buf small.
+			if cut := pos / 8; cut > 4*bzChunk {
+				buf = append(buf[:0:0], buf[cut:]...)
+				pos -= cut * 8
+			}
+		}
+	}
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// next returns the next block in order, waiting for its decoding.
+func (z *bzReader) next() (*bzBlock, bool) {
+	if b := z.pending; b != nil {
+		z.pending = nil
+		return b, true
+	}
+	var b *bzBlock
+	var ok bool
+	select {
+	case b, ok = <-z.results:
+	case <-z.stop:
+		return nil, false
+	}
+	if !ok {
+		return nil, false
+	}
+	<-b.done
+	return b, true
+}
+
+func (z *bzReader) Read(p []byte) (int, error) {
+	for {
+		if z.cur != nil && z.off < z.cur.out.Len() {
+			n := copy(p, z.cur.out.Bytes()[z.off:])
+			z.off += n
+			return n, nil
+		}
+		if z.err != nil {
+			return 0, z.err
+		}
+		if z.cur != nil {
+			z.pool.Put(z.cur.out)
+			z.cur = nil
+		}
+		b, ok := z.next()
+		if !ok {
+			// The scanner ended after an end-of-stream marker.
+			z.err = io.EOF
+			continue
+		}
+		switch {
+		case b.err != nil:
+			z.err = b.err
+			continue
+		case b.eos:
+			if b.streamCRC != z.combined {
+				z.err = fmt.Errorf("bzip2: stream checksum mismatch (%08x, want %08x)", z.combined, b.streamCRC)
+			}
+			z.combined = 0
+			continue
+		}
+		if b.derr != nil {
+			b = z.retryMerged(b)
+		}
+		if b.derr != nil {
+			if b.last {
+				z.err = io.ErrUnexpectedEOF
+			} else {
+				z.err = fmt.Errorf("bzip2: %w", b.derr)
+			}
+			continue
+		}
+		z.combined = (z.combined<<1 | z.combined>>31) ^ b.crc
+		z.cur, z.off = b, 0
+		if b.last {
+			// The block is complete but the stream's end is missing:
+			// its data first, then the error.
+			z.err = io.ErrUnexpectedEOF
+		}
+	}
+}
+
+// retryMerged decodes a failed block together with the following one(s),
+// for a block split at a chance occurrence of the magic in its data.
+func (z *bzReader) retryMerged(b *bzBlock) *bzBlock {
+	merged := b
+	for range 2 {
+		nb, ok := z.next()
+		if !ok || nb.eos || nb.err != nil {
+			z.pending = nb
+			return b
+		}
+		var w bitWriter
+		w.appendBits(merged.bits, merged.nbits)
+		w.appendBits(nb.bits, nb.nbits)
+		m := &bzBlock{bits: w.buf, nbits: w.nbits, level: b.level, crc: b.crc, last: nb.last, out: nb.out}
+		m.out.Reset()
+		if m.derr = decodeBlock(m, m.out); m.derr == nil {
+			z.pool.Put(b.out)
+			return m
+		}
+		merged = m
+	}
+	return b
+}
