@@ -6,6 +6,7 @@ package archivetest
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"os"
@@ -174,4 +175,27 @@ func compress(path string, raw []byte, gz bool, bzip2Path string) error {
 		out = b.Bytes()
 	}
 	return os.WriteFile(path, out, 0o644)
+}
+
+// Retime returns a copy of the decompressed MRT data raw with every
+// record's timestamp moved by shift (the bodies are left alone).
+func Retime(raw []byte, shift time.Duration) []byte {
+	out := append([]byte(nil), raw...)
+	s := int64(shift / time.Second)
+	for b := out; len(b) >= 12; {
+		ts := int64(binary.BigEndian.Uint32(b)) + s
+		binary.BigEndian.PutUint32(b, uint32(ts))
+		n := 12 + int(binary.BigEndian.Uint32(b[8:]))
+		if n > len(b) {
+			break
+		}
+		b = b[n:]
+	}
+	return out
+}
+
+// WriteFile compresses raw for the collector's layout (gzip for RIS,
+// bzip2 otherwise) into dir/f.Path.
+func WriteFile(dir string, c archive.Collector, f archive.File, raw []byte, bzip2Path string) error {
+	return compress(filepath.Join(dir, filepath.FromSlash(f.Path)), raw, c.Layout.Name == archive.RIS.Name, bzip2Path)
 }
