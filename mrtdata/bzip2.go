@@ -2,13 +2,14 @@ package mrtdata
 
 import (
 	"bytes"
-	"compress/bzip2"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"runtime"
 	"sync"
+
+	dbzip2 "github.com/dsnet/compress/bzip2"
 )
 
 // Parallel bzip2 decoding (RouteViews archives).
@@ -20,7 +21,8 @@ import (
 // magics (a scanner goroutine), turns each block into a one-block stream
 // of its own (header + the block's bits + end-of-stream marker with the
 // block CRC as stream CRC), decompresses those on GOMAXPROCS workers with
-// compress/bzip2 (which checks the block CRC), and hands the outputs to
+// github.com/dsnet/compress/bzip2 (which checks the block CRC; its Reset
+// reuses the decoding tables), and hands the outputs to
 // Read in order. Read checks the combined stream CRC at every
 // end-of-stream marker; concatenated streams are read as one.
 //
@@ -92,19 +94,44 @@ func (z *bzReader) Close() error {
 }
 
 func (z *bzReader) work(jobs <-chan *bzBlock) {
+	var dec blockDecoder
 	for b := range jobs {
 		b.out = z.pool.Get().(*bytes.Buffer)
 		b.out.Reset()
-		b.derr = decodeBlock(b, b.out)
+		b.derr = dec.decode(b, b.out)
 		close(b.done)
 	}
 }
 
-// decodeBlock decompresses one block through a one-block stream.
-func decodeBlock(b *bzBlock, out *bytes.Buffer) error {
-	stream := oneBlockStream(b.level, b.bits, b.nbits, b.crc)
-	_, err := io.Copy(out, bzip2.NewReader(bytes.NewReader(stream)))
+// blockDecoder decompresses blocks through one-block streams. It reuses
+// one dsnet/compress bzip2 reader (Reset keeps its buffers, where
+// compress/bzip2 allocates 4 MB of tables per stream: per block here).
+type blockDecoder struct {
+	zr  *dbzip2.Reader
+	src bytes.Reader
+}
+
+func (d *blockDecoder) decode(b *bzBlock, out *bytes.Buffer) error {
+	d.src.Reset(oneBlockStream(b.level, b.bits, b.nbits, b.crc))
+	var err error
+	if d.zr == nil {
+		d.zr, err = dbzip2.NewReader(&d.src, nil)
+	} else {
+		err = d.zr.Reset(&d.src)
+	}
+	if err == nil {
+		_, err = out.ReadFrom(d.zr)
+	}
+	if err != nil {
+		d.zr = nil // a failed reader is not reused
+	}
 	return err
+}
+
+// decodeBlock decompresses one block with a decoder of its own.
+func decodeBlock(b *bzBlock, out *bytes.Buffer) error {
+	var d blockDecoder
+	return d.decode(b, out)
 }
 
 // oneBlockStream wraps a block's bits into a stream of its own.

@@ -35,7 +35,8 @@ type Merger struct {
 
 // NewMerger returns a Merger over streams.
 func NewMerger(streams ...RecordStream) *Merger {
-	return &Merger{streams: streams, pending: -1, heads: make(mergeHeap, 0, len(streams))}
+	return &Merger{streams: streams, pending: -1,
+		heads: mergeHeap{idx: make([]int, 0, len(streams)), slots: make([]mergeHead, len(streams))}}
 }
 
 // MergeError is a stream's error as the Merger reports it: Stream is the
@@ -51,26 +52,31 @@ func (e *MergeError) Error() string { return e.Err.Error() }
 func (e *MergeError) Unwrap() error { return e.Err }
 
 type mergeHead struct {
-	rec    Record
-	err    error // a corrupt record's error, returned with it
-	stream int
+	rec Record
+	err error // a corrupt record's error, returned with it
 }
 
-type mergeHeap []mergeHead
+// mergeHeap orders stream indices by their head record; the records stay
+// in per-stream slots, so heap moves copy ints, not records.
+type mergeHeap struct {
+	idx   []int
+	slots []mergeHead
+}
 
-func (h mergeHeap) Len() int { return len(h) }
-func (h mergeHeap) Less(i, j int) bool {
-	if !h[i].rec.Time.Equal(h[j].rec.Time) {
-		return h[i].rec.Time.Before(h[j].rec.Time)
+func (h *mergeHeap) Len() int { return len(h.idx) }
+func (h *mergeHeap) Less(i, j int) bool {
+	a, b := h.idx[i], h.idx[j]
+	ta, tb := h.slots[a].rec.Time, h.slots[b].rec.Time
+	if !ta.Equal(tb) {
+		return ta.Before(tb)
 	}
-	return h[i].stream < h[j].stream
+	return a < b
 }
-func (h mergeHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *mergeHeap) Push(x any)   { *h = append(*h, x.(mergeHead)) }
+func (h *mergeHeap) Swap(i, j int) { h.idx[i], h.idx[j] = h.idx[j], h.idx[i] }
+func (h *mergeHeap) Push(x any)   { h.idx = append(h.idx, x.(int)) }
 func (h *mergeHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
+	x := h.idx[len(h.idx)-1]
+	h.idx = h.idx[:len(h.idx)-1]
 	return x
 }
 
@@ -81,7 +87,8 @@ func (m *Merger) advance(i int) error {
 	rec, err := m.streams[i].Next()
 	switch {
 	case err == nil || errors.Is(err, ErrCorrupt):
-		heap.Push(&m.heads, mergeHead{rec: rec, err: err, stream: i})
+		m.heads.slots[i] = mergeHead{rec: rec, err: err}
+		heap.Push(&m.heads, i)
 		return nil
 	case err == io.EOF:
 		return nil
@@ -114,13 +121,14 @@ func (m *Merger) Next() (Record, int, error) {
 			return Record{}, i, err
 		}
 	}
-	if len(m.heads) == 0 {
+	if m.heads.Len() == 0 {
 		return Record{}, -1, io.EOF
 	}
-	h := heap.Pop(&m.heads).(mergeHead)
-	m.pending = h.stream
+	i := heap.Pop(&m.heads).(int)
+	m.pending = i
+	h := &m.heads.slots[i]
 	if h.err != nil {
-		return h.rec, h.stream, &MergeError{Stream: h.stream, Err: h.err}
+		return h.rec, i, &MergeError{Stream: i, Err: h.err}
 	}
-	return h.rec, h.stream, nil
+	return h.rec, i, nil
 }
