@@ -210,7 +210,7 @@ func BenchmarkBzip2(b *testing.B) {
 				}
 			}
 			b.SetBytes(n)
-			b.ReportMetric((procCPU() - c0).Seconds()/float64(b.N), "cpu-s/op")
+			b.ReportMetric((procCPU()-c0).Seconds()/float64(b.N), "cpu-s/op")
 		})
 	}
 }

@@ -73,7 +73,7 @@ func (h *mergeHeap) Less(i, j int) bool {
 	return a < b
 }
 func (h *mergeHeap) Swap(i, j int) { h.idx[i], h.idx[j] = h.idx[j], h.idx[i] }
-func (h *mergeHeap) Push(x any)   { h.idx = append(h.idx, x.(int)) }
+func (h *mergeHeap) Push(x any)    { h.idx = append(h.idx, x.(int)) }
 func (h *mergeHeap) Pop() any {
 	x := h.idx[len(h.idx)-1]
 	h.idx = h.idx[:len(h.idx)-1]
