@@ -177,6 +177,8 @@ func (a *Archive) Bootstrap(ctx context.Context, from, to time.Time, out chan<- 
 func (a *Archive) merge(ctx context.Context, streams []mrtdata.RecordStream, out chan<- route.Batch, prog *progress) error {
 	m := mrtdata.NewMerger(streams...)
 	var b route.Batch
+	var last time.Time
+	defer func() { a.count(func(s *Stats) { s.Last = last }) }()
 	send := func() error {
 		if b.Empty() {
 			return nil
@@ -214,6 +216,9 @@ func (a *Archive) merge(ctx context.Context, streams []mrtdata.RecordStream, out
 			continue // what the collector sent, not what it learned
 		}
 		prog.at(rec.Time)
+		if rec.Time.After(last) {
+			last = rec.Time
+		}
 		name := a.collectors[i].Name
 		if len(rec.Updates) > 0 && len(b.States) > 0 {
 			// A batch's updates come before its states.
@@ -472,6 +477,7 @@ type Stats struct {
 	Routes     int64
 	States     int64
 	Corrupt    int64
+	Last       time.Time // time of the latest record read
 	// Problems lists the first 100 missing, failed and truncated files.
 	Problems []string
 	started  time.Time

@@ -11,11 +11,11 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sync/errgroup"
 	"golang.org/x/term"
 
 	"routewatch/analyzer"
 	"routewatch/archive"
+	"routewatch/pipeline"
 	"routewatch/ranges"
 	"routewatch/route"
 )
@@ -158,21 +158,11 @@ func cmdReplayWindow(ctx context.Context, args []string, io stdio) int {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400) // as in a replay of files
 	}
-	r := newReplayer(cfg.Analyzer, set, io.err, w.quiet)
-	batches := make(chan route.Batch, 16)
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		defer close(batches)
-		return src.Run(gctx, batches)
-	})
-	g.Go(func() error {
-		for b := range batches {
-			r.batch(b)
-		}
-		return nil
-	})
+	started := time.Now()
+	an := analyzer.New(cfg.Analyzer)
+	events, err := runWindow(ctx, src, an, set, logger)
 	code = exitOK
-	if err := g.Wait(); err != nil {
+	if err != nil {
 		fmt.Fprintf(io.err, "routewatch replay: %v\n", err)
 		code = exitFail
 	}
@@ -180,12 +170,14 @@ func cmdReplayWindow(ctx context.Context, args []string, io stdio) int {
 	if code == exitOK && (st.Truncated > 0 || st.Failed > 0) {
 		code = exitFail
 	}
-	events := r.finish()
 	out := bufio.NewWriter(io.out)
-	if w.format == "json" {
+	switch {
+	case w.format == "json":
 		err = writeEventsJSON(out, events)
-	} else {
+	case len(events) > 0 || code == exitOK:
 		err = writeEventsTable(out, events)
+	default:
+		err = nil // after a failed run, "no events" would read as a verdict
 	}
 	if err == nil {
 		err = out.Flush()
@@ -195,11 +187,37 @@ func cmdReplayWindow(ctx context.Context, args []string, io stdio) int {
 		code = exitFail
 	}
 	if !w.quiet {
-		r.files, r.total.Records, r.total.Routes, r.total.States, r.corrupt = st.Files, st.Records, st.Routes, st.States, st.Corrupt
 		fmt.Fprintln(io.err, st)
-		fmt.Fprintln(io.err, r.summary(events))
+		kinds := map[route.EventKind]int{}
+		for _, e := range events {
+			kinds[e.Kind]++
+		}
+		fmt.Fprintf(io.err, "replay: %d routes (%d watched); %d events (%d path_shift, %d withdrawal, %d peer_down) in %.2fs\n",
+			st.Routes, an.Stats().Watched, len(events), kinds[route.KindPathShift], kinds[route.KindWithdrawal], kinds[route.KindPeerDown],
+			time.Since(started).Seconds())
 	}
 	return code
+}
+
+// runWindow runs the archive source through the pipeline serve uses, with
+// no store (as a replay of files does), and returns every event in its
+// final state, ordered by start.
+func runWindow(ctx context.Context, src *archive.Archive, an *analyzer.Analyzer, tag pipeline.Tagger, logger *slog.Logger) ([]route.Event, error) {
+	log := &eventLog{byID: map[string]route.Event{}}
+	eng := pipeline.New(pipeline.Deps{Tagger: func() pipeline.Tagger { return tag }, Analyzer: an, Events: log, Logger: logger})
+	in, jobs := make(chan route.Batch, 16), make(chan pipeline.Job)
+	done := make(chan error, 1)
+	// The engine outlives ctx, so Ctrl-C prints what was found so far.
+	go func() { done <- eng.Run(context.WithoutCancel(ctx), in, jobs, pipeline.Config{DataClock: true}) }()
+	err := src.Run(ctx, in)
+	j := pipeline.Job{End: true, At: src.Stats().Last, Done: make(chan error, 1)}
+	jobs <- j
+	<-j.Done
+	close(in)
+	if eerr := <-done; err == nil {
+		err = eerr
+	}
+	return log.events(), err
 }
 
 // loadReplayRanges builds the range set of a replay: config specs and
@@ -217,26 +235,4 @@ func loadReplayRanges(ctx context.Context, cfg replayConfig, specs []string, io 
 		fmt.Fprintln(io.err, "routewatch replay: no --ranges given: watching the providers' origin ASNs only")
 	}
 	return ranges.Build(nil, watch), nil
-}
-
-// batch feeds one source batch to the analyzer: updates, then states (the
-// route.Batch order), as record does for a file.
-func (r *replayer) batch(b route.Batch) {
-	for i := range b.Updates {
-		u := b.Updates[i]
-		if !r.sawRIB && u.TableDump {
-			r.sawRIB = true
-		}
-		r.tag.Tag(&u)
-		r.an.Observe(u)
-		if u.Time.After(r.last) {
-			r.last = u.Time
-		}
-	}
-	for i := range b.States {
-		r.an.ObservePeer(b.States[i])
-		if b.States[i].Time.After(r.last) {
-			r.last = b.States[i].Time
-		}
-	}
 }
