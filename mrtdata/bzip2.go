@@ -62,7 +62,7 @@ type bzReader struct {
 	results chan *bzBlock
 	stop    chan struct{}
 	once    sync.Once
-	pool    *sync.Pool
+	pool    *bufPool
 
 	cur      *bzBlock
 	pending  *bzBlock // looked ahead for a merge, not yet used
@@ -78,7 +78,7 @@ func newBzip2Reader(r io.Reader) io.ReadCloser {
 	z := &bzReader{
 		results: make(chan *bzBlock, 2*workers),
 		stop:    make(chan struct{}),
-		pool:    &sync.Pool{New: func() any { return new(bytes.Buffer) }},
+		pool:    &bufPool{free: make(chan *bytes.Buffer, 3*workers+2)},
 	}
 	jobs := make(chan *bzBlock, workers)
 	for range workers {
@@ -96,10 +96,32 @@ func (z *bzReader) Close() error {
 func (z *bzReader) work(jobs <-chan *bzBlock) {
 	var dec blockDecoder
 	for b := range jobs {
-		b.out = z.pool.Get().(*bytes.Buffer)
+		b.out = z.pool.get()
 		b.out.Reset()
 		b.derr = dec.decode(b, b.out)
 		close(b.done)
+	}
+}
+
+// bufPool keeps the output buffers of the blocks in flight for the
+// reader's life (a sync.Pool loses them at every collection, and a
+// streaming dump collects often).
+type bufPool struct{ free chan *bytes.Buffer }
+
+func (p *bufPool) get() *bytes.Buffer {
+	select {
+	case b := <-p.free:
+		b.Reset()
+		return b
+	default:
+		return bytes.NewBuffer(make([]byte, 0, 1<<20))
+	}
+}
+
+func (p *bufPool) put(b *bytes.Buffer) {
+	select {
+	case p.free <- b:
+	default:
 	}
 }
 
@@ -405,7 +427,7 @@ func (z *bzReader) Read(p []byte) (int, error) {
 			return 0, z.err
 		}
 		if z.cur != nil {
-			z.pool.Put(z.cur.out)
+			z.pool.put(z.cur.out)
 			z.cur = nil
 		}
 		b, ok := z.next()
@@ -462,7 +484,7 @@ func (z *bzReader) retryMerged(b *bzBlock) *bzBlock {
 		m := &bzBlock{bits: w.buf, nbits: w.nbits, level: b.level, crc: b.crc, last: nb.last, out: nb.out}
 		m.out.Reset()
 		if m.derr = decodeBlock(m, m.out); m.derr == nil {
-			z.pool.Put(b.out)
+			z.pool.put(b.out)
 			return m
 		}
 		merged = m
