@@ -20,6 +20,7 @@ import (
 	"routewatch/internal/testenv"
 	"routewatch/mrtdata"
 	"routewatch/mrtdata/scenario"
+	"routewatch/rislive"
 	"routewatch/route"
 )
 
@@ -394,3 +395,39 @@ func TestFilesOfWindow(t *testing.T) {
 }
 
 func last(fs []archive.File) archive.File { return fs[len(fs)-1] }
+
+// Live is the RIS Live client's bootstrap.
+var _ rislive.Bootstrapper = (*archive.Live)(nil)
+
+func TestLiveBootstrap(t *testing.T) {
+	f := newFixture(t)
+	now := f.sc.End.Add(30 * time.Second)
+	cfg := f.config(t.TempDir())
+	live, err := archive.NewLive(cfg, func() time.Time { return now }, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan route.Batch, 4)
+	var ups []route.Update
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for b := range out {
+			ups = append(ups, b.Updates...)
+		}
+	}()
+	until, err := live.Bootstrap(context.Background(), out)
+	close(out)
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ups) == 0 || until.IsZero() || until.After(now) || !until.Equal(ups[len(ups)-1].Time) {
+		t.Fatalf("%d updates, until %s (now %s)", len(ups), until, now)
+	}
+	for _, u := range ups {
+		if u.Peer.Collector != u.Source || (u.Source != "rrc00" && u.Source != "route-views2") {
+			t.Fatalf("update %+v: collector %q, source %q", u, u.Peer.Collector, u.Source)
+		}
+	}
+}

@@ -47,6 +47,11 @@ type Config struct {
 	Progress io.Writer
 	// BatchSize bounds the updates per route.Batch (default 2048).
 	BatchSize int
+	// PeerCollector sets route.Peer.Collector to the collector's name,
+	// making the same neighbor at two collectors two vantage points (as
+	// RIS Live reports them). Off for replays: their peers are what the
+	// MRT files say.
+	PeerCollector bool
 }
 
 // Archive reads RIS and RouteViews archives by collector and time window
@@ -228,10 +233,16 @@ func (a *Archive) merge(ctx context.Context, streams []mrtdata.RecordStream, out
 		}
 		for _, u := range rec.Updates {
 			u.Source = name
+			if a.cfg.PeerCollector {
+				u.Peer.Collector = name
+			}
 			b.Updates = append(b.Updates, u)
 		}
 		for _, s := range rec.States {
 			s.Source = name
+			if a.cfg.PeerCollector {
+				s.Peer.Collector = name
+			}
 			b.States = append(b.States, s)
 		}
 		a.count(func(s *Stats) {
