@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -98,6 +99,9 @@ type Engine struct {
 
 	pendUps    []route.Update
 	pendStates []route.PeerState
+	q          eventQueue
+	// flushFailing: the last flush failed (logged once per outage).
+	flushFailing bool
 }
 
 // New wires an engine; nothing runs until Run.
@@ -106,7 +110,7 @@ func New(d Deps) *Engine {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Engine{d: d, m: newMetrics(d.Registerer), now: time.Now, filter: NewWatchFilter(),
-		open: make(map[string]route.EventKind)}
+		open: make(map[string]route.EventKind), q: newEventQueue()}
 }
 
 // Run consumes batches (in) and jobs until ctx ends or in is closed,
@@ -157,17 +161,33 @@ func (e *Engine) Run(ctx context.Context, in <-chan route.Batch, jobs <-chan Job
 }
 
 // final flushes what is pending with a fresh context: the writes must
-// still land after ctx ended.
+// still land after ctx ended. What cannot be written is counted in the
+// error.
 func (e *Engine) final(ctx context.Context) error {
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	return e.flush(fctx)
+	err := e.flush(fctx)
+	if err == nil {
+		return nil
+	}
+	evs, alerts := e.q.pending()
+	e.d.Logger.Error("engine: stopped with writes the store did not take", "events", evs, "alerts", alerts,
+		"updates", len(e.pendUps), "peer_states", len(e.pendStates), "err", err)
+	return fmt.Errorf("pipeline: shutdown: %d event changes, %d alert enqueues, %d updates and %d peer states not written: %w",
+		evs, alerts, len(e.pendUps), len(e.pendStates), err)
 }
 
+// logFlush flushes and logs the first failure of an outage and the
+// recovery, not every retry.
 func (e *Engine) logFlush(ctx context.Context) {
-	if err := e.flush(ctx); err != nil {
-		e.d.Logger.Error("engine: store write failed", "err", err)
+	err := e.flush(ctx)
+	switch {
+	case err != nil && !e.flushFailing:
+		e.d.Logger.Error("engine: store write failed; retrying", "err", err)
+	case err == nil && e.flushFailing:
+		e.d.Logger.Info("engine: store writes succeed again")
 	}
+	e.flushFailing = err != nil
 }
 
 // clock advances the analyzer's time to now while no data arrives.
@@ -257,43 +277,14 @@ func (e *Engine) handle(ctx context.Context, b route.Batch) {
 	}
 }
 
-func (e *Engine) emit(ctx context.Context, chs []route.EventChange) {
-	if len(chs) == 0 {
-		return
-	}
-	evs := make([]route.Event, len(chs))
-	for i, c := range chs {
-		evs[i] = c.Event
-		e.m.events.WithLabelValues(string(c.Event.Kind), string(c.Change)).Inc()
-		if c.Event.Open() {
-			e.open[c.Event.ID] = c.Event.Kind
-		} else {
-			delete(e.open, c.Event.ID)
-		}
-		if e.d.OnEvent != nil {
-			e.d.OnEvent(c)
-		}
-	}
-	e.m.openEvents.Reset()
-	for _, k := range e.open {
-		e.m.openEvents.WithLabelValues(string(k)).Inc()
-	}
-	if err := e.d.Events.PutEvents(ctx, evs); err != nil {
-		e.m.storeErr.Inc()
-		e.d.Logger.Error("engine: store events", "err", err, "events", len(evs))
-	}
-	if e.d.Notify != nil {
-		if err := e.d.Notify.Notify(ctx, chs); err != nil {
-			e.d.Logger.Error("engine: queue alerts", "err", err)
-		}
-	}
-}
-
 func (e *Engine) flush(ctx context.Context) error {
-	if e.d.Routes == nil {
-		return nil
-	}
 	var errs []error
+	if err := e.writeEvents(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if e.d.Routes == nil {
+		return errors.Join(errs...)
+	}
 	if len(e.pendUps) > 0 {
 		if err := e.d.Routes.ApplyUpdates(ctx, e.pendUps); err != nil {
 			e.m.storeErr.Inc()
@@ -316,8 +307,5 @@ func (e *Engine) flush(ctx context.Context) error {
 		e.m.dropped.Add(float64(n - maxPending))
 		e.pendUps = append(e.pendUps[:0], e.pendUps[n-maxPending:]...)
 	}
-	if len(errs) > 0 {
-		return errs[0]
-	}
-	return nil
+	return errors.Join(errs...)
 }

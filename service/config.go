@@ -231,6 +231,9 @@ func (c *Config) applyEnv(getenv func(string) string) {
 			c.Store.Backend = "redis"
 		}
 	}
+	if l := getenv("ROUTEWATCH_API_LISTEN"); l != "" {
+		c.API.Listen = l
+	}
 	if t := getenv("ROUTEWATCH_API_TOKENS"); t != "" {
 		c.API.Tokens = nil
 		for _, item := range strings.Split(t, ",") {

@@ -52,13 +52,17 @@ type Service struct {
 	in        chan route.Batch
 	jobs      chan pipeline.Job
 	replayed  chan struct{}
+	// printed is the last console line of each open event (printEvent
+	// runs on the engine's goroutine only).
+	printed map[string]string
 }
 
 // New builds every part from cfg; nothing runs or listens until Run.
 // console receives one line per event change (nil: none).
 func New(ctx context.Context, cfg Config, logger *slog.Logger, console io.Writer) (*Service, error) {
 	s := &Service{cfg: cfg, logger: logger, console: console, reg: prometheus.NewRegistry(),
-		in: make(chan route.Batch, 64), jobs: make(chan pipeline.Job), replayed: make(chan struct{})}
+		in: make(chan route.Batch, 64), jobs: make(chan pipeline.Job), replayed: make(chan struct{}),
+		printed: map[string]string{}}
 	s.mrtErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "routewatch_mrt_corrupt_records_total", Help: "Corrupt MRT records skipped while replaying archives at startup.",
 	}, []string{"file"})
@@ -177,18 +181,54 @@ func (s *Service) onEvent(c route.EventChange) {
 	s.api.PublishEvent(c)
 }
 
+// printEvent shows each event change once: a plain line on the console,
+// or a log line when there is no console. An update that changes nothing
+// the line shows is not repeated.
 func (s *Service) printEvent(c route.EventChange) {
 	ev := c.Event
-	s.logger.Info("event "+string(c.Change), "id", ev.ID, "kind", ev.Kind, "provider", ev.Provider, "region", ev.Region,
-		"start", ev.Start.Format(time.RFC3339), "prefixes", ev.Prefixes, "peers", ev.Peers)
-	if s.console != nil {
-		line := fmt.Sprintf("%-8s %-11s %s/%s start=%s prefixes=%d peers=%d",
-			c.Change, ev.Kind, ev.Provider, ev.Region, ev.Start.UTC().Format(time.RFC3339), ev.Prefixes, ev.Peers)
-		if ev.End != nil {
-			line += fmt.Sprintf(" end=%s duration=%s", ev.End.UTC().Format(time.RFC3339), ev.Duration())
-		}
-		fmt.Fprintf(s.console, "%s  %s\n", line, ev.Summary)
+	state := eventState(ev)
+	if c.Change == route.EventUpdated && s.printed[ev.ID] == state {
+		return
 	}
+	if ev.Open() {
+		s.printed[ev.ID] = state
+	} else {
+		delete(s.printed, ev.ID)
+	}
+	if s.console == nil {
+		s.logger.Info("event "+string(c.Change), "id", ev.ID, "kind", ev.Kind, "group", eventGroup(ev),
+			"start", ev.Start.Format(time.RFC3339), "prefixes", ev.Prefixes, "peers", ev.Peers)
+		return
+	}
+	fmt.Fprintf(s.console, "%-8s %s  %s\n", c.Change, state, ev.Summary)
+}
+
+// eventState is the console line of an event without the change and the
+// summary.
+func eventState(ev route.Event) string {
+	line := fmt.Sprintf("%-11s %s start=%s prefixes=%d peers=%d",
+		ev.Kind, eventGroup(ev), ev.Start.UTC().Format(time.RFC3339), ev.Prefixes, ev.Peers)
+	if ev.End != nil {
+		line += fmt.Sprintf(" end=%s duration=%s", ev.End.UTC().Format(time.RFC3339), ev.Duration())
+	}
+	return line
+}
+
+// eventGroup names what an event is about: provider/region, or the peer
+// of a peer_down (which no provider owns).
+func eventGroup(ev route.Event) string {
+	if ev.Kind == route.KindPeerDown && len(ev.AffectedPeers) > 0 {
+		p := ev.AffectedPeers[0]
+		g := fmt.Sprintf("peer %s AS%d", p.Addr, p.ASN)
+		if n := len(ev.AffectedPeers) - 1; n > 0 {
+			g += fmt.Sprintf(" (+%d)", n)
+		}
+		return g
+	}
+	if ev.Region == "" {
+		return ev.Provider
+	}
+	return ev.Provider + "/" + ev.Region
 }
 
 // Replayed is closed once the startup replay (and the demo's feed) went

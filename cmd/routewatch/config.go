@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 
@@ -11,8 +12,17 @@ import (
 // cmdConfigCheck validates a config file like `promtool check config`:
 // exit 0 and a one-line summary, or the problems and exit 1.
 func cmdConfigCheck(ctx context.Context, args []string, io stdio) int {
-	if len(args) != 1 {
-		fmt.Fprint(io.err, "usage: routewatch config check FILE\n")
+	fs := flag.NewFlagSet("config check", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "usage: routewatch config check FILE\n"+
+			"Validates a serve config (environment overrides included) and prints a one-line summary.\n")
+	}
+	if code, ok := parseArgs(fs, args, io); !ok {
+		return code
+	}
+	if args = fs.Args(); len(args) != 1 {
+		fs.SetOutput(io.err)
+		fs.Usage()
 		return exitUsage
 	}
 	cfg, err := service.LoadFile(args[0], os.Getenv)

@@ -13,11 +13,14 @@ import (
 // curl or shell.
 func cmdHealthcheck(ctx context.Context, args []string, io stdio) int {
 	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
-	fs.SetOutput(io.err)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "usage: routewatch healthcheck [--url URL] [--timeout D]\n")
+		fs.PrintDefaults()
+	}
 	url := fs.String("url", "http://127.0.0.1:8080/readyz", "`URL` to probe")
 	timeout := fs.Duration("timeout", 3*time.Second, "request timeout")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseArgs(fs, args, io); !ok {
+		return code
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()

@@ -3,7 +3,7 @@
 //
 // Subcommands (the CLI contract of DESIGN.md):
 //
-//	routewatch serve   [--config FILE]
+//	routewatch serve   [--config FILE] [--demo] [--ranges SPEC]... [--api-listen ADDR] [--bgp-listen ADDR] [--bgp-port N]
 //	routewatch replay  [--ranges SPEC]... [--format table|json] [--config FILE] FILE|URL...
 //	routewatch replay  [--ranges SPEC]... [--format table|json] --collector NAME[,NAME…] --from T --to T
 //	                   [--base-url NAME=URL]... [--cache DIR]
@@ -11,6 +11,7 @@
 //	routewatch ranges  [--ranges SPEC]...
 //	routewatch config check FILE
 //	routewatch healthcheck [--url URL]   (the container HEALTHCHECK)
+//	routewatch version
 package main
 
 import (
@@ -36,13 +37,19 @@ type stdio struct {
 }
 
 const usage = `usage:
-  routewatch serve   [--config FILE]
-  routewatch replay  [--ranges SPEC]... [--format table|json] [--config FILE] FILE|URL...
+  routewatch serve   [--config FILE] [--demo] [--ranges SPEC]... [--api-listen ADDR]
+                     [--bgp-listen ADDR]... [--bgp-port N]
+  routewatch replay  [--ranges SPEC]... [--format table|json] [--config FILE] [-q] FILE|URL|-...
   routewatch replay  [--ranges SPEC]... [--format table|json] --collector NAME[,NAME…] --from T --to T
                      [--base-url NAME=URL]... [--cache DIR]
-  routewatch mrt dump [-m] FILE|URL...
-  routewatch ranges  [--ranges SPEC]... [--format table|json]
+  routewatch mrt dump [-m] [-count] [-q] FILE|URL|-...
+  routewatch ranges  [--ranges SPEC]... [--format table|json] [--timeout D]
   routewatch config check FILE
+  routewatch healthcheck [--url URL] [--timeout D]
+  routewatch version
+
+Every command takes --help. Environment: REDIS_URL, ROUTEWATCH_API_LISTEN,
+ROUTEWATCH_API_TOKENS, ROUTEWATCH_WEBHOOK_<SINK>_URL / _SECRET (see README).
 `
 
 func main() {
@@ -78,6 +85,8 @@ func run(ctx context.Context, args []string, io stdio) int {
 		return cmdConfigCheck(ctx, args[2:], io)
 	case "healthcheck":
 		return cmdHealthcheck(ctx, args[1:], io)
+	case "version", "--version":
+		return cmdVersion(ctx, args[1:], io)
 	case "-h", "--help", "help":
 		fmt.Fprint(io.out, usage)
 		return exitOK

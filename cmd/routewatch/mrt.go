@@ -20,17 +20,16 @@ import (
 // cmdMRTDump implements `routewatch mrt dump [-m] [-count] FILE|URL...`.
 func cmdMRTDump(ctx context.Context, args []string, io stdio) int {
 	fs := flag.NewFlagSet("mrt dump", flag.ContinueOnError)
-	fs.SetOutput(io.err)
 	oneLine := fs.Bool("m", false, "one line per route, byte-identical to `bgpdump -m`")
 	count := fs.Bool("count", false, "decode only: print no routes, just the summary")
 	quiet := fs.Bool("q", false, "no progress bar and no summary line")
 	fs.Usage = func() {
-		fmt.Fprint(io.err, "usage: routewatch mrt dump [-m] [-count] [-q] FILE|URL|- ...\n"+
+		fmt.Fprint(fs.Output(), "usage: routewatch mrt dump [-m] [-count] [-q] FILE|URL|- ...\n"+
 			"Without -m: one JSON object per route (and per peer state change).\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseArgs(fs, args, io); !ok {
+		return code
 	}
 	if fs.NArg() == 0 {
 		fs.Usage()

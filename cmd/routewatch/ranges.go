@@ -26,20 +26,16 @@ func cmdRanges(ctx context.Context, args []string, io stdio) int {
 // tests can point them at loopback.
 func rangesMain(ctx context.Context, args []string, io stdio, defaults []string) int {
 	fs := flag.NewFlagSet("routewatch ranges", flag.ContinueOnError)
-	fs.SetOutput(io.err)
 	var specs multiFlag
 	fs.Var(&specs, "ranges", "range source: FILE, URL, NAME=FILE or NAME=URL (repeatable; default: the official URLs)")
 	format := fs.String("format", "table", "output: table or json")
 	timeout := fs.Duration("timeout", 30*time.Second, "HTTP timeout per source")
 	fs.Usage = func() {
-		fmt.Fprint(io.err, "usage: routewatch ranges [--ranges SPEC]... [--format table|json] [--timeout D]\n")
+		fmt.Fprint(fs.Output(), "usage: routewatch ranges [--ranges SPEC]... [--format table|json] [--timeout D]\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if code, ok := parseArgs(fs, args, io); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(io.err, "routewatch ranges: unexpected argument %q (sources go in --ranges)\n", fs.Arg(0))

@@ -48,19 +48,18 @@ func cmdReplay(ctx context.Context, args []string, io stdio) int {
 		return cmdReplayWindow(ctx, args, io) // window.go
 	}
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
-	fs.SetOutput(io.err)
 	var specs multiFlag
 	fs.Var(&specs, "ranges", "provider ranges: FILE, URL or NAME=FILE (repeatable; default: origin-ASN watch list only)")
 	format := fs.String("format", "table", "output: table or json (one event per line)")
 	cfgPath := fs.String("config", "", "serve config `FILE`: its analyzer and ranges sections are used")
 	quiet := fs.Bool("q", false, "no progress and no summary on stderr")
 	fs.Usage = func() {
-		fmt.Fprint(io.err, "usage: routewatch replay [--ranges SPEC]... [--format table|json] [--config FILE] FILE|URL|- ...\n"+
+		fmt.Fprint(fs.Output(), "usage: routewatch replay [--ranges SPEC]... [--format table|json] [--config FILE] FILE|URL|- ...\n"+
 			"       routewatch replay [--ranges SPEC]... [--format table|json] --collector NAME[,NAME…] --from T --to T [--base-url NAME=URL]... [--cache DIR]\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseArgs(fs, args, io); !ok {
+		return code
 	}
 	if fs.NArg() == 0 {
 		fs.Usage()
@@ -259,7 +258,10 @@ func writeEventsTable(w io.Writer, events []route.Event) error {
 		}
 		end, dur := "open", "-"
 		if e.End != nil {
-			end = e.End.Format("15:04:05")
+			end = e.End.UTC().Format("15:04:05")
+			if y, m, d := e.End.UTC().Date(); y != e.Start.UTC().Year() || m != e.Start.UTC().Month() || d != e.Start.UTC().Day() {
+				end = e.End.UTC().Format("2006-01-02 15:04:05")
+			}
 			dur = e.Duration().String()
 		}
 		top := "-"
