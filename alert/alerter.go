@@ -85,10 +85,11 @@ func WithClock(now func() time.Time) Option { return func(a *Alerter) { a.now = 
 func WithJitter(f func() float64) Option { return func(a *Alerter) { a.jitter = f } }
 
 // withTestTransport lets tests permit specific private addresses while the
-// guard stays on for everything else, and trust a test TLS server.
-func withTestTransport(allow func(netip.Addr) bool, tlsCfg *tls.Config) Option {
+// guard stays on for everything else, trust a test TLS server and answer
+// DNS lookups (lookup nil: the system resolver).
+func withTestTransport(allow func(netip.Addr) bool, tlsCfg *tls.Config, lookup func(ctx context.Context, host string) ([]netip.Addr, error)) Option {
 	return func(a *Alerter) {
-		a.client = newHTTPClient(guard{allowPrivate: a.cfg.AllowPrivateTargets, allow: allow}, a.del.Timeout, tlsCfg)
+		a.client = newHTTPClient(guard{allowPrivate: a.cfg.AllowPrivateTargets, allow: allow, lookup: lookup}, a.del.Timeout, tlsCfg)
 	}
 }
 

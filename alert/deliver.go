@@ -363,6 +363,12 @@ func (a *Alerter) send(ctx context.Context, s *sink, id string, body []byte, now
 		switch {
 		case blocked(err):
 			return attemptResult{permanent: true, label: "blocked", errText: err.Error()}
+		}
+		if re, ok := redirected(err); ok {
+			// Retrying cannot help: the URL is wrong until someone fixes it.
+			return attemptResult{permanent: true, label: "redirect", status: re.Status, errText: re.Error()}
+		}
+		switch {
 		case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, context.DeadlineExceeded):
 			return attemptResult{label: "timeout", errText: err.Error()}
 		}

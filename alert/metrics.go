@@ -26,7 +26,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"sink", "reason"}),
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "routewatch_alert_attempts_total",
-			Help: "HTTP delivery attempts, by result (ok, http_4xx, http_429, http_5xx, timeout, error, blocked).",
+			Help: "HTTP delivery attempts, by result (ok, http_4xx, http_429, http_5xx, timeout, error, blocked, redirect).",
 		}, []string{"sink", "result"}),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "routewatch_alert_deliveries_total",

@@ -3,6 +3,7 @@ package alert
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -47,6 +48,22 @@ func TestGuardCheck(t *testing.T) {
 		{"52.94.0.1", false, false},
 		{"2600:1f14::1", false, false},
 		{"64:ff9b::808:808", false, false}, // NAT64 of 8.8.8.8
+		// Embedded IPv4 in IPv6 forms of blocked addresses.
+		{"2002:a9fe:a9fe::", true, true},                     // 6to4 of 169.254.169.254
+		{"::169.254.169.254", true, true},                    // IPv4-compatible
+		{"::ffff:0:a9fe:a9fe", true, true},                   // IPv4-translated
+		{"64:ff9b:1:a9fe:a9:fe00::", true, true},             // local NAT64, /48 layout
+		{"64:ff9b:1::a83f:8110", true, true},                 // local NAT64 /96 of 168.63.129.16
+		{"2001:0:a9fe:a9fe::1", true, true},                  // Teredo server 169.254.169.254
+		{"2001:0:4136:e378:8000:63bf:57c0:7eef", true, true}, // Teredo client 168.63.129.16
+		{"2600:1f14::5efe:a83f:8110", true, true},            // ISATAP 168.63.129.16
+		{"fe80::a9fe:a9fe%eth0", true, true},                 // OpenStack metadata over IPv6
+		{"2002:7f00:1::", false, true},                       // 6to4 of 127.0.0.1
+		{"2002:7f00:1::", true, false},
+		{"2002:a00:1::", false, true}, // 6to4 of 10.0.0.1
+		{"2002:808:808::", false, false},
+		{"2001:0:4136:e378:8000:63bf:f7f7:f7f7", false, false}, // Teredo client 8.8.8.8
+		{"100.100.100.1", true, false},                         // CGNAT, allowed with allow_private_targets
 	}
 	for _, tt := range tests {
 		t.Run(tt.addr+"/allow="+strconv.FormatBool(tt.allowPrivate), func(t *testing.T) {
@@ -55,6 +72,116 @@ func TestGuardCheck(t *testing.T) {
 				t.Fatalf("check = %v, blocked want %v", err, tt.blocked)
 			}
 		})
+	}
+}
+
+// encodings returns a and every IPv6 form that embeds it (when it is IPv4).
+func encodings(a netip.Addr) []netip.Addr {
+	if !a.Is4() {
+		return []netip.Addr{a}
+	}
+	b := a.As4()
+	v6 := func(prefix string, at int, xor byte) netip.Addr {
+		x := netip.MustParseAddr(prefix).As16()
+		for i := range 4 {
+			x[at+i] = b[i] ^ xor
+		}
+		return netip.AddrFrom16(x)
+	}
+	return []netip.Addr{
+		a,
+		netip.AddrFrom16(a.As16()), // IPv4-mapped
+		v6("::", 12, 0),            // IPv4-compatible
+		v6("::ffff:0:0:0", 12, 0),  // IPv4-translated
+		v6("2002::", 2, 0),         // 6to4
+		v6("64:ff9b::", 12, 0),     // NAT64
+		v6("64:ff9b:1::", 12, 0),   // local-use NAT64 /96
+		v6("64:ff9b:1::", 9, 0),    // local-use NAT64 /64
+		v6("2001:0:4136:e378:8000:63bf::", 12, 0xff), // Teredo client
+		v6("2001::", 4, 0),                           // Teredo server
+		v6("2a05:d000::200:5efe:0:0", 12, 0),         // ISATAP
+	}
+}
+
+// TestMetadataAlwaysRefused: every cloud metadata/credential endpoint, in
+// every encoding, is refused with and without allow_private_targets.
+func TestMetadataAlwaysRefused(t *testing.T) {
+	for m := range metadataAddrs {
+		for _, a := range encodings(m) {
+			for _, allow := range []bool{false, true} {
+				t.Run(a.String()+"/allow="+strconv.FormatBool(allow), func(t *testing.T) {
+					err := guard{allowPrivate: allow, allow: func(netip.Addr) bool { return true }}.check(a)
+					var b *BlockedAddrError
+					if !errors.As(err, &b) || !b.Always {
+						t.Fatalf("check(%s) = %v, want always refused", a, err)
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestMetadataRefusedOnTheWire: with allow_private_targets on, a webhook
+// that reaches a metadata address through a 307 redirect or through a DNS
+// name with several answers (one of them fine) is refused before any
+// connection; a name whose answers are all fine is delivered.
+func TestMetadataRefusedOnTheWire(t *testing.T) {
+	rc := newReceiver(t, Slack, nil, nil)
+	good := netip.MustParseAddr("127.0.0.1")
+	_, port, _ := net.SplitHostPort(rc.srv.Listener.Addr().String())
+	var targets []netip.Addr
+	for m := range metadataAddrs {
+		targets = append(targets, encodings(m)...)
+	}
+	deliver := func(t *testing.T, url string, answers []netip.Addr) (outcome string, a *Alerter) {
+		clock := newFakeClock()
+		cfg := Config{AllowPrivateTargets: true, Sinks: []SinkConfig{sinkFor("s", Slack, url)}, Delivery: testDelivery()}
+		cfg.Delivery.Timeout = time.Second
+		lookup := func(_ context.Context, host string) ([]netip.Addr, error) {
+			if host != "hook.example" {
+				return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+			}
+			return answers, nil
+		}
+		a = newTestAlerter(t, cfg, newOutbox(), clock, withTestTransport(nil, nil, lookup))
+		if err := a.Notify(context.Background(), []route.EventChange{change(route.EventOpened, fixtureEvent(1, route.KindPathShift))}); err != nil {
+			t.Fatal(err)
+		}
+		run(t, a)
+		eventually(t, "the delivery to end", func() bool {
+			return counterValue(a.m.deliveries.WithLabelValues("s", "gave_up"))+counterValue(a.m.deliveries.WithLabelValues("s", "delivered")) == 1
+		})
+		if counterValue(a.m.deliveries.WithLabelValues("s", "delivered")) == 1 {
+			return "delivered", a
+		}
+		return "gave_up", a
+	}
+	t.Run("dns all good", func(t *testing.T) {
+		if got, _ := deliver(t, "http://hook.example:"+port+"/hook", []netip.Addr{good}); got != "delivered" {
+			t.Fatalf("outcome %s, want delivered", got)
+		}
+	})
+	before := len(rc.requests())
+	for _, target := range targets {
+		t.Run("307 to "+target.String(), func(t *testing.T) {
+			redir := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, "http://"+netip.AddrPortFrom(target, 80).String()+"/latest/", http.StatusTemporaryRedirect)
+			}))
+			t.Cleanup(redir.Close)
+			got, a := deliver(t, redir.URL+"/hook", nil)
+			if got != "gave_up" || counterValue(a.m.attempts.WithLabelValues("s", "blocked")) != 1 {
+				t.Fatalf("outcome %s, want gave_up after one blocked attempt", got)
+			}
+		})
+		t.Run("dns answers "+target.String(), func(t *testing.T) {
+			got, a := deliver(t, "http://hook.example:"+port+"/hook", []netip.Addr{good, target})
+			if got != "gave_up" || counterValue(a.m.attempts.WithLabelValues("s", "blocked")) != 1 {
+				t.Fatalf("outcome %s, want gave_up after one blocked attempt", got)
+			}
+		})
+	}
+	if n := len(rc.requests()) - before; n != 0 {
+		t.Errorf("%d requests reached the receiver through a name that also resolves to metadata", n)
 	}
 }
 
@@ -125,7 +252,7 @@ func TestSSRF(t *testing.T) {
 			ob := newOutbox()
 			cfg := Config{Sinks: []SinkConfig{sinkFor("s", Slack, tt.url)}, Delivery: testDelivery()}
 			cfg.Delivery.Timeout = time.Second
-			a := newTestAlerter(t, cfg, ob, clock, withTestTransport(func(a netip.Addr) bool { return a == redirector }, tlsCfg))
+			a := newTestAlerter(t, cfg, ob, clock, withTestTransport(func(a netip.Addr) bool { return a == redirector }, tlsCfg, nil))
 			if err := a.Notify(context.Background(), []route.EventChange{change(route.EventOpened, fixtureEvent(1, route.KindPathShift))}); err != nil {
 				t.Fatal(err)
 			}
