@@ -147,6 +147,9 @@ func (c *Collector) Run(ctx context.Context, out chan<- route.Batch) error {
 	}
 	c.logger.Info("collector: listening", "addresses", c.cfg.ListenAddresses, "port", c.cfg.Port,
 		"neighbors", len(c.cfg.Neighbors), "dynamic_ranges", len(c.cfg.DynamicNeighbors))
+	if exposed := c.cfg.exposed(); len(exposed) > 0 {
+		c.logger.Warn("collector: BGP listener reachable beyond loopback (collector.listen_addresses)", "addresses", exposed, "port", c.cfg.Port)
+	}
 
 	for {
 		var b route.Batch

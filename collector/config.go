@@ -35,7 +35,8 @@ type Config struct {
 	ASN uint32 `yaml:"asn"`
 	// RouterID is the BGP identifier, an IPv4 address.
 	RouterID string `yaml:"router_id"`
-	// ListenAddresses default to all addresses ("0.0.0.0", "::").
+	// ListenAddresses default to loopback (127.0.0.1): listening on
+	// other addresses must be asked for, and is logged at startup.
 	ListenAddresses []string `yaml:"listen_addresses"`
 	// Port defaults to 179 (see DefaultPort for running without root).
 	Port int `yaml:"port"`
@@ -110,7 +111,7 @@ func (c Config) withDefaults() Config {
 		c.Port = DefaultPort
 	}
 	if len(c.ListenAddresses) == 0 {
-		c.ListenAddresses = []string{"0.0.0.0", "::"}
+		c.ListenAddresses = []string{"127.0.0.1"}
 	}
 	if c.HoldTime == 0 {
 		c.HoldTime = 90
@@ -239,3 +240,15 @@ func (m *MaxPrefix) restartAfter() time.Duration {
 // configured but the kernel refuses it (routewatch fails closed instead of
 // running unauthenticated sessions).
 var ErrSecurityUnavailable = errors.New("TCP session protection refused by the kernel")
+
+// exposed returns the listen addresses that are not loopback ("0.0.0.0"
+// and "::" included): the BGP listener is reachable beyond this host.
+func (c Config) exposed() []string {
+	var out []string
+	for _, a := range c.ListenAddresses {
+		if ip, err := netip.ParseAddr(a); err != nil || !ip.IsLoopback() {
+			out = append(out, a)
+		}
+	}
+	return out
+}

@@ -1,11 +1,21 @@
 package collector
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"net"
 	"net/netip"
+	"routewatch/internal/testenv"
+	"routewatch/route"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -144,4 +154,78 @@ func TestSecurityFailClosed(t *testing.T) {
 			t.Fatal("New accepted an empty config")
 		}
 	})
+}
+
+func TestExposed(t *testing.T) {
+	tests := []struct {
+		name  string
+		addrs []string
+		want  []string
+	}{
+		{"default", nil, nil},
+		{"loopbacks", []string{"127.0.0.1", "::1", "127.0.0.2"}, nil},
+		{"wildcards", []string{"0.0.0.0", "::"}, []string{"0.0.0.0", "::"}},
+		{"mixed", []string{"127.0.0.1", "192.0.2.2"}, []string{"192.0.2.2"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Config{ListenAddresses: tt.addrs}.withDefaults()
+			if got := c.exposed(); fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("exposed = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// lockedBuffer is a goroutine-safe log sink.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestExposedBindLogged: a listener on a non-loopback address is logged
+// at startup as a warning naming the address.
+func TestExposedBindLogged(t *testing.T) {
+	var host netip.Addr
+	ifas, _ := net.InterfaceAddrs()
+	for _, ifa := range ifas {
+		if p, err := netip.ParsePrefix(ifa.String()); err == nil && p.Addr().Is4() && !p.Addr().IsLoopback() {
+			host = p.Addr()
+			break
+		}
+	}
+	if !host.IsValid() {
+		t.Skip("no non-loopback IPv4 address on this machine")
+	}
+	var logs lockedBuffer
+	cfg := Config{ASN: 64512, RouterID: "127.0.0.1", ListenAddresses: []string{host.String()}, Port: testenv.FreePort(t),
+		DynamicNeighbors: []DynamicNeighbor{{Prefix: "192.0.2.0/24"}}}
+	c, err := New(cfg, slog.New(slog.NewTextHandler(&logs, nil)), prometheus.NewRegistry())
+	must(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx, make(chan route.Batch)) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), "beyond loopback") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no warning about the exposed listener:\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), host.String()) {
+		t.Errorf("warning does not name %s:\n%s", host, logs.String())
+	}
 }

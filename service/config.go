@@ -155,7 +155,8 @@ func (c *Config) applyDefaults() {
 	if cc.Port == 0 {
 		cc.Port = DefaultBGPPort
 	}
-	if len(cc.ListenAddresses) == 0 && cc.Port == DefaultBGPPort {
+	if len(cc.ListenAddresses) == 0 {
+		// Loopback whatever the port: other addresses must be listed.
 		cc.ListenAddresses = []string{"127.0.0.1"}
 	}
 	if len(cc.Neighbors) == 0 && len(cc.DynamicNeighbors) == 0 {
