@@ -79,7 +79,7 @@ func DefaultConfig() Config {
 	return Config{
 		Listen:            "127.0.0.1:8080",
 		RateLimit:         RateLimit{RequestsPerSecond: 50, Burst: 100},
-		BodyLimit:         1 << 20,
+		BodyLimit:         8 << 20, // 1,000 imported events of a few KiB each
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,

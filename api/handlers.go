@@ -2,9 +2,7 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -269,30 +267,27 @@ type importView struct {
 	Stored int `json:"stored"`
 }
 
-// postEvents imports events (e.g. `replay --format json` output collected
-// into an array). It changes state, so it needs the admin scope.
+// postEvents imports events: a JSON array, or `replay --format json`
+// output as is (one event per line). It changes state, so it needs the admin scope.
 func (s *Server) postEvents(c echo.Context) error {
 	if err := checkQuery(c.QueryParams()); err != nil {
 		return err
 	}
 	ct := c.Request().Header.Get(echo.HeaderContentType)
-	if mt, _, _ := strings.Cut(ct, ";"); strings.TrimSpace(mt) != echo.MIMEApplicationJSON {
-		return &Error{Status: http.StatusUnsupportedMediaType, Message: "content type must be application/json", Parameter: "body"}
+	switch mt, _, _ := strings.Cut(ct, ";"); strings.ToLower(strings.TrimSpace(mt)) {
+	case echo.MIMEApplicationJSON, mimeNDJSON, mimeJSONL:
+	default:
+		return &Error{Status: http.StatusUnsupportedMediaType, Message: "content type must be application/json (an array) or application/x-ndjson (one event per line)", Parameter: "body"}
 	}
-	body, err := io.ReadAll(c.Request().Body)
+	body, err := readBody(c.Request().Body)
 	if err != nil {
 		return err // MaxBytesError maps to 413
 	}
-	var evs []route.Event
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&evs); err != nil {
-		return badParam("body", "not a JSON array of events: %s", truncate(err.Error()))
+	evs, err := decodeEvents(body)
+	if err != nil {
+		return err
 	}
-	if dec.More() {
-		return badParam("body", "trailing data after the JSON array")
-	}
-	if len(evs) == 0 || len(evs) > maxImport {
+	if len(evs) == 0 {
 		return badParam("body", "give 1-%d events", maxImport)
 	}
 	for i, e := range evs {
