@@ -29,6 +29,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/osrg/gobgp/v4/api"
@@ -52,6 +53,9 @@ type Collector struct {
 	logger *slog.Logger
 	m      *metrics
 	q      chan route.Batch
+
+	resets  pendingResets // resets the collector asked for, by peer
+	watched watchList     // peers inspected for unparsed NLRI
 
 	mu      sync.Mutex
 	running bool
@@ -127,11 +131,14 @@ func (c *Collector) Run(ctx context.Context, out chan<- route.Batch) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
+	var srv atomic.Pointer[server.BgpServer]
 	glog := slog.New(&countingHandler{
-		inner: c.logger.With("component", "gobgp").Handler(),
-		count: func(h string) { c.m.malformed.WithLabelValues(h).Inc() },
+		inner:   c.logger.With("component", "gobgp").Handler(),
+		report:  func(r malformedReport) { c.onMalformed(ctx, serverRef{&srv}, r) },
+		watched: &c.watched,
 	})
 	s := server.NewBgpServer(server.LoggerOption(glog, nil))
+	srv.Store(s)
 	go s.Serve()
 	defer func() {
 		// Release the watcher (it may wait in handoff) before stopping;
@@ -274,6 +281,10 @@ func timers(hold int) *api.Timers {
 		HoldTime:          uint64(hold),
 		KeepaliveInterval: uint64(max(hold/3, 1)),
 		ConnectRetry:      5,
+		// After the collector resets a session (malformed UPDATE whose
+		// NLRI GoBGP could not parse), the neighbor may reconnect after
+		// 5 s instead of GoBGP's 30 s.
+		IdleHoldTimeAfterReset: 5,
 	}}
 }
 
@@ -478,7 +489,8 @@ func (s *session) onPeer(ev *apiutil.WatchEventMessage_PeerEvent, at time.Time) 
 		} else if st.Down() {
 			s.c.m.peerChanges.WithLabelValues("down").Inc()
 			s.c.m.established.Dec()
-			s.c.logger.Warn("collector: session down", "peer", st.Peer.Addr, "asn", st.Peer.ASN, "reason", st.Reason)
+			reset := s.c.countReset(pe.Addr, &ev.Peer.State)
+			s.c.logger.Warn("collector: session down", "peer", st.Peer.Addr, "asn", st.Peer.ASN, "reason", st.Reason, "reset", reset)
 		}
 	}
 	if ev.Peer.State.AdminState == api.PeerState_ADMIN_STATE_PFX_CT && len(sts) > 0 && sts[0].Down() {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/osrg/gobgp/v4/api"
 	"github.com/osrg/gobgp/v4/pkg/apiutil"
 	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
 
@@ -236,4 +237,29 @@ func FuzzConvertUpdate(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestResetReasonOf(t *testing.T) {
+	tests := []struct {
+		name string
+		st   apiutil.PeerState
+		want string
+	}{
+		{"update error sent", apiutil.PeerState{DisconnectReason: api.PeerState_DISCONNECT_REASON_NOTIFICATION_SENT, DisconnectMessage: "notification-sent code 3(update) subcode 1(malformed attribute list)"}, resetMalformedUpdate},
+		{"header error sent", apiutil.PeerState{DisconnectReason: api.PeerState_DISCONNECT_REASON_NOTIFICATION_SENT, DisconnectMessage: "notification-sent code 1(header) subcode 3(bad message type)"}, resetMalformedHeader},
+		{"cease sent", apiutil.PeerState{DisconnectReason: api.PeerState_DISCONNECT_REASON_NOTIFICATION_SENT, DisconnectMessage: "notification-sent code 6(cease) subcode 4(administrative reset)"}, resetCeaseSent},
+		{"hold timer", apiutil.PeerState{DisconnectReason: api.PeerState_DISCONNECT_REASON_HOLD_TIMER_EXPIRED}, resetHoldTimer},
+		{"peer notified", apiutil.PeerState{DisconnectReason: api.PeerState_DISCONNECT_REASON_NOTIFICATION_RECEIVED}, resetPeerNotified},
+		{"tcp closed", apiutil.PeerState{DisconnectReason: api.PeerState_DISCONNECT_REASON_READ_FAILED}, resetConnectionLost},
+		{"max prefix", apiutil.PeerState{AdminState: api.PeerState_ADMIN_STATE_PFX_CT, DisconnectReason: api.PeerState_DISCONNECT_REASON_ADMIN_DOWN}, resetMaxPrefix},
+		{"admin", apiutil.PeerState{DisconnectReason: api.PeerState_DISCONNECT_REASON_ADMIN_DOWN}, resetAdmin},
+		{"unspecified", apiutil.PeerState{}, resetOther},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := resetReasonOf(&tt.st); got != tt.want {
+				t.Errorf("resetReasonOf = %q, want %q", got, tt.want)
+			}
+		})
+	}
 }

@@ -1,10 +1,6 @@
 package collector
 
 import (
-	"context"
-	"log/slog"
-	"strings"
-
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -15,6 +11,7 @@ type metrics struct {
 	dropped       prometheus.Counter
 	convertErrors prometheus.Counter
 	malformed     *prometheus.CounterVec // handling=...
+	resets        *prometheus.CounterVec // reason=...
 	peerChanges   *prometheus.CounterVec // to=established|down|end_of_rib
 	maxPrefix     prometheus.Counter
 	established   prometheus.Gauge
@@ -48,6 +45,10 @@ func newMetrics(reg prometheus.Registerer, queueLen func() int) *metrics {
 			Name: "routewatch_bgp_malformed_total",
 			Help: "Malformed BGP messages received, by how they were handled (session_reset, treat_as_withdraw, attribute_discard).",
 		}, []string{"handling"}),
+		resets: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "routewatch_bgp_session_resets_total",
+			Help: "Established BGP sessions that ended, by reason (malformed_update, malformed_header, unparsed_nlri, hold_timer_expired, notification_received, connection_lost, max_prefix, admin, ...).",
+		}, []string{"reason"}),
 		peerChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "routewatch_bgp_peer_state_changes_total",
 			Help: "BGP sessions coming up, going down and completing their initial table.",
@@ -76,66 +77,14 @@ func newMetrics(reg prometheus.Registerer, queueLen func() int) *metrics {
 	for _, h := range []string{handlingSessionReset, handlingTreatAsWithdraw, handlingAttributeDiscard} {
 		m.malformed.WithLabelValues(h)
 	}
+	for _, r := range resetReasons {
+		m.resets.WithLabelValues(r)
+	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.updates, m.unknownWd, m.staleWd, m.dropped, m.convertErrors,
-			m.malformed, m.peerChanges, m.maxPrefix, m.established, m.routes, m.queueDepth} {
+			m.malformed, m.resets, m.peerChanges, m.maxPrefix, m.established, m.routes, m.queueDepth} {
 			reg.MustRegister(c)
 		}
 	}
 	return m
-}
-
-// How GoBGP handled a malformed message (metric label values).
-const (
-	handlingSessionReset     = "session_reset"
-	handlingTreatAsWithdraw  = "treat_as_withdraw"
-	handlingAttributeDiscard = "attribute_discard"
-)
-
-// malformedHandling maps GoBGP v4.8.0's log messages for malformed input
-// to a handling label. GoBGP has no other hook for these (its BMP
-// statistics counters are only reachable through ListPeer, which walks the
-// whole Adj-RIB-In under the server lock), so the collector counts the log
-// records; TestMalformedInput pins the strings against the real server.
-func malformedHandling(msg string) string {
-	switch {
-	case strings.HasPrefix(msg, "Session will be reset due to malformed BGP"):
-		return handlingSessionReset
-	case msg == "the received Update message was treated as withdraw":
-		return handlingTreatAsWithdraw
-	case msg == "Some attributes were discarded":
-		return handlingAttributeDiscard
-	}
-	return ""
-}
-
-// countingHandler passes GoBGP's log records on to the configured logger
-// and counts malformed-input reports whatever the log level.
-type countingHandler struct {
-	inner slog.Handler
-	count func(handling string)
-}
-
-func (h *countingHandler) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= slog.LevelWarn || h.inner.Enabled(ctx, l)
-}
-
-func (h *countingHandler) Handle(ctx context.Context, r slog.Record) error {
-	if r.Level >= slog.LevelWarn {
-		if k := malformedHandling(r.Message); k != "" {
-			h.count(k)
-		}
-	}
-	if h.inner.Enabled(ctx, r.Level) {
-		return h.inner.Handle(ctx, r)
-	}
-	return nil
-}
-
-func (h *countingHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return &countingHandler{inner: h.inner.WithAttrs(as), count: h.count}
-}
-
-func (h *countingHandler) WithGroup(name string) slog.Handler {
-	return &countingHandler{inner: h.inner.WithGroup(name), count: h.count}
 }

@@ -118,18 +118,27 @@ func openMsg(asn uint16, id netip.Addr, fourByte uint32) []byte {
 	return bgpMsg(msgOpen, append(body, caps...))
 }
 
-// establish runs the OPEN/KEEPALIVE exchange.
-func (p *rawPeer) establish(asn uint16, id string) {
-	p.t.Helper()
-	p.write(openMsg(asn, netip.MustParseAddr(id), uint32(asn)))
-	typ, _, err := p.read()
-	if err != nil || typ != msgOpen {
-		p.t.Fatalf("want OPEN, got type %d err %v", typ, err)
-	}
-	p.write(bgpMsg(msgKeepalive, nil))
-	typ, _, err = p.read()
-	if err != nil || typ != msgKeepalive {
-		p.t.Fatalf("want KEEPALIVE, got type %d err %v", typ, err)
+// dialEstablished connects from local and runs the handshake, retrying
+// while the collector refuses (right after start its neighbors may not be
+// configured yet; after a reset GoBGP holds reconnects back).
+func dialEstablished(t *testing.T, local string, asn uint16, port int) *rawPeer {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		p := dialRaw(t, local, port)
+		p.write(openMsg(asn, netip.MustParseAddr(local), uint32(asn)))
+		typ, _, err := p.read()
+		if err == nil && typ == msgOpen {
+			p.write(bgpMsg(msgKeepalive, nil))
+			if typ, _, err := p.read(); err != nil || typ != msgKeepalive {
+				t.Fatalf("want KEEPALIVE, got type %d err %v", typ, err)
+			}
+			return p
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no OPEN from the collector: type %d err %v", typ, err)
+		}
+		p.conn.Close()
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -262,20 +271,31 @@ func TestMalformedInput(t *testing.T) {
 		// (session torn down), treat_as_withdraw (route withdrawn) or
 		// attribute_discard (route kept without the bad attribute).
 		handling string
+		reason   string // session_resets_total label, for resets
 	}{
-		{"attribute 28 garbage", [][]byte{attrOrigin, attrASPath, attrNextHop, attr(0xc0, 28, []byte{0xde, 0xad, 0xbe, 0xef, 0x01})}, handlingTreatAsWithdraw},
-		{"attribute 35 (OTC) wrong length", [][]byte{attrOrigin, attrASPath, attrNextHop, attr(0xc0, 35, []byte{0, 0, 1})}, handlingTreatAsWithdraw},
-		{"attribute 40 (Prefix-SID) garbage", [][]byte{attrOrigin, attrASPath, attrNextHop, attr(0xc0, 40, []byte{0xff, 0xff, 0xff, 0x00, 0x01})}, handlingAttributeDiscard},
-		{"NEXT_HOP length 2", [][]byte{attrOrigin, attrASPath, attr(0x40, 3, []byte{127, 0})}, handlingTreatAsWithdraw},
+		{"attribute 28 garbage", [][]byte{attrOrigin, attrASPath, attrNextHop, attr(0xc0, 28, []byte{0xde, 0xad, 0xbe, 0xef, 0x01})}, handlingTreatAsWithdraw, ""},
+		{"attribute 35 (OTC) wrong length", [][]byte{attrOrigin, attrASPath, attrNextHop, attr(0xc0, 35, []byte{0, 0, 1})}, handlingTreatAsWithdraw, ""},
+		{"attribute 40 (Prefix-SID) garbage", [][]byte{attrOrigin, attrASPath, attrNextHop, attr(0xc0, 40, []byte{0xff, 0xff, 0xff, 0x00, 0x01})}, handlingAttributeDiscard, ""},
+		{"NEXT_HOP length 2", [][]byte{attrOrigin, attrASPath, attr(0x40, 3, []byte{127, 0})}, handlingTreatAsWithdraw, ""},
 		// Attribute order is free (RFC 4271 5): a well-formed AS4_PATH
 		// first is accepted (GoBGP merges it as RFC 6793 says, here to the
 		// same path) and is not malformed input.
-		{"AS4_PATH before AS_PATH", [][]byte{attrOrigin, attr(0xc0, 17, asPath4(65007, 16509)), attrASPath, attrNextHop}, ""},
-		{"malformed AS4_PATH before AS_PATH", [][]byte{attrOrigin, attr(0xc0, 17, []byte{2, 3, 0, 0, 0xfd, 0xef, 0, 0, 0x40}), attrASPath, attrNextHop}, handlingTreatAsWithdraw},
+		{"AS4_PATH before AS_PATH", [][]byte{attrOrigin, attr(0xc0, 17, asPath4(65007, 16509)), attrASPath, attrNextHop}, "", ""},
+		{"malformed AS4_PATH before AS_PATH", [][]byte{attrOrigin, attr(0xc0, 17, []byte{2, 3, 0, 0, 0xfd, 0xef, 0, 0, 0x40}), attrASPath, attrNextHop}, handlingTreatAsWithdraw, ""},
+		// ORIGIN declares 5 bytes where the attribute block has 1 left:
+		// GoBGP returns treat-as-withdraw before parsing the NLRI, which
+		// would keep the replaced path; the collector resets the session
+		// (RFC 7606 5.3), so the old path is gone.
+		{"ORIGIN length past the attribute block", [][]byte{attrASPath, attrNextHop, {0x40, 1, 5, 0}}, handlingSessionReset, resetUnparsedNLRI},
+		// RFC 6793/7606 say discard; GoBGP v4.8.0 resets the session
+		// without a log record (docs/upstream/gobgp-as4-aggregator.md):
+		// the reset must at least be counted.
+		{"AS4_AGGREGATOR without AGGREGATOR", [][]byte{attrOrigin, attrASPath, attrNextHop, attr(0xc0, 18, []byte{0, 0, 0xfd, 0xe8, 127, 0, 0, 7})}, handlingSessionReset, resetMalformedUpdate},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			label := func() float64 { return r.metric("routewatch_bgp_malformed_total", "handling", tc.handling) }
-			before, total := label(), malformed()
+			resets := func() float64 { return r.metric("routewatch_bgp_session_resets_total", "reason", tc.reason) }
+			before, total, resetsBefore := label(), malformed(), resets()
 			p := session(t)
 			nlri := "10.77.0.0/24"
 			valid(p, nlri)
@@ -309,6 +329,9 @@ func TestMalformedInput(t *testing.T) {
 				return
 			}
 			waitMetric(t, label, before+1)
+			if tc.reason != "" {
+				waitMetric(t, resets, resetsBefore+1)
+			}
 		})
 	}
 
@@ -348,8 +371,7 @@ func TestEORTimeout(t *testing.T) {
 	cfg.EORTimeout = time.Second
 	r := startCollector(t, cfg)
 	peer := route.Peer{Addr: addr("127.0.0.8"), ASN: 65008}
-	p := dialRaw(t, "127.0.0.8", cfg.Port)
-	p.establish(65008, "127.0.0.8")
+	p := dialEstablished(t, "127.0.0.8", 65008, cfg.Port)
 	r.expect(false, up(peer))
 	p.write(update([][]byte{attrOrigin, attr(0x40, 2, asPath4(65008)), attr(0x40, 3, []byte{127, 0, 0, 8})}, "10.88.0.0/24"))
 	r.expect(false, announce(peer, "10.88.0.0/24", true, &route.Attrs{ASPath: seq(65008), NextHop: addr("127.0.0.8")}))
