@@ -120,51 +120,66 @@ func DefaultConfig() Config {
 	}
 }
 
-// ErrConfig is wrapped by every Validate error.
-var ErrConfig = errors.New("invalid analyzer config")
-
-// Validate reports the first out-of-range setting.
+// Validate reports every out-of-range setting at once (each error wraps
+// ErrConfig).
 func (c Config) Validate() error {
 	bad := func(field string, v any, want string) error {
 		return fmt.Errorf("analyzer: validate: %w: %s = %v, want %s", ErrConfig, field, v, want)
 	}
-	switch {
-	case c.Window <= 0:
-		return bad("window", c.Window, "> 0")
-	case c.MinPrefixes < 1:
-		return bad("min_prefixes", c.MinPrefixes, ">= 1")
-	case c.MinShare < 0 || c.MinShare > 1:
-		return bad("min_share", c.MinShare, "0..1")
-	case c.MinPeers < 1:
-		return bad("min_peers", c.MinPeers, ">= 1")
-	case c.MinPeersPerPrefix < 1:
-		return bad("min_peers_per_prefix", c.MinPeersPerPrefix, ">= 1")
-	case c.MinPeersPerPrefix > c.MinPeers:
-		return bad("min_peers_per_prefix", c.MinPeersPerPrefix, "<= min_peers")
-	case c.BaselineMultiple < 0:
-		return bad("baseline_multiple", c.BaselineMultiple, ">= 0")
-	case c.BaselineHalfLife <= 0:
-		return bad("baseline_half_life", c.BaselineHalfLife, "> 0")
-	case c.Settle < 0:
-		return bad("settle", c.Settle, ">= 0")
-	case c.RestoreTolerance < 0 || c.RestoreTolerance >= 1:
-		return bad("restore_tolerance", c.RestoreTolerance, "0..<1")
-	case c.StablePeriod <= 0:
-		return bad("stable_period", c.StablePeriod, "> 0")
-	case c.UpdateInterval < 0:
-		return bad("update_interval", c.UpdateInterval, ">= 0")
-	case c.PeerDownShare <= 0 || c.PeerDownShare > 1:
-		return bad("peer_down_share", c.PeerDownShare, "0..1 (exclusive of 0)")
-	case c.PeerDownMinRoutes < 1:
-		return bad("peer_down_min_routes", c.PeerDownMinRoutes, ">= 1")
-	case c.PeerDownHold < 0:
-		return bad("peer_down_hold", c.PeerDownHold, ">= 0")
-	case c.SamplePrefixes < 0:
-		return bad("sample_prefixes", c.SamplePrefixes, ">= 0")
-	case c.HijackMinPeers < 1:
-		return bad("hijack_min_peers", c.HijackMinPeers, ">= 1")
-	case c.HijackMinPrefixes < 1:
-		return bad("hijack_min_prefixes", c.HijackMinPrefixes, ">= 1")
+	var errs []error
+	if c.Window <= 0 {
+		errs = append(errs, bad("window", c.Window, "> 0"))
 	}
-	return nil
+	if c.MinPrefixes < 1 {
+		errs = append(errs, bad("min_prefixes", c.MinPrefixes, ">= 1"))
+	}
+	if c.MinShare < 0 || c.MinShare > 1 {
+		errs = append(errs, bad("min_share", c.MinShare, "0..1"))
+	}
+	if c.MinPeers < 1 {
+		errs = append(errs, bad("min_peers", c.MinPeers, ">= 1"))
+	}
+	if c.MinPeersPerPrefix < 1 {
+		errs = append(errs, bad("min_peers_per_prefix", c.MinPeersPerPrefix, ">= 1"))
+	}
+	if c.MinPeersPerPrefix > c.MinPeers {
+		errs = append(errs, bad("min_peers_per_prefix", c.MinPeersPerPrefix, "<= min_peers"))
+	}
+	if c.BaselineMultiple < 0 {
+		errs = append(errs, bad("baseline_multiple", c.BaselineMultiple, ">= 0"))
+	}
+	if c.BaselineHalfLife <= 0 {
+		errs = append(errs, bad("baseline_half_life", c.BaselineHalfLife, "> 0"))
+	}
+	if c.Settle < 0 {
+		errs = append(errs, bad("settle", c.Settle, ">= 0"))
+	}
+	if c.RestoreTolerance < 0 || c.RestoreTolerance >= 1 {
+		errs = append(errs, bad("restore_tolerance", c.RestoreTolerance, "0..<1"))
+	}
+	if c.StablePeriod <= 0 {
+		errs = append(errs, bad("stable_period", c.StablePeriod, "> 0"))
+	}
+	if c.UpdateInterval < 0 {
+		errs = append(errs, bad("update_interval", c.UpdateInterval, ">= 0"))
+	}
+	if c.PeerDownShare <= 0 || c.PeerDownShare > 1 {
+		errs = append(errs, bad("peer_down_share", c.PeerDownShare, "0..1 (exclusive of 0)"))
+	}
+	if c.PeerDownMinRoutes < 1 {
+		errs = append(errs, bad("peer_down_min_routes", c.PeerDownMinRoutes, ">= 1"))
+	}
+	if c.PeerDownHold < 0 {
+		errs = append(errs, bad("peer_down_hold", c.PeerDownHold, ">= 0"))
+	}
+	if c.SamplePrefixes < 0 {
+		errs = append(errs, bad("sample_prefixes", c.SamplePrefixes, ">= 0"))
+	}
+	if c.HijackMinPeers < 1 {
+		errs = append(errs, bad("hijack_min_peers", c.HijackMinPeers, ">= 1"))
+	}
+	if c.HijackMinPrefixes < 1 {
+		errs = append(errs, bad("hijack_min_prefixes", c.HijackMinPrefixes, ">= 1"))
+	}
+	return errors.Join(errs...)
 }

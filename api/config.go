@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -95,7 +96,7 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.Listen == "" {
 		errs = append(errs, errors.New("listen: empty"))
-	} else if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+	} else if err := ValidListen(c.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("listen: %w", err))
 	}
 	names := map[string]bool{}
@@ -176,4 +177,41 @@ func (c Config) trustedPrefixes() ([]netip.Prefix, error) {
 		out = append(out, p.Masked())
 	}
 	return out, nil
+}
+
+// ValidListen checks a HOST:PORT listen address before anything tries to
+// bind it: the port 0-65535, the host empty (every address), an IP
+// address or a host name.
+func ValidListen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not HOST:PORT (e.g. 127.0.0.1:8080)", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q: port %q is not 0-65535", addr, port)
+	}
+	if host == "" {
+		return nil
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return nil
+	}
+	numeric := true
+	for _, label := range strings.Split(host, ".") {
+		if label == "" || len(label) > 63 || strings.HasPrefix(label, "-") || strings.HasSuffix(label, "-") {
+			return fmt.Errorf("%q: %q is not an IP address or host name", addr, host)
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return fmt.Errorf("%q: %q is not an IP address or host name", addr, host)
+			}
+			if r < '0' || r > '9' {
+				numeric = false
+			}
+		}
+	}
+	if numeric {
+		return fmt.Errorf("%q: %q is not an IP address", addr, host)
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 
@@ -172,7 +173,8 @@ func (c *Config) applyDefaults() {
 }
 
 // Parse decodes and validates a YAML config strictly, then applies
-// environment overrides (getenv may be nil).
+// environment overrides (getenv may be nil). Problems are reported all at
+// once as a *ConfigError naming YAML keys and lines.
 func Parse(r io.Reader, getenv func(string) string) (Config, error) {
 	var c Config
 	// Analyzer thresholds start from the documented defaults; the file
@@ -180,20 +182,33 @@ func Parse(r io.Reader, getenv func(string) string) (Config, error) {
 	c.Analyzer = analyzer.DefaultConfig()
 	c.API = api.DefaultConfig()
 	c.Alert = alert.DefaultConfig()
+	lines := keyLines{}
 	dec := yaml.NewDecoder(r)
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return Config{}, fmt.Errorf("service: decode config: %w", err)
-	}
-	// A second document is almost certainly a mistake.
-	var extra any
-	if err := dec.Decode(&extra); err == nil {
-		return Config{}, errors.New("service: decode config: more than one YAML document")
+	var root yaml.Node
+	switch err := dec.Decode(&root); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		return Config{}, &ConfigError{Problems: decodeProblems(err, lines)}
+	default:
+		// A second document is almost certainly a mistake.
+		var extra yaml.Node
+		if err := dec.Decode(&extra); err == nil {
+			return Config{}, &ConfigError{Problems: []Problem{{Line: extra.Line, Message: "more than one YAML document"}}}
+		}
+		var probs []Problem
+		checkNode(&root, reflect.TypeFor[Config](), "", lines, &probs)
+		if len(probs) > 0 {
+			sortProblems(probs)
+			return Config{}, &ConfigError{Problems: probs}
+		}
+		if err := root.Decode(&c); err != nil {
+			return Config{}, &ConfigError{Problems: decodeProblems(err, lines)}
+		}
 	}
 	c.applyEnv(getenv)
 	c.applyDefaults()
-	if err := c.Validate(); err != nil {
-		return Config{}, err
+	if probs := c.problems(lines); len(probs) > 0 {
+		return Config{}, &ConfigError{Problems: probs}
 	}
 	return c, nil
 }
@@ -258,9 +273,20 @@ func (c *Config) applyEnv(getenv func(string) string) {
 	}
 }
 
-// Validate checks every section and reports all problems at once.
+// Validate checks every section and reports all problems at once (a
+// *ConfigError).
 func (c *Config) Validate() error {
+	if probs := c.problems(nil); len(probs) > 0 {
+		return &ConfigError{Problems: probs}
+	}
+	return nil
+}
+
+// problems validates every section; lines (may be nil) gives the line of
+// each key in the file.
+func (c *Config) problems(lines keyLines) []Problem {
 	var errs []error
+	var sections []sectionErr
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -293,8 +319,13 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("pipeline.role: %q is not all, collector, analyzer or writer", c.Pipeline.Role))
 	}
 	if *c.Collector.Enabled && (c.Pipeline.Role == RoleAll || c.Pipeline.Role == RoleCollector) {
-		if err := c.Collector.Config.Validate(); err != nil {
-			errs = append(errs, err)
+		var ve *collector.ValidationError
+		if err := c.Collector.Config.Validate(); errors.As(err, &ve) {
+			for _, p := range ve.Problems {
+				sections = append(sections, sectionErr{"collector", errors.New(p)})
+			}
+		} else if err != nil {
+			sections = append(sections, sectionErr{"collector", err})
 		}
 	}
 	if err := c.RISLive.validate(); err != nil {
@@ -318,20 +349,26 @@ func (c *Config) Validate() error {
 	if c.Ranges.Refresh < 0 {
 		errs = append(errs, errors.New("ranges.refresh: must not be negative"))
 	}
-	if err := c.Analyzer.Validate(); err != nil {
-		errs = append(errs, err)
-	}
-	if err := c.API.Validate(); err != nil {
-		errs = append(errs, err)
-	}
-	if err := c.Alert.Validate(); err != nil {
-		errs = append(errs, err)
+	for _, sec := range []sectionErr{{"analyzer", c.Analyzer.Validate()}, {"api", c.API.Validate()}, {"alert", c.Alert.Validate()}} {
+		if sec.err != nil {
+			sections = append(sections, sec)
+		}
 	}
 	if c.ShutdownTimeout < 0 {
 		errs = append(errs, errors.New("shutdown_timeout: must not be negative"))
 	}
+	var out []Problem
 	if len(errs) > 0 {
-		return fmt.Errorf("service: invalid config: %w", errors.Join(errs...))
+		out = append(out, problemsOf(errors.Join(errs...), "", lines)...)
 	}
-	return nil
+	for _, sec := range sections {
+		out = append(out, problemsOf(sec.err, sec.name, lines)...)
+	}
+	sortProblems(out)
+	return out
+}
+
+type sectionErr struct {
+	name string
+	err  error
 }

@@ -57,8 +57,8 @@ func TestParseConfig(t *testing.T) {
 				t.Errorf("defaults not applied: %+v", c)
 			}
 		}},
-		{name: "unknown key", yaml: "stor:\n  backend: memory\n", wantErr: "field stor not found"},
-		{name: "unknown nested key", yaml: "analyzer:\n  windw: 5m\n", wantErr: "field windw not found"},
+		{name: "unknown key", yaml: "stor:\n  backend: memory\n", wantErr: "line 1: stor: unknown key (did you mean store?)"},
+		{name: "unknown nested key", yaml: "analyzer:\n  windw: 5m\n", wantErr: "line 2: analyzer.windw: unknown key (did you mean window?)"},
 		{name: "bad backend", yaml: "store:\n  backend: etcd\n", wantErr: `store.backend: "etcd"`},
 		{name: "redis without url", yaml: "store:\n  backend: redis\n", wantErr: "store.redis.url: required"},
 		{name: "REDIS_URL selects redis", env: map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/3"}, check: func(t *testing.T, c Config) {
@@ -68,7 +68,7 @@ func TestParseConfig(t *testing.T) {
 		}},
 		{name: "bad log level", yaml: "log:\n  level: loud\n", wantErr: `log.level: "loud"`},
 		{name: "bad analyzer", yaml: "analyzer:\n  min_share: 3\n", wantErr: "min_share"},
-		{name: "bad duration", yaml: "analyzer:\n  window: fast\n", wantErr: "cannot unmarshal !!str `fast` into time.Duration"},
+		{name: "bad duration", yaml: "analyzer:\n  window: fast\n", wantErr: "line 2: analyzer.window: `fast` is not a duration (e.g. 5m)"},
 		{name: "bad range spec", yaml: "ranges:\n  specs: ['']\n", wantErr: "ranges.specs[0]"},
 		{name: "two documents", yaml: "log: {level: info}\n---\nlog: {level: debug}\n", wantErr: "more than one YAML document"},
 		{name: "api tokens from env", env: map[string]string{"ROUTEWATCH_API_TOKENS": "ops:read:0123456789abcdef0123"}, check: func(t *testing.T, c Config) {
