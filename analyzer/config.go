@@ -120,6 +120,9 @@ func DefaultConfig() Config {
 	}
 }
 
+// ErrConfig is wrapped by every Validate error.
+var ErrConfig = errors.New("invalid analyzer config")
+
 // Validate reports every out-of-range setting at once (each error wraps
 // ErrConfig).
 func (c Config) Validate() error {

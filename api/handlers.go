@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -74,7 +73,7 @@ func (s *Server) getPrefix(c echo.Context) error {
 		v.Match = "exact"
 	}
 	if at, ok := single(q, "at"); ok {
-		t, err := parseTime("at", at)
+		t, before, err := parseTime("at", at)
 		if err != nil {
 			return err
 		}
@@ -85,8 +84,8 @@ func (s *Server) getPrefix(c echo.Context) error {
 			return badParam("cursor", "a point-in-time lookup has a single page")
 		}
 		pr, err := s.st.RoutesAt(ctx, p, t)
-		if errors.Is(err, store.ErrNotFound) {
-			return &Error{Status: http.StatusNotFound, Message: "history does not reach back to " + t.Format(time.RFC3339), Parameter: "at", Err: err}
+		if before || errors.Is(err, store.ErrNotFound) {
+			return &Error{Status: http.StatusNotFound, Message: "history does not reach back to " + at, Parameter: "at", Err: err}
 		}
 		if err != nil {
 			return err
@@ -177,12 +176,12 @@ func (s *Server) getEvents(c echo.Context) error {
 		}
 	}
 	if v, ok := single(q, "from"); ok {
-		if f.From, err = parseTime("from", v); err != nil {
+		if f.From, _, err = parseTime("from", v); err != nil {
 			return err
 		}
 	}
 	if v, ok := single(q, "to"); ok {
-		if f.To, err = parseTime("to", v); err != nil {
+		if f.To, _, err = parseTime("to", v); err != nil {
 			return err
 		}
 	}

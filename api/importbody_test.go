@@ -206,3 +206,68 @@ func bigEvent(i int) route.Event {
 	e.Transitions = []route.Transition{{FromUpstream: 3356, ToUpstream: 2914, Prefixes: 40}, {FromUpstream: 1299, ToUpstream: 2914, Prefixes: 47}}
 	return e
 }
+
+// TestHeadEveryGet: every GET route answers HEAD with the GET's status and
+// headers and no body.
+func TestHeadEveryGet(t *testing.T) {
+	st := store.NewMemory(store.MemoryConfig{})
+	loadFixture(t, st)
+	s := testServer(t, st, testConfig())
+	heads := map[string]bool{}
+	for _, r := range s.e.Routes() {
+		if r.Method == http.MethodHead {
+			heads[r.Path] = true
+		}
+	}
+	for _, r := range s.e.Routes() {
+		// The SSE stream is GET only: HEAD would hold the connection.
+		if r.Path == "/api/v1/stream" {
+			continue
+		}
+		if r.Method == http.MethodGet && !heads[r.Path] {
+			t.Errorf("GET %s has no HEAD", r.Path)
+		}
+	}
+	for _, target := range []string{"/healthz", "/metrics", "/api/v1/openapi.json", "/api/v1/events", "/api/v1/providers", "/api/v1/peers", "/api/v1/events/nope"} {
+		t.Run(target, func(t *testing.T) {
+			get := httptest.NewRecorder()
+			s.Handler().ServeHTTP(get, httptest.NewRequest("GET", target, nil))
+			head := httptest.NewRecorder()
+			s.Handler().ServeHTTP(head, httptest.NewRequest("HEAD", target, nil))
+			if head.Code != get.Code || head.Header().Get("Content-Type") != get.Header().Get("Content-Type") {
+				t.Errorf("HEAD %d %q, GET %d %q", head.Code, head.Header().Get("Content-Type"), get.Code, get.Header().Get("Content-Type"))
+			}
+		})
+	}
+}
+
+// TestTimesAndCursors: a time before history is valid input answered
+// "history does not reach back", and a cursor that is not one gives
+// "invalid cursor".
+func TestTimesAndCursors(t *testing.T) {
+	st := store.NewMemory(store.MemoryConfig{})
+	loadFixture(t, st)
+	s := testServer(t, st, testConfig())
+	tests := []struct {
+		target string
+		status int
+		msg    string
+	}{
+		{"/api/v1/prefixes/52.94.0.0/22?at=0001-01-01T00:00:00Z", 404, "history does not reach back to 0001-01-01T00:00:00Z"},
+		{"/api/v1/events?from=0001-01-01T00:00:00Z", 200, ""},
+		{"/api/v1/events?to=1969-12-31T23:59:59Z", 200, `"events":[]`},
+		{"/api/v1/events?from=yesterday", 400, "not an RFC 3339 time"},
+		{"/api/v1/events?cursor=garbage!!", 400, "invalid cursor"},
+		{"/api/v1/events?cursor=" + encodeCursor("peers", "x"), 400, "invalid cursor"},
+		{"/api/v1/peers?cursor=Z2FyYmFnZQ", 400, "invalid cursor"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.target, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", tt.target, nil))
+			if rec.Code != tt.status || !strings.Contains(rec.Body.String(), tt.msg) {
+				t.Errorf("%d %s, want %d containing %q", rec.Code, rec.Body, tt.status, tt.msg)
+			}
+		})
+	}
+}

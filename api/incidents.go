@@ -42,12 +42,12 @@ func (s *Server) getIncidents(c echo.Context) error {
 	var f store.EventFilter
 	var err error
 	if v, ok := single(q, "from"); ok {
-		if f.From, err = parseTime("from", v); err != nil {
+		if f.From, _, err = parseTime("from", v); err != nil {
 			return err
 		}
 	}
 	if v, ok := single(q, "to"); ok {
-		if f.To, err = parseTime("to", v); err != nil {
+		if f.To, _, err = parseTime("to", v); err != nil {
 			return err
 		}
 	}

@@ -119,14 +119,21 @@ func parsePage(q url.Values) (store.Page, error) {
 	return pg, nil
 }
 
-// parseTime accepts RFC 3339 timestamps.
-func parseTime(param, v string) (time.Time, error) {
-	t, err := time.Parse(time.RFC3339Nano, v)
-	if err != nil || t.Year() < 1970 || t.Year() > 9999 {
-		return time.Time{}, badParam(param, "%q is not an RFC 3339 time, expected e.g. 2021-12-15T15:14:03Z", truncate(v))
+// parseTime accepts RFC 3339 timestamps, years 0000-9999. Times before
+// 1970 (nothing routewatch stores is older) read as the Unix epoch, so
+// stores never see times they cannot represent; before reports it.
+func parseTime(param, v string) (t time.Time, before bool, err error) {
+	t, err = time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, false, badParam(param, "%q is not an RFC 3339 time, expected e.g. 2021-12-15T15:14:03Z", truncate(v))
 	}
-	return t.UTC(), nil
+	if t.Before(epoch) {
+		return epoch, true, nil
+	}
+	return t.UTC(), false, nil
 }
+
+var epoch = time.Unix(0, 0).UTC()
 
 // single returns the one value of a query parameter; repeating a
 // parameter is ambiguous and is rejected by checkQuery beforehand.
@@ -260,7 +267,9 @@ func decodeCursor(kind, c string) (string, error) {
 	}
 	key, ok := strings.CutPrefix(string(b), kind+":")
 	if !ok {
-		return "", badParam("cursor", "cursor belongs to another listing")
+		// Not one of ours, or one of another listing's: either way not
+		// a cursor this listing can continue from.
+		return "", badParam("cursor", "invalid cursor")
 	}
 	return key, nil
 }

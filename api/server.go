@@ -171,34 +171,42 @@ func New(cfg Config, st Store, matcher Matcher, gatherer prometheus.Gatherer, lo
 		}))
 	}
 
-	e.GET("/healthz", s.healthz)
-	e.GET("/readyz", s.readyz)
+	// Every GET route answers HEAD too (load balancers, uptime checks).
+	get := func(g interface {
+		GET(string, echo.HandlerFunc, ...echo.MiddlewareFunc) *echo.Route
+		HEAD(string, echo.HandlerFunc, ...echo.MiddlewareFunc) *echo.Route
+	}, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
+		g.GET(path, h, m...)
+		g.HEAD(path, h, m...)
+	}
+	get(e, "/healthz", s.healthz)
+	get(e, "/readyz", s.readyz)
 	if gatherer != nil {
-		e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{
+		get(e, "/metrics", echo.WrapHandler(promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{
 			ErrorHandling: promhttp.ContinueOnError,
 			ErrorLog:      slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		})))
 	}
-	e.GET("/api/v1/openapi.json", s.openapi)
+	get(e, "/api/v1/openapi.json", s.openapi)
 
 	read, admin := s.requireScope(ScopeRead), s.requireScope(ScopeAdmin)
 	v1 := e.Group("/api/v1")
 	// A prefix contains a slash: /prefixes/192.0.2.0/24 is the natural
 	// form; /prefixes/192.0.2.0%2F24 (one escaped segment) works too.
-	v1.GET("/prefixes/:addr/:len", s.getPrefix, read)
-	v1.GET("/prefixes/:addr", s.getPrefix, read)
-	v1.GET("/prefixes/:addr/:len/history", s.getHistory, read)
-	v1.GET("/prefixes/:addr/history", s.getHistory, read)
-	v1.GET("/events", s.getEvents, read)
+	get(v1, "/prefixes/:addr/:len", s.getPrefix, read)
+	get(v1, "/prefixes/:addr", s.getPrefix, read)
+	get(v1, "/prefixes/:addr/:len/history", s.getHistory, read)
+	get(v1, "/prefixes/:addr/history", s.getHistory, read)
+	get(v1, "/events", s.getEvents, read)
 	v1.POST("/events", s.postEvents, admin)
-	v1.GET("/events/:id", s.getEvent, read)
-	v1.GET("/incidents", s.getIncidents, read)
-	v1.GET("/providers", s.getProviders, read)
-	v1.GET("/providers/:provider/regions/:region", s.getRegion, read)
-	v1.GET("/peers", s.getPeers, read)
-	v1.GET("/asns/:asn/prefixes", s.getASNPrefixes, read)
-	v1.GET("/stream", s.getStream, read)
-	v1.GET("/events/:id/series", s.getSeries, read)
+	get(v1, "/events/:id", s.getEvent, read)
+	get(v1, "/incidents", s.getIncidents, read)
+	get(v1, "/providers", s.getProviders, read)
+	get(v1, "/providers/:provider/regions/:region", s.getRegion, read)
+	get(v1, "/peers", s.getPeers, read)
+	get(v1, "/asns/:asn/prefixes", s.getASNPrefixes, read)
+	v1.GET("/stream", s.getStream, read) // a stream: HEAD would hold the connection
+	get(v1, "/events/:id/series", s.getSeries, read)
 	s.routeUI(e)
 	s.e = e
 	return s, nil
@@ -458,6 +466,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		s.m.badRequest(ae.Parameter)
 	}
 	if c.Request().Method == http.MethodHead {
+		c.Response().Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
 		_ = c.NoContent(ae.Status)
 		return
 	}

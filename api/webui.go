@@ -27,9 +27,10 @@ func (s *Server) routeUI(e *echo.Echo) {
 	}
 	for _, p := range uiPages {
 		e.GET(p, page)
+		e.HEAD(p, page)
 	}
 	files := http.StripPrefix("/ui/", http.FileServerFS(ui.Static()))
-	e.GET("/ui/*", func(c echo.Context) error {
+	assets := func(c echo.Context) error {
 		if strings.HasSuffix(c.Request().URL.Path, "/") {
 			return &Error{Status: http.StatusNotFound, Message: "not found"} // no listings
 		}
@@ -38,7 +39,9 @@ func (s *Server) routeUI(e *echo.Echo) {
 		c.Response().Header().Set("Cache-Control", "no-cache")
 		files.ServeHTTP(c.Response(), c.Request())
 		return nil
-	})
+	}
+	e.GET("/ui/*", assets)
+	e.HEAD("/ui/*", assets)
 }
 
 func setUIHeaders(c echo.Context) {
