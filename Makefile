@@ -2,14 +2,14 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: build test staticcheck test-short vet fmt fuzz bench demo
+.PHONY: build test staticcheck test-short vet fmt fuzz bench demo openapi-lint deploy-check
 
 build:
 	$(GO) build -o bin/routewatch ./cmd/routewatch
 
 # The full test suite: real Redis (127.0.0.1:6379 or REDIS_URL), ExaBGP and
 # bgpdump from Debian, the shared RIS files in ../shared/data.
-test: staticcheck
+test: staticcheck openapi-lint deploy-check
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 
@@ -32,3 +32,21 @@ fuzz:
 
 bench:
 	bash bench/run.sh
+
+# OpenAPI document: Redocly CLI (recommended rules) and Spectral (oas
+# ruleset), both clean. The tools are installed once from npm into .cache.
+LINT_DIR := .cache/openapi-lint
+REDOCLY_VERSION := 2.77.0
+SPECTRAL_VERSION := 6.16.3
+$(LINT_DIR)/node_modules/.bin/redocly $(LINT_DIR)/node_modules/.bin/spectral:
+	npm install --no-audit --no-fund --silent --prefix $(LINT_DIR) @redocly/cli@$(REDOCLY_VERSION) @stoplight/spectral-cli@$(SPECTRAL_VERSION)
+openapi-lint: $(LINT_DIR)/node_modules/.bin/redocly $(LINT_DIR)/node_modules/.bin/spectral
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(LINT_DIR)/node_modules/.bin/redocly lint --config api/redocly.yaml api/openapi.json
+	$(LINT_DIR)/node_modules/.bin/spectral lint --fail-severity warn --ruleset api/.spectral.yaml api/openapi.json
+
+# Prometheus alerting rules and the Grafana dashboard in deploy/.
+PROMTOOL ?= promtool
+deploy-check:
+	$(PROMTOOL) check rules deploy/prometheus/routewatch-rules.yml
+	$(PROMTOOL) test rules deploy/prometheus/routewatch-rules.test.yml
+	python3 -c 'import json,sys; d=json.load(open("deploy/grafana/routewatch-dashboard.json")); assert d["panels"], "no panels"'

@@ -93,6 +93,7 @@ collector:
   listen_addresses: [127.0.0.1]
   port: {BGP_PORT}
   dynamic_neighbors: [{{prefix: 127.0.0.0/24}}]
+  eor_timeout: 10s
 analyzer:
   window: 2m
   min_peers: 3
