@@ -126,6 +126,7 @@ func New(cfg Config, outbox Outbox, logger *slog.Logger, reg prometheus.Register
 		}
 		a.sinks = append(a.sinks, s)
 		a.byName[sc.Name] = s
+		a.m.zero(sc.Name)
 	}
 	a.client = newHTTPClient(guard{allowPrivate: cfg.AllowPrivateTargets}, a.del.Timeout, nil)
 	for _, o := range opts {

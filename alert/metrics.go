@@ -59,3 +59,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	return m
 }
+
+// zero creates a sink's series at 0, so they exist from startup.
+func (m *metrics) zero(sink string) {
+	for _, r := range []string{"ok", "http_4xx", "http_429", "http_5xx", "timeout", "error", "blocked", "redirect"} {
+		m.attempts.WithLabelValues(sink, r)
+	}
+	for _, o := range []string{"delivered", "gave_up"} {
+		m.deliveries.WithLabelValues(sink, o)
+	}
+	m.throttled.WithLabelValues(sink)
+}

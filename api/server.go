@@ -208,6 +208,13 @@ func New(cfg Config, st Store, matcher Matcher, gatherer prometheus.Gatherer, lo
 	v1.GET("/stream", s.getStream, read) // a stream: HEAD would hold the connection
 	get(v1, "/events/:id/series", s.getSeries, read)
 	s.routeUI(e)
+	// Request series exist from startup: 0 GET 200 answers per route.
+	for _, r := range e.Routes() {
+		if r.Method == http.MethodGet {
+			s.m.requests.WithLabelValues(r.Path, r.Method, "200")
+			s.m.duration.WithLabelValues(r.Path)
+		}
+	}
 	s.e = e
 	return s, nil
 }

@@ -2,11 +2,12 @@
 # Soak test: routewatch serve on a private Redis with live ExaBGP peers, for
 # DURATION (default 30m; e.g. `bench/soak.sh 5m`), everything on loopback:
 #   - 4 ExaBGP vantage points announce 40 prefixes of a watched range and
-#     shift them all to another upstream every cycle, then restore them
-#     (one path_shift event opened and resolved per cycle);
+#     shift them all to another upstream every 150 s cycle, then restore
+#     them (one path_shift event opened and resolved per cycle);
 #   - a peer flaps (ExaBGP stopped, restarted 10 s later) every ~100 s;
 #   - the private redis-server is killed (-9) and restarted every ~130 s;
-#   - routewatch is killed (-9) and restarted every ~170 s;
+#   - routewatch is killed (-9) and restarted every 150 s (each start
+#     has a 1-minute analyzer warm-up, so shifts come after it);
 #   - the generic webhook receiver answers 500 to 30% of deliveries.
 # At the end it prints events expected vs stored vs delivered (per kind),
 # and goroutines and RSS sampled over time. Nothing listens beyond
@@ -95,7 +96,7 @@ collector:
   dynamic_neighbors: [{{prefix: 127.0.0.0/24}}]
   eor_timeout: 10s
 analyzer:
-  window: 2m
+  window: 1m
   min_peers: 3
   min_peers_per_prefix: 3
   settle: 10s
@@ -180,16 +181,19 @@ try:
     for addr, asn in PEERS:
         announce(addr, asn, 3356); start_exa(addr, asn)
     t0 = time.time()
-    CYCLE = 150                       # shift at +30 s of each cycle, restore at +90 s
-    next_flap, next_redis, next_kill, next_sample = 100, 130, 170, 0
+    # The analyzer's first window (1 min) after each start is a warm-up
+    # (no baseline yet): routewatch is killed at +10 s of a cycle, the
+    # shift comes at +90 s and is restored at +140 s.
+    CYCLE = 150
+    next_flap, next_redis, next_kill, next_sample = 100, 130, 160, 0
     shifted, flapped = False, None
     while (now := time.time() - t0) < TOTAL:
         phase = now % CYCLE
-        if not shifted and 30 <= phase < 90 and now + 60 < TOTAL:
+        if not shifted and 90 <= phase < 140 and now + 60 < TOTAL:
             for addr, asn in PEERS: announce(addr, asn, 2914)
             shifted = True; expected['path_shift'] += 1
             print(f'soak: +{now:5.0f}s path shift #{expected["path_shift"]}', flush=True)
-        elif shifted and phase >= 90:
+        elif shifted and (phase >= 140 or phase < 90):
             for addr, asn in PEERS: announce(addr, asn, 3356)
             shifted = False
             print(f'soak: +{now:5.0f}s restored', flush=True)
@@ -206,7 +210,7 @@ try:
         if now >= next_kill:
             stop('routewatch', signal.SIGKILL); kills['routewatch'] += 1
             print(f'soak: +{now:5.0f}s routewatch killed', flush=True)
-            time.sleep(2); start_routewatch(); next_kill = now + 170
+            time.sleep(2); start_routewatch(); next_kill = now + CYCLE
         if now >= next_sample:
             m = metrics()
             if m: samples.append((now, m.get('go_goroutines', 0), m.get('process_resident_memory_bytes', 0)))

@@ -1,6 +1,10 @@
 package pipeline
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"routewatch/route"
+)
 
 type metrics struct {
 	updates    *prometheus.CounterVec
@@ -35,6 +39,19 @@ func newMetrics(reg prometheus.Registerer) metrics {
 		held: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "routewatch_analyzer_held", Help: "What the analyzer holds in memory: routes (slots), prefixes, peers, window records, events.",
 		}, []string{"what"}),
+	}
+	// Every kind reads 0 from startup (dashboards and alert rules see a
+	// series, not an absence); so do the analyzer's holdings and the BGP
+	// source (other sources appear with their first update).
+	for _, what := range []string{"routes", "prefixes", "peers", "window", "events"} {
+		m.held.WithLabelValues(what)
+	}
+	m.updates.WithLabelValues("bgp")
+	for _, k := range route.EventKinds {
+		m.openEvents.WithLabelValues(string(k))
+		for _, c := range []route.ChangeKind{route.EventOpened, route.EventUpdated, route.EventResolved} {
+			m.events.WithLabelValues(string(k), string(c))
+		}
 	}
 	if reg != nil {
 		reg.MustRegister(m.updates, m.watched, m.events, m.openEvents, m.storeErr, m.dropped, m.held)

@@ -81,6 +81,9 @@ func NewRefresher(specs []string, interval time.Duration, opts Options, logger *
 		r.lastSuccess = register(reg, r.lastSuccess)
 		r.prefixes = register(reg, r.prefixes)
 	}
+	for _, spec := range specs {
+		r.failures.WithLabelValues(spec) // 0 from startup
+	}
 	r.set.Store(Build(nil, opts.watch()))
 	return r
 }

@@ -20,6 +20,9 @@ const (
 	KindCommunityChange EventKind = "community_change"
 )
 
+// EventKinds lists every kind (metrics start each at 0).
+var EventKinds = []EventKind{KindPathShift, KindWithdrawal, KindPeerDown, KindOriginChange, KindMoreSpecific, KindPrependChange, KindCommunityChange}
+
 // Transition counts prefixes whose upstream (AS adjacent to the origin)
 // moved from one AS to another. 0 means "none" (withdrawn, or the origin was
 // the peer itself).

@@ -66,6 +66,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, console io.Writer
 	s.mrtErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "routewatch_mrt_corrupt_records_total", Help: "Corrupt MRT records skipped while replaying archives at startup.",
 	}, []string{"file"})
+	for _, name := range cfg.Replay.Files {
+		s.mrtErrors.WithLabelValues(name) // 0 until the replay finds corruption
+	}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), s.mrtErrors)
 
 	switch cfg.Store.Backend {

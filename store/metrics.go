@@ -65,6 +65,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.claimed = register(reg, m.claimed)
 		m.routeReads = register(reg, m.routeReads)
 	}
+	m.errors.WithLabelValues("gap_check") // the series exists from startup
 	m.readLocal = m.routeReads.WithLabelValues("local")
 	m.readUnchanged = m.routeReads.WithLabelValues("unchanged")
 	m.readFull = m.routeReads.WithLabelValues("read")
