@@ -150,6 +150,9 @@ func (c *Collector) Run(ctx context.Context, out chan<- route.Batch) error {
 	sess := &session{c: c, s: s, ctx: ctx, tr: newTracker(Source, c.warnLimit)}
 	defer sess.stopTimers()
 	if err := c.start(ctx, s, sess); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting
+		}
 		return err
 	}
 	c.logger.Info("collector: listening", "addresses", c.cfg.ListenAddresses, "port", c.cfg.Port,

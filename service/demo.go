@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"time"
 
 	"routewatch/mrtdata/scenario"
@@ -16,11 +17,19 @@ import (
 const demoSpeed = 240
 
 func demoScenario() *scenario.Scenario {
-	return scenario.TEShift(scenario.Options{Seed: 1})
+	var regions []scenario.Region
+	for _, name := range []string{"us-west-2", "us-west-1", "eu-west-1"} {
+		r := scenario.Region{Provider: "aws", Region: name}
+		for _, p := range demoAWSPrefixes[name] {
+			r.Prefixes = append(r.Prefixes, netip.MustParsePrefix(p))
+		}
+		regions = append(regions, r)
+	}
+	return scenario.TEShift(scenario.Options{Seed: 1, Regions: regions})
 }
 
-// demoRanges are the synthetic regions of the demo scenario, published as
-// if by their provider.
+// demoRanges are the regions of the demo scenario, published as if by
+// their provider.
 func demoRanges() *ranges.Set {
 	sc := demoScenario()
 	var entries []ranges.Entry
@@ -42,7 +51,13 @@ func (s *Service) feedDemo(ctx context.Context) error {
 		fmt.Fprintf(s.console, "routewatch demo: web UI at %s\n", uiURL(s.cfg.API.Listen))
 	}
 	var last time.Time
-	var b route.Batch
+	// The vantage points are up from the scenario's start, as the session
+	// state of a real feed would say (the scenario has state changes only
+	// for sessions that drop).
+	b := route.Batch{}
+	for _, p := range sc.Peers {
+		b.States = append(b.States, route.PeerState{Time: sc.Start, Source: sc.Name, Peer: p, Old: route.StateIdle, New: route.StateEstablished})
+	}
 	flush := func() bool {
 		if len(b.Updates) == 0 && len(b.States) == 0 {
 			return true
