@@ -35,7 +35,7 @@ func TestParseBMPConfig(t *testing.T) {
 	}
 	for _, tc := range []struct{ name, yaml, wantErr string }{
 		{"active target", "bmp:\n  enabled: true\n  active: [{address: 192.0.2.1, port: 5000}]\n", ""},
-		{"unknown key", "bmp:\n  enabled: true\n  lisen: 127.0.0.1:1\n", "field lisen not found"},
+		{"unknown key", "bmp:\n  enabled: true\n  lisen: 127.0.0.1:1\n", "line 3: bmp.lisen: unknown key (did you mean listen?)"},
 		{"bad allow", "bmp:\n  enabled: true\n  allow: [10.0.0.0]\n", "bmp.allow"},
 		{"bad listen", "bmp:\n  enabled: true\n  listen: localhost\n", "bmp.listen"},
 		{"bad active port", "bmp:\n  enabled: true\n  active: [{address: 192.0.2.1, port: 0}]\n", "bmp.active[0].port"},

@@ -102,7 +102,7 @@ func TestParseConfig(t *testing.T) {
 				t.Errorf("ris_live = %+v", c.RISLive)
 			}
 		}},
-		{name: "ris_live internal knobs are not keys", yaml: "ris_live:\n  ping_interval: 1s\n", wantErr: "field ping_interval not found"},
+		{name: "ris_live internal knobs are not keys", yaml: "ris_live:\n  ping_interval: 1s\n", wantErr: "line 2: ris_live.ping_interval: unknown key"},
 		{name: "ris_live bad url", yaml: "ris_live:\n  enabled: true\n  url: https://ris-live.ripe.net/\n", wantErr: `ris_live.url: scheme "https"`},
 		{name: "ris_live bad ignore", yaml: "ris_live:\n  enabled: true\n  ignore_peers: [rrc00]\n", wantErr: "ris_live.ignore_peers[0]"},
 		{name: "ris_live collector role", yaml: "store: {backend: redis, redis: {url: 'redis://x'}}\npipeline: {role: collector}\ncollector: {enabled: false}\nris_live: {enabled: true}\n"},
