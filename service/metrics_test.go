@@ -106,9 +106,14 @@ func TestMetricsAsDocumented(t *testing.T) {
 		"routewatch_bmp_statistics": true, "routewatch_bmp_route_mirroring_total": true,
 		"routewatch_bmp_terminations_total": true, "routewatch_bmp_router_info": true,
 	}
+	// The archive fetcher's series belong to `replay --collector`, not to
+	// serve (owner: archives).
+	for _, n := range []string{"files", "missing_files", "failed_files", "truncated_files", "corrupt_records", "downloaded_bytes"} {
+		knownGaps["routewatch_archive_"+n+"_total"] = true
+	}
 	for _, name := range readmeMetrics(t) {
 		if knownGaps[name] {
-			t.Logf("known gap: %s absent until the first BMP router", name)
+			t.Logf("known gap: %s", name)
 			continue
 		}
 		if !regexp.MustCompile(`(?m)^` + name + `(_bucket|_count|_sum)?[{ ]`).MatchString(body) {
