@@ -28,8 +28,8 @@ var (
 	peerARRC01   = route.Peer{Addr: peerA.Addr, ASN: peerA.ASN, Collector: "rrc01"}
 	peerABMPPre  = route.Peer{Addr: peerA.Addr, ASN: peerA.ASN, Router: "192.0.2.9", Distinguisher: 65000<<32 | 7}
 	peerABMPPost = route.Peer{Addr: peerA.Addr, ASN: peerA.ASN, Router: "192.0.2.9", Distinguisher: 65000<<32 | 7, View: route.ViewAdjRIBInPost}
-	awsW2 = []route.Tag{{Provider: "aws", Region: "us-west-2", Service: "EC2", Match: route.MatchEqual}}
-	gcpE1 = []route.Tag{{Provider: "gcp", Region: "us-east1", Match: route.MatchEqual}}
+	awsW2        = []route.Tag{{Provider: "aws", Region: "us-west-2", Service: "EC2", Match: route.MatchEqual}}
+	gcpE1        = []route.Tag{{Provider: "gcp", Region: "us-east1", Match: route.MatchEqual}}
 )
 
 func path(asns ...uint32) *route.Attrs {
@@ -118,6 +118,9 @@ func contractSuite(t *testing.T, mk backend) {
 		{"history cursor", Retention{}, contractHistoryCursor},
 		{"prefixes by asn", Retention{}, contractPrefixesByAsn},
 		{"peer sessions and staleness", Retention{}, contractPeerSessionsAndStaleness},
+		{"two collectors same feeder", Retention{}, contractTwoCollectorsSameFeeder},
+		{"bmp views same neighbor", Retention{}, contractBMPViewsSameNeighbor},
+		{"session down of one vantage point", Retention{}, contractSessionDownOfOneVantagePoint},
 		{"versions follow every change", Retention{}, contractVersionsFollowEveryChange},
 		{"same-second flap redelivered", Retention{}, contractSameSecondFlapRedelivered},
 		{"group summaries", Retention{}, contractGroupSummaries},
