@@ -3,8 +3,8 @@ package store
 import (
 	"context"
 	"net/netip"
-	"strings"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
