@@ -32,7 +32,7 @@ func TestVantagePoints(t *testing.T) {
 				sts = append(sts, route.PeerState{Time: t0, Source: "test", Peer: p, Old: route.StateOpenConfirm, New: route.StateEstablished})
 				ups = append(ups, route.Update{Time: t0.Add(1), Source: "test", Peer: p, Prefix: mustPrefix("52.94.4.0/24"),
 					Attrs: &route.Attrs{ASPath: route.ASPath{{Type: route.ASSequence, ASNs: []uint32{3333, 16509}}}, NextHop: peerA.Addr},
-					Tags: testMatcher.Match(mustPrefix("52.94.4.0/24"))})
+					Tags:  testMatcher.Match(mustPrefix("52.94.4.0/24"))})
 			}
 			// rrc00's session goes down: only its path is stale.
 			down := route.PeerState{Time: t0.Add(2), Source: "test", Peer: vps[0], Old: route.StateEstablished, New: route.StateIdle}
