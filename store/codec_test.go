@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -159,6 +160,18 @@ func TestRouteFieldFormats(t *testing.T) {
 				t.Errorf("peer key = %+v %v", p, err)
 			}
 		})
+	}
+	for _, p := range []route.Peer{peerARRC00, peerABMPPost, {Addr: peerA.Addr, Collector: "x y", Router: "&=", Distinguisher: 1, View: 4}} {
+		v := vantageOf(p)
+		q := url.Values{}
+		for k, val := range map[string]string{"c": v.Collector, "r": v.Router, "d": strconv.FormatUint(v.Distinguisher, 10), "v": strconv.Itoa(int(v.View))} {
+			if val != "" && val != "0" {
+				q.Set(k, val)
+			}
+		}
+		if v.ext() != q.Encode() {
+			t.Errorf("ext %q, url.Values.Encode %q", v.ext(), q.Encode())
+		}
 	}
 	for _, bad := range []string{"198.51.100.1 3333 7 ", "198.51.100.1 3333 7 x=1", "198.51.100.1 3333 7 c=", "198.51.100.1 3333 7 v=1&c=a",
 		"198.51.100.1 3333 7 v=256", "198.51.100.1 3333 7 c=a&c=b", "198.51.100.1 3333 7 c=a b", "198.51.100.1 3333 7 c=%zz"} {
@@ -342,4 +355,18 @@ func FuzzDecodeCursor(f *testing.F) {
 			t.Fatalf("cursor error is not ErrBadCursor: %v", err)
 		}
 	})
+}
+
+// BenchmarkRouteField: the Redis field of one path, plain and at a RIS
+// collector (written for every update applied).
+func BenchmarkRouteField(b *testing.B) {
+	for _, p := range []route.Peer{peerA, peerARRC00, peerABMPPost} {
+		b.Run(PeerKey(p), func(b *testing.B) {
+			k := routeKey{Peer: p, PathID: 1}
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = routeField(k)
+			}
+		})
+	}
 }
