@@ -423,17 +423,19 @@ func (s *Server) getRegion(c echo.Context) error {
 	return writeJSON(c, http.StatusOK, v)
 }
 
-func comparePeer(a, b route.Peer) int {
-	if c := a.Addr.Compare(b.Addr); c != 0 {
-		return c
+// parsePeerCursor reads the peer a peers page ended with: store.PeerKey
+// (every vantage point field), or "addr|asn" from cursors handed out before
+// vantage points.
+func parsePeerCursor(key string) (route.Peer, error) {
+	if as, an, ok := strings.Cut(key, "|"); ok {
+		a, aerr := netip.ParseAddr(as)
+		n, nerr := strconv.ParseUint(an, 10, 32)
+		if aerr != nil || nerr != nil {
+			return route.Peer{}, errors.Join(aerr, nerr)
+		}
+		return route.Peer{Addr: a, ASN: uint32(n)}, nil
 	}
-	switch {
-	case a.ASN < b.ASN:
-		return -1
-	case a.ASN > b.ASN:
-		return 1
-	}
-	return 0
+	return store.ParsePeerKey(key)
 }
 
 func (s *Server) getPeers(c echo.Context) error {
@@ -451,13 +453,11 @@ func (s *Server) getPeers(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		as, an, _ := strings.Cut(key, "|")
-		a, aerr := netip.ParseAddr(as)
-		n, nerr := strconv.ParseUint(an, 10, 32)
-		if aerr != nil || nerr != nil {
+		p, err := parsePeerCursor(key)
+		if err != nil {
 			return badParam("cursor", "invalid cursor")
 		}
-		after = &route.Peer{Addr: a, ASN: uint32(n)}
+		after = &p
 	}
 	ctx, cancel := s.reqCtx(c)
 	defer cancel()
@@ -465,16 +465,16 @@ func (s *Server) getPeers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	slices.SortFunc(ps, func(a, b store.PeerInfo) int { return comparePeer(a.Peer, b.Peer) })
+	slices.SortFunc(ps, func(a, b store.PeerInfo) int { return store.ComparePeers(a.Peer, b.Peer) })
 	now := s.now()
 	v := peersView{Peers: []peerInfoView{}}
 	for i, p := range ps {
-		if after != nil && comparePeer(p.Peer, *after) <= 0 {
+		if after != nil && store.ComparePeers(p.Peer, *after) <= 0 {
 			continue
 		}
 		if len(v.Peers) == pg.Limit {
 			last := ps[i-1].Peer
-			v.NextCursor = encodeCursor("peer", last.Addr.String()+"|"+strconv.FormatUint(uint64(last.ASN), 10))
+			v.NextCursor = encodeCursor("peer", store.PeerKey(last))
 			break
 		}
 		v.Peers = append(v.Peers, viewPeerInfo(p, now))

@@ -80,10 +80,24 @@ func ingest(ctx context.Context, st Store, ups []route.Update, w, b int) error {
 // BenchmarkRedisApplyUpdates: updates/s through the store into Redis
 // (ns/op is per update).
 func BenchmarkRedisApplyUpdates(b *testing.B) {
+	benchRedisApply(b, "")
+}
+
+// BenchmarkRedisApplyUpdatesCollector: the same with the peer at a RIS
+// collector (every RIS Live update: a vantage point token in each field
+// and key).
+func BenchmarkRedisApplyUpdatesCollector(b *testing.B) {
+	benchRedisApply(b, "rrc00")
+}
+
+func benchRedisApply(b *testing.B, collector string) {
 	st := newTestRedis(b, RedisConfig{})
 	ups := benchUpdates(b.N, 1, 0)
 	for len(ups) < b.N {
 		ups = append(ups, benchUpdates(1, 1, len(ups))...)
+	}
+	for i := range ups {
+		ups[i].Peer.Collector = collector
 	}
 	b.ResetTimer()
 	if err := ingest(context.Background(), st, ups, 4, 2000); err != nil {

@@ -18,9 +18,14 @@ import (
 // ErrCorrupt is returned when stored or streamed bytes cannot be decoded.
 var ErrCorrupt = errors.New("store: corrupt encoding")
 
+// Batch formats: version 1 ("RWB1") wrote a peer as its address and ASN;
+// version 2 ("RWB2", written now) adds the vantage point fields
+// (collector, router, distinguisher, view). Both decode: stream entries
+// and session histories written before an upgrade still read.
 const (
 	attrsVersion = 1
-	batchMagic   = "RWB1"
+	batchMagicV1 = "RWB1"
+	batchMagic   = "RWB2"
 )
 
 // Batch is what flows through the Redis Stream between a collector process
@@ -67,6 +72,7 @@ func (e *enc) time(t time.Time) {
 type dec struct {
 	b   []byte
 	err error
+	v2  bool // batch format version 2: peers carry vantage point fields
 }
 
 func (d *dec) fail(what string) {
@@ -316,8 +322,7 @@ func EncodeBatch(b Batch) []byte {
 		s := &b.States[i]
 		e.time(s.Time)
 		e.str(s.Source)
-		e.addr(s.Peer.Addr)
-		e.uv(uint64(s.Peer.ASN))
+		e.peer(&s.Peer)
 		e.u8(uint8(s.Old))
 		e.u8(uint8(s.New))
 		e.boolean(s.EndOfRIB)
@@ -326,11 +331,20 @@ func EncodeBatch(b Batch) []byte {
 	return e.b
 }
 
+// peer writes a peer in format version 2.
+func (e *enc) peer(p *route.Peer) {
+	e.addr(p.Addr)
+	e.uv(uint64(p.ASN))
+	e.str(p.Collector)
+	e.str(p.Router)
+	e.uv(p.Distinguisher)
+	e.u8(uint8(p.View))
+}
+
 func (e *enc) update(u *route.Update) {
 	e.time(u.Time)
 	e.str(u.Source)
-	e.addr(u.Peer.Addr)
-	e.uv(uint64(u.Peer.ASN))
+	e.peer(&u.Peer)
 	e.addr(u.Prefix.Addr())
 	e.u8(uint8(u.Prefix.Bits()))
 	e.uv(uint64(u.PathID))
@@ -361,10 +375,17 @@ func (e *enc) update(u *route.Update) {
 // DecodeBatch decodes a stream entry; corrupt input is an error wrapping
 // ErrCorrupt, never a panic.
 func DecodeBatch(b []byte) (Batch, error) {
-	if len(b) < len(batchMagic) || string(b[:len(batchMagic)]) != batchMagic {
+	if len(b) < len(batchMagic) {
 		return Batch{}, fmt.Errorf("%w: bad magic", ErrCorrupt)
 	}
 	d := &dec{b: b[len(batchMagic):]}
+	switch string(b[:len(batchMagic)]) {
+	case batchMagic:
+		d.v2 = true
+	case batchMagicV1:
+	default:
+		return Batch{}, fmt.Errorf("%w: bad magic", ErrCorrupt)
+	}
 	var out Batch
 	if n := d.count(8, "updates"); n > 0 {
 		out.Updates = make([]route.Update, n)
@@ -378,8 +399,7 @@ func DecodeBatch(b []byte) (Batch, error) {
 			s := &out.States[i]
 			s.Time = d.time("time")
 			s.Source = d.str("source")
-			s.Peer.Addr = d.addr("peer")
-			s.Peer.ASN = d.u32v("peer asn")
+			d.peer(&s.Peer)
 			s.Old = route.SessionState(d.u8("old"))
 			s.New = route.SessionState(d.u8("new"))
 			s.EndOfRIB = d.boolean("eor")
@@ -395,11 +415,23 @@ func DecodeBatch(b []byte) (Batch, error) {
 	return out, nil
 }
 
+// peer reads a peer in the batch's format version.
+func (d *dec) peer(p *route.Peer) {
+	p.Addr = d.addr("peer")
+	p.ASN = d.u32v("peer asn")
+	if !d.v2 {
+		return
+	}
+	p.Collector = d.str("collector")
+	p.Router = d.str("router")
+	p.Distinguisher = d.uv("distinguisher")
+	p.View = route.View(d.u8("view"))
+}
+
 func (d *dec) update(u *route.Update) {
 	u.Time = d.time("time")
 	u.Source = d.str("source")
-	u.Peer.Addr = d.addr("peer")
-	u.Peer.ASN = d.u32v("peer asn")
+	d.peer(&u.Peer)
 	pa := d.addr("prefix")
 	bits := int(d.u8("prefix bits"))
 	if d.err == nil {

@@ -5,10 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,6 +48,14 @@ func sampleBatches() map[string]Batch {
 			{Peer: peerB, Old: route.StateEstablished, New: route.StateEstablished, EndOfRIB: true},
 		}},
 		"mixed": {Updates: []route.Update{full, wd(2, peerB, "10.0.0.0/8")}, States: []route.PeerState{state(1, peerC, 5, 6)}},
+		"vantage points": {Updates: []route.Update{
+			ann(1, peerARRC00, "192.0.2.0/24", awsW2, 3333, 16509), ann(1, peerARRC01, "192.0.2.0/24", awsW2, 3333, 16509),
+			ann(2, peerABMPPre, "192.0.2.0/24", nil, 3333, 16509), wd(3, peerABMPPost, "192.0.2.0/24"),
+			ann(4, route.Peer{Addr: peerC.Addr, ASN: 1, Collector: "rrc 25/{x}", Router: "rtr|1 %", Distinguisher: 1<<64 - 1, View: route.ViewLocRIB}, "2001:db8::/32", nil, 1),
+		}, States: []route.PeerState{
+			state(5, peerARRC01, route.StateEstablished, route.StateIdle),
+			state(6, route.Peer{Addr: peerA.Addr, Router: "192.0.2.9", View: route.ViewAdjRIBOutPost}, route.StateIdle, route.StateEstablished),
+		}},
 	}
 }
 
@@ -60,6 +70,114 @@ func TestBatchRoundTrip(t *testing.T) {
 				t.Errorf("round trip:\n got %+v\nwant %+v", got, b)
 			}
 		})
+	}
+}
+
+// TestDecodeBatchV1 decodes batches written by format version 1 (kept as
+// fuzz seeds v1-*: stream entries and session histories in Redis from
+// before vantage points): each is one of the sample batches, whose peers
+// have no vantage point fields.
+func TestDecodeBatchV1(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "fuzz", "FuzzDecodeBatch", "v1-*"))
+	if len(files) == 0 {
+		t.Fatal("no version 1 batches")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			in := readSeed(t, f)
+			if !strings.HasPrefix(string(in), batchMagicV1) {
+				t.Fatal("not a version 1 batch seed")
+			}
+			got, err := DecodeBatch(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, b := range sampleBatches() {
+				if reflect.DeepEqual(got, b) {
+					// Re-encoded, it is version 2 and the same batch.
+					if again, err := DecodeBatch(EncodeBatch(got)); err != nil || !reflect.DeepEqual(again, got) {
+						t.Errorf("v2 re-encoding: %v", err)
+					}
+					return
+				}
+			}
+			t.Errorf("decoded %+v: none of the sample batches", got)
+		})
+	}
+}
+
+// readSeed reads a fuzz corpus file of one []byte.
+func readSeed(t *testing.T, file string) []byte {
+	t.Helper()
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(string(raw)), "go test fuzz v1\n[]byte("), ")")
+	in, err := strconv.Unquote(body)
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	return []byte(in)
+}
+
+// TestRouteFieldFormats: plain peers keep the version 1 field and key
+// (data written before vantage points reads as before); other vantage
+// points append their token, and every form parses back.
+func TestRouteFieldFormats(t *testing.T) {
+	k := keys{pre: "rw"}
+	tests := []struct {
+		name      string
+		peer      route.Peer
+		field, vp string
+	}{
+		{"plain", peerA, "198.51.100.1 3333 7", "rw:{peers}:p:198.51.100.1"},
+		{"collector", peerARRC00, "198.51.100.1 3333 7 c=rrc00", "rw:{peers}:p:198.51.100.1 c=rrc00"},
+		{"bmp post-policy", peerABMPPost, "198.51.100.1 3333 7 d=279172874240007&r=192.0.2.9&v=1",
+			"rw:{peers}:p:198.51.100.1 d=279172874240007&r=192.0.2.9&v=1"},
+		{"escaped", route.Peer{Addr: peerC.Addr, ASN: 1, Router: "a b{c}&=%"}, "2001:db8::3 1 7 r=a+b%7Bc%7D%26%3D%25",
+			"rw:{peers}:p:2001:db8::3 r=a+b%7Bc%7D%26%3D%25"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rk := routeKey{Peer: tt.peer, PathID: 7}
+			if f := routeField(rk); f != tt.field {
+				t.Errorf("field = %q want %q", f, tt.field)
+			}
+			if got, err := parseRouteField(tt.field); err != nil || got != rk {
+				t.Errorf("parse = %+v %v", got, err)
+			}
+			if v, err := fieldVantage(tt.field); err != nil || v != vantageOf(tt.peer) {
+				t.Errorf("field vantage = %+v %v", v, err)
+			}
+			if key := k.peer(vantageOf(tt.peer)); key != tt.vp {
+				t.Errorf("peer key = %q want %q", key, tt.vp)
+			}
+			if v, err := parseVantageID(vantageOf(tt.peer).id()); err != nil || v != vantageOf(tt.peer) {
+				t.Errorf("vantage id = %+v %v", v, err)
+			}
+			if p, err := ParsePeerKey(PeerKey(tt.peer)); err != nil || p != tt.peer {
+				t.Errorf("peer key = %+v %v", p, err)
+			}
+		})
+	}
+	for _, p := range []route.Peer{peerARRC00, peerABMPPost, {Addr: peerA.Addr, Collector: "x y", Router: "&=", Distinguisher: 1, View: 4}} {
+		v := vantageOf(p)
+		q := url.Values{}
+		for k, val := range map[string]string{"c": v.Collector, "r": v.Router, "d": strconv.FormatUint(v.Distinguisher, 10), "v": strconv.Itoa(int(v.View))} {
+			if val != "" && val != "0" {
+				q.Set(k, val)
+			}
+		}
+		if v.ext() != q.Encode() {
+			t.Errorf("ext %q, url.Values.Encode %q", v.ext(), q.Encode())
+		}
+	}
+	for _, bad := range []string{"198.51.100.1 3333 7 ", "198.51.100.1 3333 7 x=1", "198.51.100.1 3333 7 c=", "198.51.100.1 3333 7 v=1&c=a",
+		"198.51.100.1 3333 7 v=256", "198.51.100.1 3333 7 c=a&c=b", "198.51.100.1 3333 7 c=a b", "198.51.100.1 3333 7 c=%zz"} {
+		if _, err := parseRouteField(bad); err == nil {
+			t.Errorf("parseRouteField(%q) accepted", bad)
+		}
 	}
 }
 
@@ -128,7 +246,7 @@ func writeSeeds(t *testing.T, target string, seeds [][]byte) {
 // TestSeedCorpus checks that every fuzz target has its checked-in seed
 // corpus; -update rewrites it.
 func TestSeedCorpus(t *testing.T) {
-	targets := []string{"FuzzDecodeBatch", "FuzzDecodeAttrs", "FuzzParseHistEntry", "FuzzDecodeCursor", "FuzzReadState"}
+	targets := []string{"FuzzDecodeBatch", "FuzzDecodeAttrs", "FuzzParseHistEntry", "FuzzDecodeCursor", "FuzzReadState", "FuzzParseRouteField"}
 	if !*update {
 		for _, tg := range targets {
 			if ents, err := os.ReadDir(filepath.Join("testdata", "fuzz", tg)); err != nil || len(ents) == 0 {
@@ -144,10 +262,17 @@ func TestSeedCorpus(t *testing.T) {
 	attrs = append(attrs, encodeAttrs(fullAttrs()), encodeAttrs(path(1, 2, 3)), encodeAttrs(&route.Attrs{}))
 	a := string(encodeAttrs(path(3333, 16509)))
 	f := routeField(routeKey{peerA, 0})
+	fv := routeField(routeKey{peerABMPPost, 2})
 	hist = append(hist,
 		[]byte(fmt.Sprintf("7 1639580043000000000 %d -1 %d\n%s%s", len(f), len(a), f, a)),
 		[]byte(fmt.Sprintf("8 1639580044000000000 %d %d -1\n%s%s", len(f), len(a), f, a)),
+		[]byte(fmt.Sprintf("9 1639580045000000000 %d -1 %d\n%s%s", len(fv), len(a), fv, a)),
 	)
+	var fields [][]byte
+	for _, p := range []route.Peer{peerA, peerC, peerARRC00, peerABMPPost} {
+		fields = append(fields, []byte(routeField(routeKey{p, 3})), []byte(PeerKey(p)))
+	}
+	writeSeeds(t, "FuzzParseRouteField", fields)
 	writeSeeds(t, "FuzzReadState", stateSeeds(t))
 	writeSeeds(t, "FuzzDecodeBatch", batches)
 	writeSeeds(t, "FuzzDecodeAttrs", attrs)
@@ -168,6 +293,32 @@ func FuzzDecodeBatch(f *testing.F) {
 		again, err := DecodeBatch(EncodeBatch(got))
 		if err != nil || !reflect.DeepEqual(again, got) {
 			t.Fatalf("re-decode mismatch: %v", err)
+		}
+	})
+}
+
+// FuzzParseRouteField: route fields, vantage point ids and peer keys
+// either fail or parse to a value whose canonical form parses back to it.
+func FuzzParseRouteField(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s := string(b)
+		if k, err := parseRouteField(s); err == nil {
+			if again, err := parseRouteField(routeField(k)); err != nil || again != k {
+				t.Fatalf("route field %q: re-parse %+v %v", s, again, err)
+			}
+			if v, err := fieldVantage(s); err != nil || v != vantageOf(k.Peer) {
+				t.Fatalf("field vantage of %q = %+v %v", s, v, err)
+			}
+		}
+		if v, err := parseVantageID(s); err == nil {
+			if again, err := parseVantageID(v.id()); err != nil || again != v {
+				t.Fatalf("vantage id %q: re-parse %+v %v", s, again, err)
+			}
+		}
+		if p, err := ParsePeerKey(s); err == nil {
+			if again, err := ParsePeerKey(PeerKey(p)); err != nil || again != p {
+				t.Fatalf("peer key %q: re-parse %+v %v", s, again, err)
+			}
 		}
 	})
 }
@@ -204,4 +355,18 @@ func FuzzDecodeCursor(f *testing.F) {
 			t.Fatalf("cursor error is not ErrBadCursor: %v", err)
 		}
 	})
+}
+
+// BenchmarkRouteField: the Redis field of one path, plain and at a RIS
+// collector (written for every update applied).
+func BenchmarkRouteField(b *testing.B) {
+	for _, p := range []route.Peer{peerA, peerARRC00, peerABMPPost} {
+		b.Run(PeerKey(p), func(b *testing.B) {
+			k := routeKey{Peer: p, PathID: 1}
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = routeField(k)
+			}
+		})
+	}
 }

@@ -64,15 +64,15 @@ func contractPeerSessionsAndStaleness(t *testing.T, s Store) {
 	if pb := peers[1]; pb.Peer != peerB || pb.Prefixes != 1 || pb.State != route.StateUnknown {
 		t.Errorf("peer B = %+v", pb)
 	}
-	sh, err := s.SessionHistory(ctx, peerA.Addr, 0)
+	sh, err := s.SessionHistory(ctx, peerA, 0)
 	if err != nil || len(sh) != 3 || sh[0].New != route.StateEstablished || !sh[0].Time.Equal(at(20)) ||
 		sh[1].New != route.StateIdle || sh[1].Peer.ASN != 0 || !sh[2].Time.Equal(at(0)) {
 		t.Errorf("session history = %+v %v", sh, err)
 	}
-	if sh, err := s.SessionHistory(ctx, peerA.Addr, 1); err != nil || len(sh) != 1 {
+	if sh, err := s.SessionHistory(ctx, peerA, 1); err != nil || len(sh) != 1 {
 		t.Errorf("session history limit 1 = %+v %v", sh, err)
 	}
-	if sh, err := s.SessionHistory(ctx, peerC.Addr, 0); err != nil || len(sh) != 0 {
+	if sh, err := s.SessionHistory(ctx, peerC, 0); err != nil || len(sh) != 0 {
 		t.Errorf("unknown peer session history = %+v %v", sh, err)
 	}
 }

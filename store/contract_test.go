@@ -22,8 +22,14 @@ var (
 	peerA = route.Peer{Addr: netip.MustParseAddr("198.51.100.1"), ASN: 3333}
 	peerB = route.Peer{Addr: netip.MustParseAddr("198.51.100.2"), ASN: 2914}
 	peerC = route.Peer{Addr: netip.MustParseAddr("2001:db8::3"), ASN: 6939}
-	awsW2 = []route.Tag{{Provider: "aws", Region: "us-west-2", Service: "EC2", Match: route.MatchEqual}}
-	gcpE1 = []route.Tag{{Provider: "gcp", Region: "us-east1", Match: route.MatchEqual}}
+	// Vantage points sharing peerA's address (and ASN): one RIS feeder at
+	// two collectors, one BMP neighbor in two RIB views of one router.
+	peerARRC00   = route.Peer{Addr: peerA.Addr, ASN: peerA.ASN, Collector: "rrc00"}
+	peerARRC01   = route.Peer{Addr: peerA.Addr, ASN: peerA.ASN, Collector: "rrc01"}
+	peerABMPPre  = route.Peer{Addr: peerA.Addr, ASN: peerA.ASN, Router: "192.0.2.9", Distinguisher: 65000<<32 | 7}
+	peerABMPPost = route.Peer{Addr: peerA.Addr, ASN: peerA.ASN, Router: "192.0.2.9", Distinguisher: 65000<<32 | 7, View: route.ViewAdjRIBInPost}
+	awsW2        = []route.Tag{{Provider: "aws", Region: "us-west-2", Service: "EC2", Match: route.MatchEqual}}
+	gcpE1        = []route.Tag{{Provider: "gcp", Region: "us-east1", Match: route.MatchEqual}}
 )
 
 func path(asns ...uint32) *route.Attrs {
@@ -112,6 +118,9 @@ func contractSuite(t *testing.T, mk backend) {
 		{"history cursor", Retention{}, contractHistoryCursor},
 		{"prefixes by asn", Retention{}, contractPrefixesByAsn},
 		{"peer sessions and staleness", Retention{}, contractPeerSessionsAndStaleness},
+		{"two collectors same feeder", Retention{}, contractTwoCollectorsSameFeeder},
+		{"bmp views same neighbor", Retention{}, contractBMPViewsSameNeighbor},
+		{"session down of one vantage point", Retention{}, contractSessionDownOfOneVantagePoint},
 		{"versions follow every change", Retention{}, contractVersionsFollowEveryChange},
 		{"same-second flap redelivered", Retention{}, contractSameSecondFlapRedelivered},
 		{"group summaries", Retention{}, contractGroupSummaries},

@@ -58,19 +58,21 @@ type streamGen struct {
 	now      time.Time
 	prefixes []netip.Prefix
 	peers    []route.Peer
-	up       map[netip.Addr]bool
+	up       map[vantage]bool
 	tags     [][]route.Tag
 	asns     []uint32
 	events   int
 }
 
 func newStreamGen(seed uint64) *streamGen {
-	g := &streamGen{rnd: rand.New(rand.NewPCG(seed, 7)), now: t0, up: map[netip.Addr]bool{},
+	g := &streamGen{rnd: rand.New(rand.NewPCG(seed, 7)), now: t0, up: map[vantage]bool{},
 		asns: []uint32{3356, 2914, 1299, 16509, 15169}}
 	for _, s := range []string{"10.0.0.0/8", "10.1.0.0/16", "10.1.2.0/24", "10.1.3.0/24", "10.2.0.0/16", "2001:db8::/32", "2001:db8:1::/48"} {
 		g.prefixes = append(g.prefixes, netip.MustParsePrefix(s))
 	}
-	g.peers = []route.Peer{peerA, peerB, peerC}
+	// Vantage points sharing peerA's address: the same feeder at two RIS
+	// collectors, and one BMP neighbor in two RIB views of one router.
+	g.peers = []route.Peer{peerA, peerB, peerC, peerARRC00, peerARRC01, peerABMPPre, peerABMPPost}
 	g.tags = [][]route.Tag{nil, awsW2, gcpE1, {awsW2[0], gcpE1[0]}}
 	return g
 }
@@ -117,10 +119,11 @@ func (g *streamGen) batch() ([]route.Update, []route.PeerState, []route.Event) {
 
 func (g *streamGen) flip(p route.Peer) route.PeerState {
 	old, nw := route.StateIdle, route.StateEstablished
-	if g.up[p.Addr] {
+	v := vantageOf(p)
+	if g.up[v] {
 		old, nw = nw, old
 	}
-	g.up[p.Addr] = !g.up[p.Addr]
+	g.up[v] = !g.up[v]
 	return route.PeerState{Time: g.now, Source: "test", Peer: p, Old: old, New: nw}
 }
 
@@ -192,7 +195,7 @@ func compareReads(g *streamGen, a, b Store) string {
 	}
 	add("Peers", func(s Store) (any, error) { return s.Peers(ctx) })
 	for _, p := range g.peers {
-		add("SessionHistory "+p.Addr.String(), func(s Store) (any, error) { return s.SessionHistory(ctx, p.Addr, 0) })
+		add("SessionHistory "+PeerKey(p), func(s Store) (any, error) { return s.SessionHistory(ctx, p, 0) })
 	}
 	for _, f := range []EventFilter{{}, {Provider: "aws"}, {Status: StatusOpen}, {Status: StatusResolved, Provider: "gcp"},
 		{Kind: route.KindWithdrawal}, {From: t0.Add(10 * time.Minute), To: t0.Add(40 * time.Minute)}} {

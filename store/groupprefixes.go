@@ -12,8 +12,8 @@ func parseGroupCursor(c string) (string, error) { return cursorGroup.parse(c, va
 
 // visibility counts one prefix's paths per peer: a peer with any
 // non-stale path sees the prefix, one whose paths are all stale does not.
-func visibility(p netip.Prefix, peers []netip.Addr, stale func(i int) bool) PrefixVisibility {
-	live := make(map[netip.Addr]bool, len(peers))
+func visibility(p netip.Prefix, peers []vantage, stale func(i int) bool) PrefixVisibility {
+	live := make(map[vantage]bool, len(peers))
 	for i, a := range peers {
 		live[a] = live[a] || !stale(i)
 	}

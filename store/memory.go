@@ -44,9 +44,9 @@ type Memory struct {
 	active bart.Table[*memPrefix]
 	// byASN counts, per ASN, the paths of each prefix containing it.
 	byASN map[uint32]map[netip.Prefix]int
-	peers map[netip.Addr]*peerRec
+	peers map[vantage]*peerRec
 	// sessions holds applied session changes per peer, oldest first.
-	sessions map[netip.Addr][]route.PeerState
+	sessions map[vantage][]route.PeerState
 	groups   map[route.Group]*memGroup
 
 	events map[string]route.Event
@@ -123,8 +123,8 @@ func NewMemory(cfg MemoryConfig) *Memory {
 		ret:         cfg.Retention.withDefaults(),
 		prefixes:    map[netip.Prefix]*memPrefix{},
 		byASN:       map[uint32]map[netip.Prefix]int{},
-		peers:       map[netip.Addr]*peerRec{},
-		sessions:    map[netip.Addr][]route.PeerState{},
+		peers:       map[vantage]*peerRec{},
+		sessions:    map[vantage][]route.PeerState{},
 		groups:      map[route.Group]*memGroup{},
 		events:      map[string]route.Event{},
 		evIndex:     map[string][]string{},

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"net/netip"
 	"sort"
 
 	"routewatch/route"
@@ -19,7 +18,7 @@ func (m *Memory) summaryLocked(g route.Group, mg *memGroup) GroupSummary {
 		s.PeerPaths += len(mp.routes)
 		for k, r := range mp.routes {
 			st := peerStatus{}
-			if pr := m.peers[k.Peer.Addr]; pr != nil {
+			if pr := m.peers[vantageOf(k.Peer)]; pr != nil {
 				st = pr.status()
 			}
 			if !st.stale(r.epoch) {
@@ -92,14 +91,15 @@ func (m *Memory) GroupPrefixes(ctx context.Context, provider, region string, pg 
 	for _, k := range keys {
 		p, _ := parsePrefixKey(k)
 		mp := m.prefixes[p]
-		peers := make([]netip.Addr, 0, len(mp.routes))
+		peers := make([]vantage, 0, len(mp.routes))
 		stale := make([]bool, 0, len(mp.routes))
 		for rk, r := range mp.routes {
 			st := peerStatus{}
-			if pr := m.peers[rk.Peer.Addr]; pr != nil {
+			v := vantageOf(rk.Peer)
+			if pr := m.peers[v]; pr != nil {
 				st = pr.status()
 			}
-			peers = append(peers, rk.Peer.Addr)
+			peers = append(peers, v)
 			stale = append(stale, st.stale(r.epoch))
 		}
 		out = append(out, visibility(p, peers, func(i int) bool { return stale[i] }))

@@ -3,18 +3,17 @@ package store
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"slices"
-	"sort"
 
 	"routewatch/route"
 )
 
 func (m *Memory) peerLocked(p route.Peer) *peerRec {
-	pr := m.peers[p.Addr]
+	v := vantageOf(p)
+	pr := m.peers[v]
 	if pr == nil {
 		pr = &peerRec{Peer: p}
-		m.peers[p.Addr] = pr
+		m.peers[v] = pr
 	}
 	if p.ASN != 0 {
 		pr.Peer.ASN = p.ASN
@@ -34,22 +33,23 @@ func (m *Memory) ApplyPeerStates(ctx context.Context, states []route.PeerState) 
 	for _, s := range states {
 		if m.peerLocked(s.Peer).applyState(s) {
 			m.peerGen++
-			h := append(m.sessions[s.Peer.Addr], s)
+			v := vantageOf(s.Peer)
+			h := append(m.sessions[v], s)
 			if len(h) > SessionHistoryLen {
 				h = slices.Delete(h, 0, len(h)-SessionHistoryLen)
 			}
-			m.sessions[s.Peer.Addr] = h
+			m.sessions[v] = h
 		}
 	}
 	return nil
 }
 
 // SessionHistory implements Store.
-func (m *Memory) SessionHistory(ctx context.Context, addr netip.Addr, limit int) ([]route.PeerState, error) {
+func (m *Memory) SessionHistory(ctx context.Context, p route.Peer, limit int) ([]route.PeerState, error) {
 	limit = clampLimit(limit)
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	h := m.sessions[addr]
+	h := m.sessions[vantageOf(p)]
 	out := make([]route.PeerState, 0, min(limit, len(h)))
 	for i := len(h) - 1; i >= 0 && len(out) < limit; i-- {
 		out = append(out, h[i])
@@ -69,5 +69,5 @@ func (m *Memory) Peers(ctx context.Context) ([]PeerInfo, error) {
 	return out, nil
 }
 func sortPeers(ps []PeerInfo) {
-	sort.Slice(ps, func(i, j int) bool { return ps[i].Peer.Addr.Less(ps[j].Peer.Addr) })
+	slices.SortFunc(ps, func(a, b PeerInfo) int { return comparePeers(a.Peer, b.Peer) })
 }

@@ -15,7 +15,7 @@ func (m *Memory) prefixRoutesLocked(mp *memPrefix) PrefixRoutes {
 		Version: m.versionLocked(mp)}
 	for k, r := range mp.routes {
 		st := peerStatus{}
-		if pr := m.peers[k.Peer.Addr]; pr != nil {
+		if pr := m.peers[vantageOf(k.Peer)]; pr != nil {
 			st = pr.status()
 		}
 		out.Routes = append(out.Routes, Route{

@@ -200,7 +200,7 @@ func (m *Memory) snapshot() *memState {
 		st.Peers = append(st.Peers, *p)
 	}
 	for a, h := range m.sessions {
-		st.Sessions = append(st.Sessions, sessionState{Addr: a, States: slices.Clone(h)})
+		st.Sessions = append(st.Sessions, sessionState{Addr: a.Addr, Peer: a.peer(0), States: slices.Clone(h)})
 	}
 	for g, mg := range m.groups {
 		gs := groupState{Group: g, Buckets: maps.Clone(mg.buckets), Last: mg.last}
@@ -252,10 +252,14 @@ func (m *Memory) restore(st *memState) error {
 		if !p.Peer.Addr.IsValid() {
 			return fmt.Errorf("%w: peer without an address", ErrCorrupt)
 		}
-		m.peers[p.Peer.Addr] = &p
+		m.peers[vantageOf(p.Peer)] = &p
 	}
 	for _, s := range st.Sessions {
-		m.sessions[s.Addr] = s.States
+		v := vantageOf(s.Peer)
+		if !v.Addr.IsValid() {
+			v = vantage{Addr: s.Addr} // written before vantage points
+		}
+		m.sessions[v] = s.States
 	}
 	for _, gs := range st.Groups {
 		mg := m.groupLocked(gs.Group)
@@ -363,8 +367,11 @@ type routeState struct {
 	Epoch uint64
 }
 
+// sessionState is one vantage point's session history. Files written
+// before vantage points had Addr only; Peer (ASN unused) now names it.
 type sessionState struct {
 	Addr   netip.Addr
+	Peer   route.Peer
 	States []route.PeerState
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"routewatch/route"
 	"strings"
 	"testing"
@@ -216,6 +217,69 @@ func mustDue(t *testing.T, s Store, now time.Time) []Delivery {
 		t.Fatal(err)
 	}
 	return ds
+}
+
+// TestMemoryStateVantagePoints: a state file keeps vantage points apart,
+// and one written before vantage points (fuzz seed v1-seed00: peerA's
+// session and paths) still loads.
+func TestMemoryStateVantagePoints(t *testing.T) {
+	ctx := context.Background()
+	t.Run("round trip", func(t *testing.T) {
+		m := NewMemory(MemoryConfig{})
+		for _, p := range []route.Peer{peerA, peerARRC00, peerARRC01, peerABMPPre, peerABMPPost} {
+			mustStates(t, m, state(0, p, route.StateIdle, route.StateEstablished))
+			mustApply(t, m, ann(1, p, "192.0.2.0/24", awsW2, 3333, 16509))
+		}
+		mustStates(t, m, state(2, peerARRC00, route.StateEstablished, route.StateIdle))
+		var b bytes.Buffer
+		if err := writeState(&b, m.snapshot()); err != nil {
+			t.Fatal(err)
+		}
+		st, err := readState(&b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back := NewMemory(MemoryConfig{})
+		if err := back.restore(st); err != nil {
+			t.Fatal(err)
+		}
+		for _, read := range []func(s Store) (any, error){
+			func(s Store) (any, error) { return s.Peers(ctx) },
+			func(s Store) (any, error) {
+				rs, err := s.Routes(ctx, netip.MustParsePrefix("192.0.2.0/24"), MatchExact)
+				for i := range rs {
+					rs[i].Version = "" // names the store instance
+				}
+				return rs, err
+			},
+			func(s Store) (any, error) { return s.SessionHistory(ctx, peerARRC00, 0) },
+			func(s Store) (any, error) { return s.SessionHistory(ctx, peerARRC01, 0) },
+		} {
+			a, errA := read(m)
+			b, errB := read(back)
+			if errA != nil || errB != nil || !reflect.DeepEqual(a, b) {
+				t.Errorf("after restore:\n got %+v %v\nwant %+v %v", b, errB, a, errA)
+			}
+		}
+		if sh, _ := back.SessionHistory(ctx, peerARRC00, 0); len(sh) != 2 {
+			t.Errorf("rrc00 session history = %+v", sh)
+		}
+	})
+	t.Run("version 1 file", func(t *testing.T) {
+		st, err := readState(bytes.NewReader(readSeed(t, filepath.Join("testdata", "fuzz", "FuzzReadState", "v1-seed00"))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := NewMemory(MemoryConfig{})
+		if err := m.restore(st); err != nil {
+			t.Fatal(err)
+		}
+		ps, _ := m.Peers(ctx)
+		sh, _ := m.SessionHistory(ctx, peerA, 0)
+		if len(ps) != 2 || ps[0].Peer != peerA || ps[0].State != route.StateEstablished || len(sh) != 1 || sh[0].Peer != peerA {
+			t.Errorf("peers = %+v, session history = %+v", ps, sh)
+		}
+	})
 }
 
 // stateSeeds are state files for FuzzReadState: a small valid one, cut

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -11,8 +10,9 @@ import (
 )
 
 // peerRec is the stored state of one vantage point. Peers are keyed by
-// address: a dynamic GoBGP peer's Idle event carries ASN 0, so the ASN is
-// taken from the latest non-zero sighting.
+// vantage point (vantage.go: the peer without its ASN): a dynamic GoBGP
+// peer's Idle event carries ASN 0, so the ASN is taken from the latest
+// non-zero sighting.
 type peerRec struct {
 	Peer       route.Peer
 	Source     string
@@ -46,10 +46,11 @@ func (p *peerRec) info() PeerInfo {
 // changed. Changes older than the current state, or already applied at the
 // same timestamp, are ignored (idempotent redelivery).
 func (p *peerRec) applyState(s route.PeerState) bool {
+	asn := p.Peer.ASN
 	if s.Peer.ASN != 0 {
-		p.Peer.ASN = s.Peer.ASN
+		asn = s.Peer.ASN
 	}
-	p.Peer.Addr = s.Peer.Addr
+	p.Peer = vantageOf(s.Peer).peer(asn)
 	if s.Source != "" {
 		p.Source = s.Source
 	}
@@ -82,7 +83,8 @@ func (p *peerRec) applyState(s route.PeerState) bool {
 	return true
 }
 
-// Peer records are stored in Redis as a hash of these fields.
+// Peer records are stored in Redis as a hash of these fields, under the
+// vantage point's key (the identity comes from the key, not the fields).
 func (p *peerRec) fields() map[string]any {
 	return map[string]any{
 		"addr":  p.Peer.Addr.String(),
@@ -104,11 +106,11 @@ func boolStr(b bool) string {
 	return "0"
 }
 
-func peerFromFields(m map[string]string) peerRec {
+// peerFromFields reads the record of vantage point v.
+func peerFromFields(v vantage, m map[string]string) peerRec {
 	var p peerRec
-	p.Peer.Addr, _ = netip.ParseAddr(m["addr"])
 	asn, _ := strconv.ParseUint(m["asn"], 10, 32)
-	p.Peer.ASN = uint32(asn)
+	p.Peer = v.peer(uint32(asn))
 	p.Source = m["src"]
 	p.Known = m["known"] == "1"
 	st, _ := strconv.Atoi(m["state"])

@@ -114,7 +114,7 @@ type indexPlan struct {
 	// path (withIndexes). The per-ASN index is only added to here
 	// (Redis cleans it on read).
 	asns   map[uint32]map[string]struct{}
-	peers  map[netip.Addr]*peerTouch
+	peers  map[vantage]*peerTouch
 	groups map[route.Group]*groupChanges
 }
 
@@ -127,7 +127,7 @@ func planIndexes(ups []route.Update, res []applyResult, withIndexes bool) indexP
 		members: map[route.Group]map[netip.Prefix]bool{},
 		paths:   map[netip.Prefix]int64{},
 		asns:    map[uint32]map[string]struct{}{},
-		peers:   map[netip.Addr]*peerTouch{},
+		peers:   map[vantage]*peerTouch{},
 		groups:  map[route.Group]*groupChanges{},
 	}
 	groupCache := map[string][]route.Group{}
@@ -183,10 +183,11 @@ func planIndexes(ups []route.Update, res []applyResult, withIndexes bool) indexP
 }
 
 func (pl *indexPlan) touchPeer(u *route.Update) *peerTouch {
-	pt := pl.peers[u.Peer.Addr]
+	v := vantageOf(u.Peer)
+	pt := pl.peers[v]
 	if pt == nil {
 		pt = &peerTouch{}
-		pl.peers[u.Peer.Addr] = pt
+		pl.peers[v] = pt
 	}
 	if u.Peer.ASN != 0 {
 		pt.asn = u.Peer.ASN

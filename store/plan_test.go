@@ -74,7 +74,7 @@ func TestPlanIndexes(t *testing.T) {
 	if _, ok := pl.asns[2914][prefixKey(p2)]; !ok || len(pl.asns[16509]) != 2 {
 		t.Errorf("asns = %v", pl.asns)
 	}
-	pa := pl.peers[peerA.Addr]
+	pa := pl.peers[vantageOf(peerA)]
 	if pa.asn != peerA.ASN || pa.source != "bgp" || !pa.last.Equal(at(4)) || pa.paths[pathRef{p1, 0}] {
 		t.Errorf("peer A = %+v: withdrawn path absent, last = newest update", pa)
 	}
@@ -84,10 +84,10 @@ func TestPlanIndexes(t *testing.T) {
 	if pl.groups[gcpG] != nil {
 		t.Error("untagged prefix counted for a group")
 	}
-	if none := planIndexes(ups, res, false); len(none.asns) != 0 || len(none.paths) != 0 || len(none.peers[peerA.Addr].paths) != 0 {
+	if none := planIndexes(ups, res, false); len(none.asns) != 0 || len(none.paths) != 0 || len(none.peers[vantageOf(peerA)].paths) != 0 {
 		t.Error("withIndexes false still plans the prefix, ASN and path sets")
 	}
-	if none := planIndexes(ups, res, false); none.changed != 3 || !none.members[awsG][p1] || none.peers[peerA.Addr].source != "bgp" {
+	if none := planIndexes(ups, res, false); none.changed != 3 || !none.members[awsG][p1] || none.peers[vantageOf(peerA)].source != "bgp" {
 		t.Error("withIndexes false must still plan groups and peers")
 	}
 }

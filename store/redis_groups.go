@@ -155,7 +155,7 @@ func (r *Redis) GroupPrefixes(ctx context.Context, provider, region string, pg P
 	}
 	sort.Strings(keys)
 	out := []PrefixVisibility{}
-	var peers map[netip.Addr]peerRec
+	var peers map[vantage]peerRec
 	for len(keys) > 0 && len(out) <= limit {
 		n := min(len(keys), limit+1-len(out))
 		ps := make([]netip.Prefix, n)

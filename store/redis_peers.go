@@ -24,14 +24,15 @@ func (r *Redis) ApplyPeerStates(ctx context.Context, states []route.PeerState) (
 		}
 	}
 	for _, s := range states {
-		key := r.k.peer(s.Peer.Addr)
+		v := vantageOf(s.Peer)
+		key := r.k.peer(v)
 		for attempt := 0; ; attempt++ {
 			err := r.c.Watch(ctx, func(tx *redis.Tx) error {
 				m, err := tx.HGetAll(ctx, key).Result()
 				if err != nil {
 					return err
 				}
-				p := peerFromFields(m)
+				p := peerFromFields(v, m)
 				if !p.applyState(s) && len(m) > 0 {
 					return nil
 				}
@@ -42,9 +43,9 @@ func (r *Redis) ApplyPeerStates(ctx context.Context, states []route.PeerState) (
 					// loss) invalidates every cached status.
 					pp.Set(ctx, r.k.peersVer(), newToken(), 0)
 					pp.Publish(ctx, r.k.inv(), peersNotice)
-					pp.SAdd(ctx, r.k.peers(), s.Peer.Addr.String())
-					pp.LPush(ctx, r.k.sessions(s.Peer.Addr), EncodeBatch(Batch{States: []route.PeerState{s}}))
-					pp.LTrim(ctx, r.k.sessions(s.Peer.Addr), 0, SessionHistoryLen-1)
+					pp.SAdd(ctx, r.k.peers(), v.id())
+					pp.LPush(ctx, r.k.sessions(v), EncodeBatch(Batch{States: []route.PeerState{s}}))
+					pp.LTrim(ctx, r.k.sessions(v), 0, SessionHistoryLen-1)
 					return nil
 				})
 				return err
@@ -63,9 +64,9 @@ func (r *Redis) ApplyPeerStates(ctx context.Context, states []route.PeerState) (
 }
 
 // SessionHistory implements Store.
-func (r *Redis) SessionHistory(ctx context.Context, addr netip.Addr, limit int) (_ []route.PeerState, err error) {
+func (r *Redis) SessionHistory(ctx context.Context, p route.Peer, limit int) (_ []route.PeerState, err error) {
 	defer r.observe("session_history", time.Now(), &err)
-	vals, err := r.c.LRange(ctx, r.k.sessions(addr), 0, int64(clampLimit(limit))-1).Result()
+	vals, err := r.c.LRange(ctx, r.k.sessions(vantageOf(p)), 0, int64(clampLimit(limit))-1).Result()
 	if err != nil {
 		return nil, fmt.Errorf("store: session history: %w", err)
 	}
@@ -84,7 +85,7 @@ func (r *Redis) SessionHistory(ctx context.Context, addr netip.Addr, limit int) 
 // peers' version token read together with the routes (see peerStatusCache):
 // when it matches the cache, no round trip is needed. It returns the token
 // the statuses are at least as new as ("" when unknown).
-func (r *Redis) peerStatuses(ctx context.Context, addrs map[netip.Addr]bool, ver string) (map[netip.Addr]peerStatus, string, error) {
+func (r *Redis) peerStatuses(ctx context.Context, addrs map[vantage]bool, ver string) (map[vantage]peerStatus, string, error) {
 	if len(addrs) == 0 {
 		return nil, ver, nil
 	}
@@ -100,14 +101,14 @@ func (r *Redis) peerStatuses(ctx context.Context, addrs map[netip.Addr]bool, ver
 	pipe := r.c.Pipeline()
 	pipe.SetNX(ctx, r.k.peersVer(), newToken(), 0)
 	verCmd := pipe.Get(ctx, r.k.peersVer())
-	cmds := make(map[netip.Addr]*redis.SliceCmd, len(missing))
+	cmds := make(map[vantage]*redis.SliceCmd, len(missing))
 	for _, a := range missing {
 		cmds[a] = pipe.HMGet(ctx, r.k.peer(a), "known", "state", "epoch")
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, "", err
 	}
-	got := make(map[netip.Addr]peerStatus, len(cmds))
+	got := make(map[vantage]peerStatus, len(cmds))
 	for a, c := range cmds {
 		v := c.Val()
 		s := func(i int) string { x, _ := v[i].(string); return x }
@@ -138,7 +139,7 @@ func (r *Redis) peerStatuses(ctx context.Context, addrs map[netip.Addr]bool, ver
 type peerStatusCache struct {
 	mu  sync.Mutex
 	ver string
-	st  map[netip.Addr]peerStatus
+	st  map[vantage]peerStatus
 	// seen: what a read that found ver current saw (invalidations).
 	seen stamp
 }
@@ -168,9 +169,9 @@ const peerStatusCacheMax = 1 << 16
 
 // lookup returns the cached statuses of addrs under ver and the addresses
 // it does not hold (all of them when ver is not the cached token).
-func (c *peerStatusCache) lookup(ver string, addrs map[netip.Addr]bool) (map[netip.Addr]peerStatus, []netip.Addr) {
-	out := make(map[netip.Addr]peerStatus, len(addrs))
-	var missing []netip.Addr
+func (c *peerStatusCache) lookup(ver string, addrs map[vantage]bool) (map[vantage]peerStatus, []vantage) {
+	out := make(map[vantage]peerStatus, len(addrs))
+	var missing []vantage
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	hit := ver != "" && ver == c.ver
@@ -183,14 +184,14 @@ func (c *peerStatusCache) lookup(ver string, addrs map[netip.Addr]bool) (map[net
 	}
 	return out, missing
 }
-func (c *peerStatusCache) store(ver string, got map[netip.Addr]peerStatus, seen stamp) {
+func (c *peerStatusCache) store(ver string, got map[vantage]peerStatus, seen stamp) {
 	if ver == "" {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if ver != c.ver || len(c.st)+len(got) > peerStatusCacheMax {
-		c.ver, c.st = ver, make(map[netip.Addr]peerStatus, len(got))
+		c.ver, c.st = ver, make(map[vantage]peerStatus, len(got))
 	}
 	c.seen = seen
 	for a, st := range got {
@@ -212,7 +213,7 @@ func (r *Redis) Peers(ctx context.Context) (_ []PeerInfo, err error) {
 	sortPeers(out)
 	return out, nil
 }
-func (r *Redis) allPeers(ctx context.Context) (map[netip.Addr]peerRec, error) {
+func (r *Redis) allPeers(ctx context.Context) (map[vantage]peerRec, error) {
 	addrs, err := r.c.SMembers(ctx, r.k.peers()).Result()
 	if err != nil {
 		return nil, err
@@ -220,26 +221,26 @@ func (r *Redis) allPeers(ctx context.Context) (map[netip.Addr]peerRec, error) {
 	pipe := r.c.Pipeline()
 	cmds := make([]*redis.MapStringStringCmd, len(addrs))
 	counts := make([]*redis.IntCmd, len(addrs))
+	vs := make([]vantage, len(addrs))
 	for i, a := range addrs {
-		addr, err := netip.ParseAddr(a)
+		v, err := parseVantageID(a)
 		if err != nil {
-			return nil, fmt.Errorf("%w: peer address %q", ErrCorrupt, a)
+			return nil, err
 		}
-		cmds[i] = pipe.HGetAll(ctx, r.k.peer(addr))
-		counts[i] = pipe.SCard(ctx, r.k.peerPaths(addr))
+		vs[i] = v
+		cmds[i] = pipe.HGetAll(ctx, r.k.peer(v))
+		counts[i] = pipe.SCard(ctx, r.k.peerPaths(v))
 	}
 	if len(addrs) > 0 {
 		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 			return nil, err
 		}
 	}
-	out := make(map[netip.Addr]peerRec, len(addrs))
+	out := make(map[vantage]peerRec, len(addrs))
 	for i, c := range cmds {
-		p := peerFromFields(c.Val())
+		p := peerFromFields(vs[i], c.Val())
 		p.Prefixes = int(counts[i].Val())
-		if p.Peer.Addr.IsValid() {
-			out[p.Peer.Addr] = p
-		}
+		out[vs[i]] = p
 	}
 	return out, nil
 }

@@ -84,10 +84,10 @@ func (r *Redis) loadPrefixes(ctx context.Context, ps []netip.Prefix) ([]PrefixRo
 	if err != nil {
 		return nil, nil, err
 	}
-	addrs := map[netip.Addr]bool{}
+	addrs := map[vantage]bool{}
 	for _, sp := range sps {
 		for _, rt := range sp.routes {
-			addrs[rt.Peer.Addr] = true
+			addrs[vantageOf(rt.Peer)] = true
 		}
 	}
 	st, ver, err := r.peerStatuses(ctx, addrs, ver)
@@ -103,7 +103,7 @@ func (r *Redis) loadPrefixes(ctx context.Context, ps []netip.Prefix) ([]PrefixRo
 		// gets its own routes with this moment's staleness.
 		rs := slices.Clone(sp.routes)
 		for j := range rs {
-			rs[j].Stale = st[rs[j].Peer.Addr].stale(sp.epochs[j])
+			rs[j].Stale = st[vantageOf(rs[j].Peer)].stale(sp.epochs[j])
 		}
 		pr := PrefixRoutes{Prefix: ps[i], Tags: sp.tags, Routes: rs}
 		if sp.ver != "" && ver != "" {

@@ -312,7 +312,7 @@ func TestRedisPeerStatusCache(t *testing.T) {
 		// older writer, a restore), then the token disappears.
 		raw := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr(t)})
 		defer raw.Close()
-		if err := raw.HSet(ctx, writer.k.peer(peerA.Addr), "state", strconv.Itoa(int(route.StateIdle))).Err(); err != nil {
+		if err := raw.HSet(ctx, writer.k.peer(vantageOf(peerA)), "state", strconv.Itoa(int(route.StateIdle))).Err(); err != nil {
 			t.Fatal(err)
 		}
 		if err := raw.Del(ctx, writer.k.peersVer()).Err(); err != nil {

@@ -52,12 +52,12 @@ func (r *Redis) applyChunk(ctx context.Context, ups []route.Update) error {
 
 // readEpochs reads the current session epoch of every peer in the chunk,
 // and the run id (a changed one means Redis lost data: a gap).
-func (r *Redis) readEpochs(ctx context.Context, ups []route.Update) (map[netip.Addr]string, error) {
-	addrs := map[netip.Addr]*redis.StringCmd{}
+func (r *Redis) readEpochs(ctx context.Context, ups []route.Update) (map[vantage]string, error) {
+	addrs := map[vantage]*redis.StringCmd{}
 	pipe := r.c.Pipeline()
 	runCmd := pipe.Get(ctx, r.k.run())
 	for i := range ups {
-		a := ups[i].Peer.Addr
+		a := vantageOf(ups[i].Peer)
 		if _, ok := addrs[a]; !ok {
 			addrs[a] = pipe.HGet(ctx, r.k.peer(a), "epoch")
 		}
@@ -73,7 +73,7 @@ func (r *Redis) readEpochs(ctx context.Context, ups []route.Update) (map[netip.A
 			return nil, err
 		}
 	}
-	epochs := make(map[netip.Addr]string, len(addrs))
+	epochs := make(map[vantage]string, len(addrs))
 	for a, c := range addrs {
 		e := c.Val()
 		if e == "" {
@@ -86,7 +86,7 @@ func (r *Redis) readEpochs(ctx context.Context, ups []route.Update) (map[netip.A
 
 // applyPaths runs one atomic applyScript per update and decodes the
 // replies.
-func (r *Redis) applyPaths(ctx context.Context, ups []route.Update, epochs map[netip.Addr]string) ([]applyResult, error) {
+func (r *Redis) applyPaths(ctx context.Context, ups []route.Update, epochs map[vantage]string) ([]applyResult, error) {
 	calls := make([]evalCall, len(ups))
 	hcount, hage := strconv.Itoa(r.cfg.HistoryCount), strconv.FormatInt(int64(r.cfg.HistoryAge), 10)
 	// One unique version token per script call: a reader between two
@@ -100,7 +100,7 @@ func (r *Redis) applyPaths(ctx context.Context, ups []route.Update, epochs map[n
 			op, attrs = "A", string(encodeAttrs(u.Attrs))
 		}
 		calls[i] = evalCall{s: applyScript, keys: []string{r.k.routes(p), r.k.hist(p)}, args: []any{
-			routeField(routeKey{u.Peer, u.PathID}), op, epochs[u.Peer.Addr], nanos(u.Time), attrs,
+			routeField(routeKey{u.Peer, u.PathID}), op, epochs[vantageOf(u.Peer)], nanos(u.Time), attrs,
 			encodeTags(u.Tags), hcount, hage, tok + strconv.Itoa(i), p.String(), r.k.inv(),
 		}}
 	}
@@ -187,7 +187,7 @@ func (r *Redis) writeIndexes(ctx context.Context, pl *indexPlan) error {
 			pipe.SRem(ctx, r.k.peerPaths(a), rem...)
 		}
 		evals = append(evals, evalCall{s: peerTouchScript, keys: []string{r.k.peer(a), r.k.peers()}, args: []any{
-			a.String(), strconv.FormatUint(uint64(pt.asn), 10), pt.source, nanos(pt.last)}})
+			a.id(), strconv.FormatUint(uint64(pt.asn), 10), pt.source, nanos(pt.last), a.Addr.String()}})
 	}
 	for g, gc := range pl.groups {
 		args := []any{nanos(gc.last), changeWindowMinutes}

@@ -94,12 +94,12 @@ return {1, delta, n, tchg, oldtags, curtags}
 `)
 
 // peerTouchScript records a batch's sightings of one peer.
-// KEYS: peer hash, all-peers set. ARGV: addr, asn ("0" = keep), source
-// ("" = keep), last update (ns).
+// KEYS: peer hash, all-peers set. ARGV: vantage point id, asn ("0" =
+// keep), source ("" = keep), last update (ns), addr.
 var peerTouchScript = redis.NewScript(`
 local p = KEYS[1]
 redis.call('SADD', KEYS[2], ARGV[1])
-redis.call('HSET', p, 'addr', ARGV[1])
+redis.call('HSET', p, 'addr', ARGV[5])
 if ARGV[2] ~= '0' then redis.call('HSET', p, 'asn', ARGV[2]) end
 if ARGV[3] ~= '' then redis.call('HSET', p, 'src', ARGV[3]) end
 local last = redis.call('HGET', p, 'last')

@@ -171,14 +171,20 @@ type routeKey struct {
 	PathID uint32
 }
 
-// routeField is the Redis hash field of a path: "addr asn pathid".
+// routeField is the Redis hash field of a path: "addr asn pathid", then
+// the vantage point token (vantage.go) when the peer has one. Fields of
+// plain peers are what format version 1 wrote, so old data still reads.
 func routeField(k routeKey) string {
-	return k.Peer.Addr.String() + " " + strconv.FormatUint(uint64(k.Peer.ASN), 10) + " " + strconv.FormatUint(uint64(k.PathID), 10)
+	f := k.Peer.Addr.String() + " " + strconv.FormatUint(uint64(k.Peer.ASN), 10) + " " + strconv.FormatUint(uint64(k.PathID), 10)
+	if e := vantageOf(k.Peer).ext(); e != "" {
+		f += " " + e
+	}
+	return f
 }
 
 func parseRouteField(f string) (routeKey, error) {
 	parts := strings.Split(f, " ")
-	if len(parts) != 3 {
+	if len(parts) != 3 && len(parts) != 4 {
 		return routeKey{}, fmt.Errorf("store: bad route field %q", f)
 	}
 	a, err := netip.ParseAddr(parts[0])
@@ -193,7 +199,29 @@ func parseRouteField(f string) (routeKey, error) {
 	if err != nil {
 		return routeKey{}, fmt.Errorf("store: bad route field %q: %w", f, err)
 	}
-	return routeKey{Peer: route.Peer{Addr: a, ASN: uint32(asn)}, PathID: uint32(id)}, nil
+	v := vantage{Addr: a}
+	if len(parts) == 4 {
+		if parts[3] == "" {
+			return routeKey{}, fmt.Errorf("store: bad route field %q", f)
+		}
+		if v, err = parseExt(a, parts[3]); err != nil {
+			return routeKey{}, fmt.Errorf("store: bad route field %q: %w", f, err)
+		}
+	}
+	return routeKey{Peer: v.peer(uint32(asn)), PathID: uint32(id)}, nil
+}
+
+// fieldVantage is the vantage point of a route field, without decoding
+// the rest (group summaries read every field of every prefix).
+func fieldVantage(f string) (vantage, error) {
+	as, rest, _ := strings.Cut(f, " ")
+	a, err := netip.ParseAddr(as)
+	if err != nil {
+		return vantage{}, fmt.Errorf("%w: route field %q", ErrCorrupt, f)
+	}
+	_, rest, _ = strings.Cut(rest, " ")
+	_, ext, _ := strings.Cut(rest, " ")
+	return parseExt(a, ext)
 }
 
 // peerStatus is what staleness needs to know about a peer. A peer with no
@@ -266,13 +294,10 @@ func sortRoutes(rs []Route) {
 	sort.Slice(rs, func(i, j int) bool { return routeLess(&rs[i], &rs[j]) })
 }
 
-// routeLess orders routes by peer address, peer ASN, path ID.
+// routeLess orders routes by peer (comparePeers), then path ID.
 func routeLess(a, b *Route) bool {
-	if c := a.Peer.Addr.Compare(b.Peer.Addr); c != 0 {
+	if c := comparePeers(a.Peer, b.Peer); c != 0 {
 		return c < 0
-	}
-	if a.Peer.ASN != b.Peer.ASN {
-		return a.Peer.ASN < b.Peer.ASN
 	}
 	return a.PathID < b.PathID
 }

@@ -119,7 +119,10 @@ type EventFilter struct {
 	Page     Page
 }
 
-// PeerInfo is what is known about one vantage point.
+// PeerInfo is what is known about one vantage point. Vantage points are
+// distinct by address, collector, router, distinguisher and view (the
+// same neighbor at two RIS collectors, or in two BMP RIB views, is two);
+// the ASN is the latest seen.
 type PeerInfo struct {
 	Peer   route.Peer         `json:"peer"`
 	Source string             `json:"source"`
@@ -240,9 +243,11 @@ type EventReader interface {
 // PeerReader reads the vantage points.
 type PeerReader interface {
 	Peers(ctx context.Context) ([]PeerInfo, error)
-	// SessionHistory lists the applied session changes of the peer with
-	// this address, newest first (bounded: SessionHistoryLen per peer).
-	SessionHistory(ctx context.Context, addr netip.Addr, limit int) ([]route.PeerState, error)
+	// SessionHistory lists the applied session changes of one vantage
+	// point (the peer's address, collector, router, distinguisher and
+	// view; its ASN is ignored), newest first (bounded: SessionHistoryLen
+	// per vantage point).
+	SessionHistory(ctx context.Context, p route.Peer, limit int) ([]route.PeerState, error)
 }
 
 // GroupReader reads provider/region summaries.

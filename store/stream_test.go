@@ -1,9 +1,12 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/netip"
+	"path/filepath"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -170,5 +173,43 @@ func TestStream(t *testing.T) {
 			}
 			tt.run(t, r)
 		})
+	}
+}
+
+// TestStreamKeepsVantagePoints: a batch through the Redis Stream (split
+// roles) arrives with every peer field, and an entry a version 1 publisher
+// left in the stream still decodes.
+func TestStreamKeepsVantagePoints(t *testing.T) {
+	ctx := context.Background()
+	r := newTestRedis(t, RedisConfig{})
+	want := []Batch{sampleBatches()["vantage points"], sampleBatches()["announce"]}
+	if err := r.Publish(ctx, want[0]); err != nil {
+		t.Fatal(err)
+	}
+	var old []byte // want[1] as version 1 wrote it (a fuzz seed of the old encoder)
+	files, _ := filepath.Glob(filepath.Join("testdata", "fuzz", "FuzzDecodeBatch", "v1-*"))
+	for _, f := range files {
+		if b, err := DecodeBatch(readSeed(t, f)); err == nil && reflect.DeepEqual(b, want[1]) {
+			old = readSeed(t, f)
+		}
+	}
+	if !bytes.HasPrefix(old, []byte(batchMagicV1)) {
+		t.Fatal("no version 1 seed of the announce batch")
+	}
+	if err := r.c.XAdd(ctx, &redis.XAddArgs{Stream: r.k.stream(r.cfg.Stream), Values: []any{"b", old}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var got []Batch
+	stop := runConsumer(t, r.NewConsumer(ConsumerConfig{Group: "g", Name: "c"}), func(ctx context.Context, b Batch) error {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, b)
+		return nil
+	})
+	waitFor(t, "both batches", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 2 })
+	stop()
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("through the stream:\n got %+v\nwant %+v", got, want)
 	}
 }

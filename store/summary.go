@@ -21,7 +21,7 @@ import (
 // the cost of loadPrefixes.
 type summaryPrefix struct {
 	tags   []route.Tag
-	peers  []netip.Addr
+	peers  []vantage
 	epochs []uint64
 }
 
@@ -38,10 +38,9 @@ func parseSummaryPrefix(m map[string]string) (summaryPrefix, error) {
 			}
 			continue
 		}
-		as, _, _ := strings.Cut(f, " ")
-		a, err := netip.ParseAddr(as)
+		a, err := fieldVantage(f)
 		if err != nil {
-			return sp, fmt.Errorf("%w: route field %q", ErrCorrupt, f)
+			return sp, err
 		}
 		hdr, _, ok := strings.Cut(v, "\n")
 		_, ep, ok2 := strings.Cut(hdr, " ")
