@@ -65,7 +65,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.claimed = register(reg, m.claimed)
 		m.routeReads = register(reg, m.routeReads)
 	}
-	m.errors.WithLabelValues("gap_check") // the series exists from startup
+	// The series exist from startup (0 until the first operation).
+	m.errors.WithLabelValues("gap_check")
+	for _, op := range []string{"apply_updates", "put_events"} {
+		m.latency.WithLabelValues(op)
+		m.errors.WithLabelValues(op)
+	}
 	m.readLocal = m.routeReads.WithLabelValues("local")
 	m.readUnchanged = m.routeReads.WithLabelValues("unchanged")
 	m.readFull = m.routeReads.WithLabelValues("read")
