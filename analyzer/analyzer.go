@@ -45,6 +45,7 @@ type Analyzer struct {
 	peers     map[route.Peer]*peerState
 	prefixes  prefixMap
 	lastPeer  *peerState
+	peerCache peerCache // recently seen peers, by peerCacheIndex
 	lastPfx   *pfxState // RIB records list every peer's route of one prefix in a row
 	slab      []slot    // slots are allocated in chunks ...
 	freeSlots []*slot   // ... and reused once freed
@@ -232,6 +233,9 @@ func (a *Analyzer) Observe(u route.Update) []route.EventChange {
 
 // drain appends the changes queued by code that has no output slice of its
 // own (hijack events opened or resolved by a slot's state change).
+// peerCache holds recently seen vantage points (see peerOf).
+type peerCache [64]*peerState
+
 func (a *Analyzer) drain(out []route.EventChange) []route.EventChange {
 	if len(a.queued) == 0 {
 		return out

@@ -190,14 +190,28 @@ func (a *Analyzer) peerOf(rp route.Peer) *peerState {
 	if p := a.lastPeer; p != nil && p.peer == rp {
 		return p // updates come in runs from one peer
 	}
+	// RIB records alternate between a prefix's peers: a small cache by
+	// address and ASN saves hashing the whole route.Peer every time.
+	c := &a.peerCache[peerCacheIndex(rp)]
+	if p := *c; p != nil && p.peer == rp {
+		a.lastPeer = p
+		return p
+	}
 	p := a.peers[rp]
 	if p == nil {
 		p = &peerState{peer: rp, id: a.nextPeer}
 		a.nextPeer++
 		a.peers[rp] = p
 	}
-	a.lastPeer = p
+	a.lastPeer, *c = p, p
 	return p
+}
+
+// peerCacheIndex picks rp's entry in Analyzer.peerCache.
+func peerCacheIndex(rp route.Peer) int {
+	b := rp.Addr.As16()
+	h := uint(b[15]) ^ uint(b[14])<<2 ^ uint(b[13])<<4 ^ uint(b[3])<<1 ^ uint(rp.ASN) ^ uint(rp.ASN>>6)
+	return int(h % uint(len(peerCache{})))
 }
 
 // newPrefix starts watching a prefix. Its groups come from the tags of the
@@ -352,6 +366,9 @@ func (a *Analyzer) sweep() {
 			delete(a.peers, rp)
 			if a.lastPeer == p {
 				a.lastPeer = nil
+			}
+			if c := &a.peerCache[peerCacheIndex(rp)]; *c == p {
+				*c = nil
 			}
 		}
 	}

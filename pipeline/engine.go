@@ -102,6 +102,9 @@ type Engine struct {
 	q          eventQueue
 	// flushFailing: the last flush failed (logged once per outage).
 	flushFailing bool
+
+	cur  route.Update // the update being handled (see handle)
+	memo prefixMemo
 }
 
 // New wires an engine; nothing runs until Run.
@@ -240,27 +243,39 @@ func (e *Engine) handle(ctx context.Context, b route.Batch) {
 		}()
 	}
 	e.lastWall = e.now()
-	tg := e.d.Tagger()
+	tg := e.memo.wrap(e.d.Tagger())
+	// u is the engine's own scratch copy: tagging it through the Tagger
+	// interface would otherwise move a fresh copy of every update to the
+	// heap. The counters are added once per run of one source.
+	u := &e.cur
+	seen, watched := 0, 0
 	for i := range b.Updates {
-		u := b.Updates[i]
+		*u = b.Updates[i]
 		e.see(u.Time)
 		if u.Source != e.srcName || e.srcCounter == nil {
+			e.countUpdates(seen)
+			seen = 0
 			e.srcName, e.srcCounter = u.Source, e.m.updates.WithLabelValues(u.Source)
 		}
-		e.srcCounter.Inc()
+		seen++
 		switch {
 		case e.d.Routes == nil:
 			// Nothing to store: tag for the analyzer, which keeps its
 			// own watch list (a replay saves a map lookup per route).
-			tg.Tag(&u)
+			tg.Tag(u)
 			if len(u.Tags) > 0 {
-				e.m.watched.Inc()
+				watched++
 			}
-		case e.filter.Keep(&u, tg):
-			e.m.watched.Inc()
-			e.pendUps = append(e.pendUps, u)
+		case e.filter.Keep(u, tg):
+			watched++
+			e.pendUps = append(e.pendUps, *u)
 		}
-		e.emit(ctx, e.d.Analyzer.Observe(u))
+		e.emit(ctx, e.d.Analyzer.Observe(*u))
+	}
+	*u = route.Update{} // keep no attributes alive
+	e.countUpdates(seen)
+	if watched > 0 {
+		e.m.watched.Add(float64(watched))
 	}
 	if len(b.States) > 0 && e.d.Routes != nil {
 		// Keep the store's order: a batch's updates precede its state
@@ -274,6 +289,13 @@ func (e *Engine) handle(ctx context.Context, b route.Batch) {
 			e.pendStates = append(e.pendStates, s)
 		}
 		e.emit(ctx, e.d.Analyzer.ObservePeer(s))
+	}
+}
+
+// countUpdates adds n updates of the current source to its counter.
+func (e *Engine) countUpdates(n int) {
+	if n > 0 {
+		e.srcCounter.Add(float64(n))
 	}
 }
 

@@ -1,6 +1,11 @@
 package pipeline
 
-import "routewatch/route"
+import (
+	"net/netip"
+
+	"routewatch/ranges"
+	"routewatch/route"
+)
 
 // Tagger fills in an update's provider tags (ranges.Set).
 type Tagger interface {
@@ -35,4 +40,39 @@ func (f *WatchFilter) Keep(u *route.Update, tg Tagger) bool {
 		delete(f.watched, k)
 	}
 	return len(u.Tags) > 0 || was
+}
+
+// prefixMemo remembers the tags of the last prefix a ranges.Set matched
+// by range: a RIB dump lists every vantage point's route of one prefix in
+// a row, and the ranges match the prefix alone. Tags from the origin-ASN
+// watch list depend on the route and are never reused.
+type prefixMemo struct {
+	tg   *ranges.Set
+	pfx  netip.Prefix
+	tags []route.Tag
+	ok   bool
+}
+
+// wrap returns the tagger to use for tg: the memo when tg is a ranges.Set
+// (forgetting what it remembered when the set changed), tg otherwise.
+func (m *prefixMemo) wrap(tg Tagger) Tagger {
+	s, ok := tg.(*ranges.Set)
+	if !ok {
+		return tg
+	}
+	if s != m.tg {
+		*m = prefixMemo{tg: s}
+	}
+	return m
+}
+
+// Tag tags u as m.tg would.
+func (m *prefixMemo) Tag(u *route.Update) {
+	if m.ok && u.Prefix == m.pfx {
+		u.Tags = m.tags
+		return
+	}
+	m.tg.Tag(u)
+	m.pfx, m.tags = u.Prefix, u.Tags
+	m.ok = len(u.Tags) > 0 && u.Tags[0].Match != route.MatchOriginASN
 }

@@ -76,11 +76,12 @@ func main() {
 	index := flag.Int("index", 0, "send: this router's number")
 	bmpPort := flag.Int("bmp-port", 11919, "station port")
 	bgpPort := flag.Int("bgp-port", 11791, "collector port")
+	receivers := flag.String("receivers", "bmp,collector", "run: receivers to run, in order")
 	flag.Parse()
 	var err error
 	switch *mode {
 	case "run":
-		err = orchestrate(*routers, *routes, *bmpPort, *bgpPort)
+		err = orchestrate(*routers, *routes, *bmpPort, *bgpPort, strings.Split(*receivers, ","))
 	case "send":
 		err = send(*index, *routes, *bmpPort, *bgpPort)
 	case "bmp":
@@ -96,7 +97,7 @@ func main() {
 	}
 }
 
-func orchestrate(routers, routes, bmpPort, bgpPort int) error {
+func orchestrate(routers, routes, bmpPort, bgpPort int, receivers []string) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -126,7 +127,7 @@ func orchestrate(routers, routes, bmpPort, bgpPort int) error {
 	}
 	fmt.Fprintf(os.Stderr, "%d routers × %d routes ready\n", routers, routes)
 	var results []result
-	for _, m := range []string{"bmp", "collector"} {
+	for _, m := range receivers {
 		cmd := exec.Command(self, "-mode", m, "-routers", strconv.Itoa(routers), "-routes", strconv.Itoa(routes),
 			"-bmp-port", strconv.Itoa(bmpPort), "-bgp-port", strconv.Itoa(bgpPort))
 		cmd.Stderr = os.Stderr
@@ -148,7 +149,7 @@ func orchestrate(routers, routes, bmpPort, bgpPort int) error {
 	for _, r := range results {
 		_ = enc.Encode(r)
 	}
-	if len(results) == 2 && results[1].MaxRSSKB > 0 {
+	if len(results) == 2 && results[0].Mode == "bmp" && results[1].MaxRSSKB > 0 {
 		fmt.Fprintf(os.Stderr, "station/collector: RSS %.1f%%, CPU per route %.2fx\n",
 			100*float64(results[0].MaxRSSKB)/float64(results[1].MaxRSSKB), results[0].CPUSeconds/results[1].CPUSeconds)
 	}
@@ -341,7 +342,9 @@ func receiveCollector(routers, routes, port int) error {
 					eor++
 				}
 			}
-			if eor == routers {
+			// Every router's End-of-RIB and every route: a router sends
+			// one End-of-RIB per family.
+			if eor >= routers && n >= uint64(routers*routes) {
 				elapsed := time.Since(start)
 				return report(result{Mode: "collector", Routers: routers, Routes: n, Seconds: elapsed.Seconds(),
 					Watched: float64(watchedN), BaseRSSKB: base, Dropped: metricValue(reg, "routewatch_bgp_dropped_updates_total")})

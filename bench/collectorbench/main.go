@@ -59,6 +59,7 @@ func main() {
 	port := flag.Int("port", 11790, "receiver port")
 	rounds := flag.Int("rounds", 2, "plain/collector pairs to run")
 	prof := flag.String("cpuprofile", "", "receiver modes: write a CPU profile")
+	gogc := flag.String("collector-gogc", "", "run: GOGC for the collector receiver only (the plain one keeps the environment's)")
 	flag.Parse()
 	if *prof != "" {
 		f, err := os.Create(*prof)
@@ -72,7 +73,7 @@ func main() {
 	var err error
 	switch *mode {
 	case "run":
-		err = orchestrate(*routes, *port, *rounds)
+		err = orchestrate(*routes, *port, *rounds, *gogc)
 	case "send":
 		err = send(*routes, *port)
 	case "plain":
@@ -89,7 +90,7 @@ func main() {
 }
 
 // orchestrate starts the sender once and the receivers in turn.
-func orchestrate(routes, port, rounds int) error {
+func orchestrate(routes, port, rounds int, gogc string) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -112,7 +113,7 @@ func orchestrate(routes, port, rounds int) error {
 	var results []result
 	for i := 0; i < rounds; i++ {
 		for _, m := range []string{"plain", "collector"} {
-			r, err := runReceiver(self, m, port)
+			r, err := runReceiver(self, m, port, gogc)
 			if err != nil {
 				return err
 			}
@@ -127,8 +128,11 @@ func orchestrate(routes, port, rounds int) error {
 	return nil
 }
 
-func runReceiver(self, mode string, port int) (result, error) {
+func runReceiver(self, mode string, port int, gogc string) (result, error) {
 	cmd := exec.Command(self, "-mode", mode, "-port", strconv.Itoa(port))
+	if mode == "collector" && gogc != "" {
+		cmd.Env = append(os.Environ(), "GOGC="+gogc)
+	}
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
