@@ -226,7 +226,7 @@ func (a *Analyzer) Observe(u route.Update) []route.EventChange {
 	}
 	s := pf.slots[i]
 	if u.Withdraw || u.Attrs == nil {
-		return a.drain(a.withdraw(s, out))
+		return a.drain(a.withdraw(s, u.TableDump, out))
 	}
 	return a.drain(a.announce(s, u, out))
 }

@@ -174,6 +174,42 @@ func TestTableDumpAndInitialLoadNeverOpen(t *testing.T) {
 	}
 }
 
+// TestTableDumpWithdrawalNeverOpens: a re-sync that finds routes gone (a
+// RIS Live bootstrap after a gap) removes them without a change: the same
+// withdrawals on the wire open a withdrawal event.
+func TestTableDumpWithdrawalNeverOpens(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		tableDump bool
+		want      []string
+	}{
+		{"re-sync", true, nil},
+		{"on the wire", false, []string{"withdrawal aws/us-west-2"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(10, 40)
+			a := analyzer.New(analyzer.DefaultConfig())
+			w.load(a, t0, true)
+			a.Tick(t0.Add(10 * time.Minute))
+			start := t0.Add(10 * time.Minute)
+			for i := range 30 {
+				for p := range w.peers {
+					a.Observe(w.update(start.Add(time.Duration(i+p)*time.Second), p, i, nil, tt.tableDump))
+				}
+			}
+			var got []string
+			for _, c := range a.Tick(start.Add(2 * time.Minute)) {
+				if c.Change == route.EventOpened {
+					got = append(got, fmt.Sprintf("%s %s/%s", c.Event.Kind, c.Event.Provider, c.Event.Region))
+				}
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("events %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestShiftWithdrawalsCarryTagsAndRestore(t *testing.T) {
 	w := newWorld(10, 40)
 	a := analyzer.New(analyzer.DefaultConfig())

@@ -98,7 +98,10 @@ type peerState struct {
 	reannounced int
 }
 
-func (a *Analyzer) withdraw(s *slot, out []route.EventChange) []route.EventChange {
+// withdraw ends s's route. A re-sync's withdrawal (tableDump: the state
+// after a gap says the route is gone) removes it without a change record:
+// like a table dump's announcement, it never counts toward an event.
+func (a *Analyzer) withdraw(s *slot, tableDump bool, out []route.EventChange) []route.EventChange {
 	p := s.peer
 	switch {
 	case s.state == absent:
@@ -119,6 +122,12 @@ func (a *Analyzer) withdraw(s *slot, out []route.EventChange) []route.EventChang
 		// A hijacker's route gone: the hijack event's end, not a
 		// withdrawal of the provider's.
 		a.stats.Changes[ChangeWithdraw]++
+		a.setState(s, absent)
+		a.touch(s)
+		out = a.checkRestored(out)
+		a.release(s)
+		return out
+	case tableDump:
 		a.setState(s, absent)
 		a.touch(s)
 		out = a.checkRestored(out)

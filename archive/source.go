@@ -40,8 +40,13 @@ type Config struct {
 	// the one being decoded (default 2).
 	Prefetch int
 	// Client is the HTTP client (default: a client with a 30 s header
-	// timeout and no overall timeout, as RIB dumps are large).
+	// timeout, a read that waits longer than StallTimeout failing, and no
+	// overall timeout, as RIB dumps are large).
 	Client *http.Client
+	// StallTimeout bounds the wait for the next bytes of a response with
+	// the default Client (default 1 min): a stalled download fails and is
+	// resumed instead of hanging. Ignored when Client is set.
+	StallTimeout time.Duration
 	// Progress, when set, gets a progress bar over the whole window
 	// (pass stderr when it is a terminal).
 	Progress io.Writer
@@ -97,10 +102,11 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Archive, err
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 2048
 	}
+	if cfg.StallTimeout <= 0 {
+		cfg.StallTimeout = time.Minute
+	}
 	if cfg.Client == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.ResponseHeaderTimeout = 30 * time.Second
-		cfg.Client = &http.Client{Transport: tr}
+		cfg.Client = defaultClient(cfg.StallTimeout)
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

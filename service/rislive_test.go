@@ -11,10 +11,13 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"routewatch/alert"
 	"routewatch/analyzer"
@@ -61,6 +64,7 @@ func TestServeRISLive(t *testing.T) {
 	cfg.API.Listen = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	cfg.RISLive.Enabled = true
 	cfg.RISLive.URL = srv.URL()
+	cfg.RISLive.Bootstrap.Collectors = []string{} // no archive bootstrap: the live stream brings the table
 	cfg.Alert.AllowPrivateTargets = true
 	cfg.Alert.Sinks = []alert.SinkConfig{{Name: "hook", Type: alert.Generic, URL: receiver.URL, Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}
 	if err := cfg.Validate(); err != nil {
@@ -214,6 +218,63 @@ func TestRISLiveVantagePoints(t *testing.T) {
 			}
 			if opened != tt.event {
 				t.Errorf("path_shift opened %v, want %v", opened, tt.event)
+			}
+		})
+	}
+}
+
+// TestRISLiveBootstrapConfig: the bootstrap reads rrc00 unless the config
+// names other collectors; an empty list turns it off.
+func TestRISLiveBootstrapConfig(t *testing.T) {
+	for _, tt := range []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"default", "ris_live: {enabled: true}\n", []string{"rrc00"}},
+		{"off", "ris_live: {enabled: true, bootstrap: {collectors: []}}\n", []string{}},
+		{"two", "ris_live: {enabled: true, bootstrap: {collectors: [rrc01, route-views2]}}\n", []string{"rrc01", "route-views2"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "c.yaml")
+			if err := os.WriteFile(p, []byte(tt.yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			c, err := LoadFile(p, func(string) string { return "" })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.RISLive.Bootstrap.Collectors; got == nil || !slices.Equal(got, tt.want) {
+				t.Errorf("collectors = %#v, want %#v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestRISLiveBootstrapOffline: archives that cannot be had (nothing
+// listening, every file 404) end the bootstrap with an error, promptly,
+// for the client to log and count — never a hang.
+func TestRISLiveBootstrapOffline(t *testing.T) {
+	notFound := httptest.NewServer(http.NotFoundHandler())
+	defer notFound.Close()
+	for _, tt := range []struct{ name, url string }{
+		{"unreachable", fmt.Sprintf("http://127.0.0.1:%d/rrc00", testenv.FreePort(t))},
+		{"404", notFound.URL + "/rrc00"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := Default()
+			cfg.RISLive.Enabled = true
+			cfg.RISLive.Bootstrap.BaseURLs = map[string]string{"rrc00": tt.url}
+			s := &Service{cfg: cfg, logger: slog.New(slog.DiscardHandler), reg: prometheus.NewRegistry()}
+			boot, err := s.newRISBootstrap()
+			if err != nil || boot == nil {
+				t.Fatalf("bootstrap = %v, %v", boot, err)
+			}
+			out := make(chan route.Batch, 16)
+			if _, err := boot.Bootstrap(t.Context(), out); err == nil {
+				t.Error("no error from a bootstrap without archives")
+			}
+			if len(out) != 0 {
+				t.Errorf("%d batches from a bootstrap without archives", len(out))
 			}
 		})
 	}

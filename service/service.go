@@ -126,7 +126,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, console io.Writer
 		s.coll = c
 	}
 	if role == RoleAll || role == RoleCollector {
-		if err := s.newRISLive(nil); err != nil {
+		if err := s.newRISLive(); err != nil {
 			s.st.Close()
 			return nil, err
 		}

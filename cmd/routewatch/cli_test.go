@@ -38,8 +38,17 @@ func TestReplayOutOfOrder(t *testing.T) {
 			t.Errorf("event dated outside the 2021 input: %+v", e)
 		}
 	}
-	if code, _, errOut := runCLI(t, "replay", "-q", "--ranges", filepath.Join(dir, "te_shift.ip-ranges.json"), old, fixture); code != exitOK {
+	code, want, errOut := runCLI(t, "replay", "-q", "--format", "json", "--ranges", filepath.Join(dir, "te_shift.ip-ranges.json"), old, fixture)
+	if code != exitOK {
 		t.Errorf("oldest first: exit %d: %s", code, errOut)
+	}
+	// --sort merges by record time: the same events as oldest first.
+	code, got, errOut := runCLI(t, "replay", "-q", "--sort", "--format", "json", "--ranges", filepath.Join(dir, "te_shift.ip-ranges.json"), fixture, old)
+	if code != exitOK {
+		t.Errorf("--sort: exit %d: %s", code, errOut)
+	}
+	if got != want || len(decodeEvents(t, got)) == 0 {
+		t.Errorf("--sort events differ from oldest first:\n%s\nwant\n%s", got, want)
 	}
 }
 

@@ -53,8 +53,9 @@ func cmdReplay(ctx context.Context, args []string, io stdio) int {
 	format := fs.String("format", "table", "output: table or json (one event per line)")
 	cfgPath := fs.String("config", "", "serve config `FILE`: its analyzer and ranges sections are used")
 	quiet := fs.Bool("q", false, "no progress and no summary on stderr")
+	sortIn := fs.Bool("sort", false, "merge the inputs by record time (default: read them in the order given, oldest first)")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "usage: routewatch replay [--ranges SPEC]... [--format table|json] [--config FILE] FILE|URL|- ...\n"+
+		fmt.Fprint(fs.Output(), "usage: routewatch replay [--ranges SPEC]... [--format table|json] [--config FILE] [--sort] FILE|URL|- ...\n"+
 			"       routewatch replay [--ranges SPEC]... [--format table|json] --collector NAME[,NAME…] --from T --to T [--base-url NAME=URL]... [--cache DIR]\n")
 		fs.PrintDefaults()
 	}
@@ -113,6 +114,7 @@ func cmdReplay(ctx context.Context, args []string, io stdio) int {
 		debug.SetGCPercent(400)
 	}
 	r := newReplayer(cfg.Analyzer, set, io, *quiet)
+	r.sort = *sortIn
 	events, err := r.run(ctx, fs.Args())
 	code := exitOK
 	if err != nil {
@@ -153,6 +155,7 @@ type replayer struct {
 	started time.Time
 	feed    *mrtdata.Feed
 	errs    recordErrors
+	sort    bool // merge the inputs by record time (--sort)
 }
 
 func newReplayer(cfg analyzer.Config, tag pipeline.Tagger, io stdio, quiet bool) *replayer {
@@ -167,7 +170,8 @@ func (r *replayer) run(ctx context.Context, names []string) ([]route.Event, erro
 	reuse := make(chan route.Batch, 32)
 	eng := pipeline.New(pipeline.Deps{Tagger: func() pipeline.Tagger { return r.tag }, Analyzer: r.an, Events: log,
 		Recycle: reuse, Logger: slog.New(slog.NewTextHandler(r.io.err, &slog.HandlerOptions{Level: slog.LevelWarn}))})
-	r.feed = &mrtdata.Feed{Inputs: names, Stdin: r.io.in, Open: inputOpener(r.io, r.quiet), Corrupt: r.errs.report, Reuse: reuse}
+	// Sorted inputs are read at once: no progress bar per file.
+	r.feed = &mrtdata.Feed{Inputs: names, Stdin: r.io.in, Open: inputOpener(r.io, r.quiet || r.sort), Corrupt: r.errs.report, Reuse: reuse, Sort: r.sort}
 	if !r.quiet {
 		r.feed.Note = func(note string) { fmt.Fprintln(r.io.err, "routewatch replay: note: "+note) }
 	}

@@ -50,6 +50,7 @@ ris_live:
   enabled: true
   url: %q
   ignore_peers: [AS64999]
+  bootstrap: {collectors: []}   # no archive bootstrap: the live stream brings the table
 analyzer:
   window: 30s
   settle: 1s
