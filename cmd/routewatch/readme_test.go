@@ -95,7 +95,13 @@ func TestReadmeCommandExamples(t *testing.T) {
 		"updates.20070211.0141.gz":       testenv.SharedFile(t, "mrt/updates.20070211.0141.gz"),
 		"bview.ipv4_unicast_add_path.gz": testenv.SharedFile(t, "mrt/bview.ipv4_unicast_add_path.gz"),
 	}
+	// Two collectors' downloads, as the --sort example names them.
+	links["rrc00/updates.20211215.1505.gz"] = testenv.SharedFile(t, "mrt/updates.20160811.1600.gz")
+	links["rrc01/updates.20211215.1505.gz"] = testenv.SharedFile(t, "mrt/updates.20070211.0141.gz")
 	for name, target := range links {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.Symlink(target, filepath.Join(dir, name)); err != nil {
 			t.Fatal(err)
 		}
