@@ -60,10 +60,7 @@ func (e *Engine) emit(ctx context.Context, chs []route.EventChange) {
 			e.d.OnEvent(c)
 		}
 	}
-	e.m.openEvents.Reset()
-	for _, k := range e.open {
-		e.m.openEvents.WithLabelValues(string(k)).Inc()
-	}
+	e.setOpenGauge()
 	e.q.add(chs, e.d.Notify != nil)
 	if e.writeEvents(ctx) == nil || !e.q.full() {
 		return // written, or kept for the next flush

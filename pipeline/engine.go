@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -47,9 +48,14 @@ type Deps struct {
 	// Recycle (may be nil) is offered every handled batch, without
 	// blocking, for a source that reuses the slices (mrtdata.Feed.Reuse):
 	// the engine keeps no reference to a batch's slices.
-	Recycle    chan<- route.Batch
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer // may be nil
+	Recycle chan<- route.Batch
+	// Checkpoints (may be nil: none) keeps the analyzer's checkpoint,
+	// written every Checkpoint.CheckpointInterval and when Run ends, and
+	// read by Restore.
+	Checkpoints Checkpoints
+	Checkpoint  CheckpointConfig
+	Logger      *slog.Logger
+	Registerer  prometheus.Registerer // may be nil
 }
 
 // Config tunes the engine.
@@ -105,6 +111,14 @@ type Engine struct {
 
 	cur  route.Update // the update being handled (see handle)
 	memo prefixMemo
+
+	// Checkpoints (checkpoint.go).
+	ck        *ckMetrics
+	ckCfg     CheckpointConfig
+	lastCk    time.Time
+	dataClock bool
+	restored  bool
+	resynced  map[route.Peer]struct{}
 }
 
 // New wires an engine; nothing runs until Run.
@@ -112,8 +126,11 @@ func New(d Deps) *Engine {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{d: d, m: newMetrics(d.Registerer), now: time.Now, filter: NewWatchFilter(),
-		open: make(map[string]route.EventKind), q: newEventQueue()}
+	e := &Engine{d: d, m: newMetrics(d.Registerer), now: time.Now, filter: NewWatchFilter(),
+		open: make(map[string]route.EventKind), q: newEventQueue(), ckCfg: d.Checkpoint.withDefaults()}
+	e.ck = newCkMetrics(d.Registerer, func() time.Time { return e.now() })
+	e.lastCk = e.now()
+	return e
 }
 
 // Run consumes batches (in) and jobs until ctx ends or in is closed,
@@ -125,6 +142,7 @@ func (e *Engine) Run(ctx context.Context, in <-chan route.Batch, jobs <-chan Job
 	if cfg.FlushSize <= 0 {
 		cfg.FlushSize = 2000
 	}
+	e.dataClock = cfg.DataClock
 	tick := time.NewTicker(cfg.FlushInterval)
 	defer tick.Stop()
 	for {
@@ -159,6 +177,7 @@ func (e *Engine) Run(ctx context.Context, in <-chan route.Batch, jobs <-chan Job
 				e.clock(ctx, e.dataNow())
 			}
 			e.logFlush(ctx)
+			e.maybeCheckpoint(ctx)
 		}
 	}
 }
@@ -170,6 +189,9 @@ func (e *Engine) final(ctx context.Context) error {
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	err := e.flush(fctx)
+	if cerr := e.checkpoint(fctx); cerr != nil {
+		e.d.Logger.Error("checkpoint at shutdown failed; the next start uses the previous one", "err", cerr)
+	}
 	if err == nil {
 		return nil
 	}
@@ -202,6 +224,10 @@ func (e *Engine) clock(ctx context.Context, now time.Time) {
 		e.d.Analyzer.Prune(now.Add(-time.Hour))
 		e.lastPrune = now
 	}
+	e.setHeld()
+}
+
+func (e *Engine) setHeld() {
 	st := e.d.Analyzer.Stats()
 	for what, n := range map[string]int64{"routes": st.Slots, "prefixes": st.Prefixes, "peers": st.Peers,
 		"window": st.Window, "events": st.Events} {
@@ -285,6 +311,7 @@ func (e *Engine) handle(ctx context.Context, b route.Batch) {
 	}
 	for _, s := range b.States {
 		e.see(s.Time)
+		e.resync(s)
 		if e.d.Routes != nil {
 			e.pendStates = append(e.pendStates, s)
 		}
@@ -330,4 +357,20 @@ func (e *Engine) flush(ctx context.Context) error {
 		e.pendUps = append(e.pendUps[:0], e.pendUps[n-maxPending:]...)
 	}
 	return errors.Join(errs...)
+}
+
+// setOpenGauge sets routewatch_events_open for every kind (0 included).
+func (e *Engine) setOpenGauge() {
+	n := make(map[route.EventKind]int, len(route.EventKinds))
+	for _, k := range e.open {
+		n[k]++
+	}
+	for _, k := range route.EventKinds {
+		e.m.openEvents.WithLabelValues(string(k)).Set(float64(n[k]))
+	}
+	for k, c := range n {
+		if !slices.Contains(route.EventKinds, k) {
+			e.m.openEvents.WithLabelValues(string(k)).Set(float64(c))
+		}
+	}
 }

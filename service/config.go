@@ -17,6 +17,7 @@ import (
 	"routewatch/api"
 	"routewatch/bmpstation"
 	"routewatch/collector"
+	"routewatch/pipeline"
 	"routewatch/ranges"
 	"routewatch/store"
 )
@@ -32,7 +33,7 @@ type Config struct {
 	RISLive   RISLiveConfig   `yaml:"ris_live"`
 	Replay    ReplayConfig    `yaml:"replay"`
 	Pipeline  PipelineConfig  `yaml:"pipeline"`
-	Analyzer  analyzer.Config `yaml:"analyzer"`
+	Analyzer  AnalyzerConfig  `yaml:"analyzer"`
 	API       api.Config      `yaml:"api"`
 	Alert     alert.Config    `yaml:"alert"`
 	// BMP is the BMP station (bmpstation), off by default.
@@ -43,6 +44,13 @@ type Config struct {
 	Demo bool `yaml:"demo"`
 	// ShutdownTimeout bounds a clean shutdown (default 10s).
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// AnalyzerConfig is the analyzer's thresholds and how the engine
+// checkpoints its state (checkpoint_interval, checkpoint_max_age).
+type AnalyzerConfig struct {
+	analyzer.Config           `yaml:",inline"`
+	pipeline.CheckpointConfig `yaml:",inline"`
 }
 
 // LogConfig selects slog's handler.
@@ -112,7 +120,7 @@ const (
 // API on 127.0.0.1:8080, BGP listener on 127.0.0.1 port 1179 accepting any
 // ASN from 127.0.0.0/8, provider ranges from the official URLs.
 func Default() Config {
-	c := Config{Analyzer: analyzer.DefaultConfig(), API: api.DefaultConfig(), Alert: alert.DefaultConfig()}
+	c := Config{Analyzer: AnalyzerConfig{Config: analyzer.DefaultConfig()}, API: api.DefaultConfig(), Alert: alert.DefaultConfig()}
 	c.applyDefaults()
 	return c
 }
@@ -179,7 +187,7 @@ func Parse(r io.Reader, getenv func(string) string) (Config, error) {
 	var c Config
 	// Analyzer thresholds start from the documented defaults; the file
 	// overrides single keys.
-	c.Analyzer = analyzer.DefaultConfig()
+	c.Analyzer.Config = analyzer.DefaultConfig()
 	c.API = api.DefaultConfig()
 	c.Alert = alert.DefaultConfig()
 	lines := keyLines{}

@@ -114,8 +114,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, console io.Writer
 	if role == RoleAnalyzer && !*cfg.Pipeline.WriteRoutes {
 		routes = nil // writer processes keep route state
 	}
-	s.engine = pipeline.New(pipeline.Deps{Tagger: s.tagger, Analyzer: analyzer.New(cfg.Analyzer), Routes: routes,
-		Events: s.st, Notify: notifier, OnEvent: s.onEvent, Logger: logger, Registerer: s.reg})
+	s.engine = pipeline.New(pipeline.Deps{Tagger: s.tagger, Analyzer: analyzer.New(cfg.Analyzer.Config), Routes: routes,
+		Events: s.st, Notify: notifier, OnEvent: s.onEvent, Logger: logger, Registerer: s.reg,
+		Checkpoints: s.st, Checkpoint: cfg.Analyzer.CheckpointConfig})
 
 	if *cfg.Collector.Enabled && (role == RoleAll || role == RoleCollector) {
 		c, err := collector.New(cfg.Collector.Config, logger, s.reg)
@@ -256,6 +257,13 @@ func (s *Service) Run(ctx context.Context) error {
 			"ranges_loaded", s.refresh.Set().Len())
 	}
 	cancel()
+	if role := s.cfg.Pipeline.Role; role == RoleAll || role == RoleAnalyzer {
+		// Before anything is fed: the analyzer continues from its last
+		// checkpoint (or starts cold, said in the log).
+		if _, err := s.engine.Restore(ctx); err != nil {
+			s.logger.Error("checkpoint could not be read; the analyzer starts cold", "err", err)
+		}
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.refresh.Run(gctx) })
 	if s.memory != nil {

@@ -38,7 +38,7 @@ func loadReplayConfig(path string) (replayConfig, error) {
 	if err != nil {
 		return replayConfig{}, fmt.Errorf("replay: config: %w", err)
 	}
-	return replayConfig{Analyzer: full.Analyzer, Ranges: full.Ranges.Specs, watchASNs: full.Ranges.WatchASNs}, nil
+	return replayConfig{Analyzer: full.Analyzer.Config, Ranges: full.Ranges.Specs, watchASNs: full.Ranges.WatchASNs}, nil
 }
 
 // cmdReplay implements `routewatch replay [--ranges SPEC]... [--format
