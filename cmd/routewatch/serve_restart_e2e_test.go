@@ -1,0 +1,271 @@
+package main
+
+// End-to-end restart: `routewatch serve` with an open regional path shift
+// is killed with SIGKILL and restarted on the same store (Redis, or the
+// memory store's state file); the four ExaBGP vantage points reconnect and
+// re-send their tables, then the paths come back. The event resolves once,
+// with one restoration webhook and no second opening, and the analyzer
+// continued from its checkpoint rather than from cold.
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"net/http/httptest"
+
+	"routewatch/internal/exabgptest"
+	"routewatch/internal/testenv"
+	"routewatch/route"
+)
+
+func TestServeRestartFromCheckpoint(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	testenv.Command(t, "exabgp")
+	bin := buildBinary(t)
+	t.Run("redis", func(t *testing.T) {
+		redisAddr := testenv.RedisAddr(t)
+		salt := make([]byte, 4)
+		_, _ = rand.Read(salt)
+		restartE2E(t, bin, fmt.Sprintf("store:\n  backend: redis\n  redis: {url: \"redis://%s/0\", key_prefix: rwck-%s}\n",
+			redisAddr, hex.EncodeToString(salt)), "")
+	})
+	t.Run("memory", func(t *testing.T) {
+		state := filepath.Join(t.TempDir(), "state.rw")
+		restartE2E(t, bin, fmt.Sprintf("store:\n  backend: memory\n  memory: {state_file: %q, state_interval: 1s}\n", state), state)
+	})
+}
+
+// serveProc is one routewatch serve process.
+type serveProc struct {
+	cmd    *exec.Cmd
+	logs   *lockedBuffer
+	exited chan struct{} // closed once the process is gone
+}
+
+func startServe(t *testing.T, bin, cfgFile string) *serveProc {
+	t.Helper()
+	p := &serveProc{logs: &lockedBuffer{}, exited: make(chan struct{})}
+	p.cmd = exec.Command(bin, "serve", "--config", cfgFile)
+	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.exited:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+		}
+		if t.Failed() {
+			t.Logf("routewatch log:\n%s", p.logs.String())
+		}
+	})
+	return p
+}
+
+func (p *serveProc) kill9(t *testing.T) {
+	t.Helper()
+	_ = p.cmd.Process.Signal(os.Kill)
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("routewatch did not die of SIGKILL")
+	}
+}
+
+// metricValue returns the value of the first sample whose line starts
+// with series (name and labels), -1 if absent.
+func metricValue(api, series string) float64 {
+	resp, err := http.Get(api + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindSubmatch(b)
+	if m == nil {
+		return -1
+	}
+	v, _ := strconv.ParseFloat(string(m[1]), 64)
+	return v
+}
+
+func restartE2E(t *testing.T, bin, storeYAML, stateFile string) {
+	awsFile := testenv.SharedFile(t, "cloud/aws-ip-ranges.2021-12-15.json")
+	recv := &webhookReceiver{}
+	hook := httptest.NewServer(recv)
+	defer hook.Close()
+	apiPort, bgpPort := testenv.FreePort(t), testenv.FreePort(t)
+	secret := make([]byte, 24)
+	_, _ = rand.Read(secret)
+	cfg := storeYAML + fmt.Sprintf(`
+ranges:
+  specs: [%q]
+  watch_asns: {}
+collector:
+  listen_addresses: [127.0.0.1]
+  port: %d
+analyzer:
+  window: 30s
+  settle: 1s
+  min_prefixes: 5
+  min_peers: 3
+  min_peers_per_prefix: 3
+  update_interval: 2s
+  stable_period: 10m
+  checkpoint_interval: 1s
+api:
+  listen: 127.0.0.1:%d
+alert:
+  allow_private_targets: true
+  delivery: {poll_interval: 100ms, initial_backoff: 200ms}
+  sinks:
+    - {name: e2e, type: generic, url: %q, secret: "whsec_%s"}
+`, awsFile, bgpPort, apiPort, hook.URL, base64.StdEncoding.EncodeToString(secret))
+	cfgFile := filepath.Join(t.TempDir(), "routewatch.yaml")
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	api := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
+	ready := func() {
+		waitFor(t, 30*time.Second, "API ready", func() bool {
+			resp, err := http.Get(api + "/readyz")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
+		})
+	}
+	first := startServe(t, bin, cfgFile)
+	started := time.Now()
+	ready()
+
+	var prefixes []string
+	for _, p := range awsRegions(t, awsFile, false, "us-west-2")[0].Prefixes[:20] {
+		prefixes = append(prefixes, p.String())
+	}
+	paths := func(peer, upstream int) []string {
+		out := make([]string, 0, len(prefixes))
+		for _, pfx := range prefixes {
+			out = append(out, fmt.Sprintf("%s next-hop self as-path [ %d %d 16509 ]", pfx, peer, upstream))
+		}
+		return out
+	}
+	var peers []*exabgptest.Peer
+	for i := range 4 {
+		peers = append(peers, exabgptest.Start(t, exabgptest.Config{
+			LocalAddr: fmt.Sprintf("127.0.0.%d", i+2), LocalAS: uint32(65002 + i),
+			PeerAddr: "127.0.0.1", PeerAS: 64512, Port: bgpPort, Static: paths(65002+i, 3356),
+		}))
+	}
+	announce := func(upstream int) {
+		for i, p := range peers {
+			lines := paths(65002+i, upstream)
+			for j := range lines {
+				lines[j] = "announce route " + lines[j]
+			}
+			p.Send(lines...)
+		}
+	}
+	waitFor(t, 60*time.Second, "80 watched routes in the analyzer", func() bool {
+		return metricValue(api, `routewatch_analyzer_held{what="routes"}`) == 80
+	})
+	// The analyzer does not judge the first window after startup.
+	time.Sleep(time.Until(started.Add(35 * time.Second)))
+
+	announce(2914)
+	opened := waitHook(t, recv, 60*time.Second, "event.opened", func(h receivedHook) bool {
+		return h.payload.Type == "event.opened" && h.payload.Data.Kind == route.KindPathShift
+	})
+	ev := opened.payload.Data
+	// A checkpoint taken after the opening was delivered (and, for the
+	// memory store, a state file written after that checkpoint).
+	n := metricValue(api, "routewatch_checkpoints_total")
+	waitFor(t, 30*time.Second, "two checkpoints after the opening", func() bool {
+		return metricValue(api, "routewatch_checkpoints_total") >= n+2
+	})
+	if stateFile != "" {
+		after := time.Now()
+		waitFor(t, 30*time.Second, "the state file written after the checkpoint", func() bool {
+			fi, err := os.Stat(stateFile)
+			return err == nil && fi.ModTime().After(after)
+		})
+	}
+
+	t.Log("kill -9 with the event open; restart on the same store")
+	first.kill9(t)
+	second := startServe(t, bin, cfgFile)
+	ready()
+	if v := metricValue(api, `routewatch_events_open{kind="path_shift"}`); v != 1 {
+		t.Errorf("routewatch_events_open{kind=path_shift} right after the restart = %v, want 1", v)
+	}
+	if v := metricValue(api, `routewatch_checkpoint_restores_total{result="restored"}`); v != 1 {
+		t.Errorf("checkpoint restores = %v, want 1", v)
+	}
+	if !regexp.MustCompile(`checkpoint: restored.* open_events=1 routes=80 `).MatchString(second.logs.String()) {
+		t.Errorf("no restore of the open event and the 80 routes in the log")
+	}
+	var got route.Event
+	if code := getJSON(api+"/api/v1/events/"+ev.ID, &got); code != http.StatusOK || got.End != nil {
+		t.Errorf("GET /events/%s after restart: %d end=%v, want open", ev.ID, code, got.End)
+	}
+	waitFor(t, 60*time.Second, "four peers re-sending their tables", func() bool {
+		return strings.Count(second.logs.String(), "checkpoint: peer re-sends its table") == 4 &&
+			metricValue(api, `routewatch_analyzer_held{what="routes"}`) == 80
+	})
+	if v := metricValue(api, `routewatch_events_open{kind="path_shift"}`); v != 1 {
+		t.Errorf("after the peers re-sent their (shifted) tables: events open = %v, want 1", v)
+	}
+
+	t.Log("restoration: back via AS3356")
+	announce(3356)
+	waitHook(t, recv, 90*time.Second, "event.resolved", func(h receivedHook) bool {
+		return h.payload.Type == "event.resolved" && h.payload.Data.ID == ev.ID
+	})
+	var list struct {
+		Events []route.Event `json:"events"`
+	}
+	waitFor(t, 30*time.Second, "the event resolved in the store", func() bool {
+		return getJSON(api+"/api/v1/events", &list) == http.StatusOK && len(list.Events) == 1 && list.Events[0].End != nil
+	})
+	// Let the outbox drain what else it might hold, then count.
+	waitFor(t, 30*time.Second, "checkpoints after the resolution", func() bool {
+		return metricValue(api, "routewatch_checkpoints_total") >= 3
+	})
+	recv.mu.Lock()
+	counts := map[string]int{}
+	ids := map[string]bool{}
+	for _, m := range recv.msgs {
+		if !ids[m.id] { // Standard Webhooks receivers dedupe by webhook-id
+			counts[m.payload.Type]++
+		}
+		ids[m.id] = true
+	}
+	recv.mu.Unlock()
+	if counts["event.opened"] != 1 || counts["event.resolved"] != 1 {
+		t.Errorf("webhooks by type = %v, want one event.opened and one event.resolved", counts)
+	}
+	if v := metricValue(api, `routewatch_events_open{kind="path_shift"}`); v > 0 {
+		t.Errorf("events open after the resolution = %v", v)
+	}
+}
