@@ -140,6 +140,9 @@ func newCkMetrics(reg prometheus.Registerer, now func() time.Time) *ckMetrics {
 		}
 		return now().Sub(time.Unix(0, n)).Seconds()
 	})
+	for _, r := range []string{"restored", "stale", "invalid", "none", "error"} {
+		m.restores.WithLabelValues(r)
+	}
 	if reg != nil {
 		reg.MustRegister(m.saved, m.failures, m.bytes, m.seconds, m.restores, age)
 	}
