@@ -175,6 +175,12 @@ func (c *Config) applyDefaults() {
 	if c.API.Listen == "" {
 		c.API.Listen = DefaultAPIListen
 	}
+	if c.Analyzer.CheckpointInterval == 0 {
+		c.Analyzer.CheckpointInterval = pipeline.DefaultCheckpointInterval
+	}
+	if c.Analyzer.CheckpointMaxAge == 0 {
+		c.Analyzer.CheckpointMaxAge = pipeline.DefaultCheckpointMaxAge
+	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 10 * time.Second
 	}
