@@ -18,6 +18,7 @@ import (
 	"routewatch/bmpstation"
 	"routewatch/collector"
 	"routewatch/ranges"
+	"routewatch/rpki"
 	"routewatch/store"
 )
 
@@ -28,6 +29,9 @@ type Config struct {
 	Log       LogConfig       `yaml:"log"`
 	Store     StoreConfig     `yaml:"store"`
 	Ranges    ranges.Config   `yaml:"ranges"`
+	// RPKI is route origin validation against a validator's VRP export
+	// (off while vrps is "").
+	RPKI      rpki.Config     `yaml:"rpki"`
 	Collector CollectorConfig `yaml:"collector"`
 	RISLive   RISLiveConfig   `yaml:"ris_live"`
 	Replay    ReplayConfig    `yaml:"replay"`
