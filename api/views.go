@@ -248,6 +248,7 @@ type eventView struct {
 	Transitions    []route.Transition `json:"transitions"`
 	Signals        []route.Signal     `json:"signals"`
 	Origins        []uint32           `json:"origins"`
+	RPKI           *route.ROVCounts   `json:"rpki,omitempty"`
 	Cause          route.Cause        `json:"cause"`
 	Incident       string             `json:"incident"`
 	AffectedPeers  []peerView         `json:"affected_peers"`
@@ -261,6 +262,7 @@ func viewEvent(e route.Event) eventView {
 		Transitions: append([]route.Transition{}, e.Transitions...),
 		Signals:     append([]route.Signal{}, e.Signals...),
 		Origins:     append([]uint32{}, e.Origins...),
+		RPKI:        e.RPKI,
 		Cause:       e.Cause, Incident: e.Incident,
 		AffectedPeers:  make([]peerView, len(e.AffectedPeers)),
 		SamplePrefixes: make([]string, len(e.SamplePrefixes)),

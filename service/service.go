@@ -24,9 +24,9 @@ import (
 	"routewatch/mrtdata"
 	"routewatch/pipeline"
 	"routewatch/ranges"
-	"routewatch/rpki"
 	"routewatch/rislive"
 	"routewatch/route"
+	"routewatch/rpki"
 	"routewatch/store"
 )
 
