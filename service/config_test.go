@@ -116,7 +116,7 @@ func TestParseConfig(t *testing.T) {
 				t.Errorf("rpki = %+v", c.RPKI)
 			}
 		}},
-		{name: "rpki unknown key", yaml: "rpki:\n  vrp: x.json\n", wantErr: "field vrp not found"},
+		{name: "rpki unknown key", yaml: "rpki:\n  vrp: x.json\n", wantErr: "rpki.vrp: unknown key (did you mean vrps?)"},
 		{name: "rpki negative refresh", yaml: "rpki:\n  refresh: -1m\n", wantErr: "rpki.refresh"},
 		{name: "ris_live collector role", yaml: "store: {backend: redis, redis: {url: 'redis://x'}}\npipeline: {role: collector}\ncollector: {enabled: false}\nris_live: {enabled: true}\n"},
 	}
