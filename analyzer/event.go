@@ -57,6 +57,7 @@ type event struct {
 	// hijack kinds
 	hijack   *hijackState
 	origins  map[uint32]int // offending origin → routes
+	rov      [rovStates]int // bogus routes by RPKI state (rovIndex)
 	carriers map[uint32]int // AS before the origin → routes
 
 	final *route.Event // snapshot taken at resolution

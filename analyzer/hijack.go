@@ -80,6 +80,7 @@ func (a *Analyzer) judge(s *slot, u *route.Update) {
 	if hijackIndex(pf.match) < 0 {
 		return
 	}
+	s.rov = rovIndexOf(u.RPKI)
 	origin, ok := s.attrs.ASPath.Origin()
 	switch {
 	case !ok:
@@ -210,6 +211,7 @@ func (e *event) involveHijack(s *slot, origin uint32) {
 	e.prefixes[s.pfx.prefix] = struct{}{}
 	e.peers[s.peer.peer]++
 	e.origins[origin]++
+	e.rov[s.rov]++
 	if up, ok := s.attrs.ASPath.Upstream(); ok {
 		e.carriers[up]++
 	}
@@ -240,6 +242,9 @@ func (a *Analyzer) renderHijack(e *event, ev *route.Event) {
 		ev.Origins = append(ev.Origins, o)
 	}
 	slices.Sort(ev.Origins)
+	if c := (route.ROVCounts{Valid: e.rov[rovValid], Invalid: e.rov[rovInvalid], NotFound: e.rov[rovNotFound]}); c.Total() > 0 {
+		ev.RPKI = &c
+	}
 	carriers := topCounts(e.carriers, 3)
 	ev.Cause = route.Cause{Side: route.SideUnknown, ASN: ev.Origins[0], Reason: fmt.Sprintf(
 		"announced by %s, not a legitimate origin of %s (neither configured nor seen in the baseline)",
@@ -290,4 +295,27 @@ func asList(asns []uint32) string {
 		parts[i] = fmt.Sprintf("AS%d", a)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// rovIndex is a route.ROVState in one byte (slots are many).
+type rovIndex uint8
+
+const (
+	rovNone rovIndex = iota
+	rovValid
+	rovInvalid
+	rovNotFound
+	rovStates
+)
+
+func rovIndexOf(s route.ROVState) rovIndex {
+	switch s {
+	case route.ROVValid:
+		return rovValid
+	case route.ROVInvalid:
+		return rovInvalid
+	case route.ROVNotFound:
+		return rovNotFound
+	}
+	return rovNone
 }

@@ -174,7 +174,7 @@ func (l *loader) peersAndSlots(a *Analyzer) error {
 		}
 		p := l.peers[is.Peer]
 		s := &slot{peer: p, pfx: l.pfx[is.Pfx], attrs: at, pathID: is.PathID, pi: int32(len(p.slots)),
-			refs: is.Refs, state: slotState(is.State), bogus: is.Bogus}
+			refs: is.Refs, state: slotState(is.State), bogus: is.Bogus, rov: rovIndex(min(is.ROV, uint8(rovNotFound)))}
 		p.slots = append(p.slots, s)
 		switch s.state {
 		case present:
@@ -260,6 +260,7 @@ func (l *loader) loadEvent(i int) error {
 		for _, c := range ie.Carriers {
 			e.carriers[c.ASN] = int(c.N)
 		}
+		copy(e.rov[:], ie.ROV)
 	}
 	e.base = make(map[*slot]*baseState, len(ie.Base))
 	for _, ib := range ie.Base {

@@ -26,7 +26,8 @@ type slot struct {
 	// point here: an absent slot is freed when it drops to zero.
 	refs  int32
 	state slotState
-	bogus bool // present with an illegitimate origin (hijack.go)
+	bogus bool     // present with an illegitimate origin (hijack.go)
+	rov   rovIndex // RPKI state of the last judged announcement
 }
 
 type asnCount struct {

@@ -47,6 +47,7 @@ type imgSlot struct {
 	Refs      int32
 	State     uint8
 	Bogus     bool
+	ROV       uint8
 }
 
 type imgPeer struct {
@@ -145,6 +146,7 @@ type imgEvent struct {
 	StalePrefixes        int
 	Hijack               int // hijack kind index + 1, 0 none
 	Origins, Carriers    []imgASNCount
+	ROV                  []int // bogus routes by RPKI state (rovIndex)
 	Transit              uint32
 	Incident             int // -1 none
 	CauseN               int
@@ -303,7 +305,7 @@ func (a *Analyzer) image() *image {
 		for _, s := range p.slots {
 			x.slots[s] = len(img.Slots)
 			img.Slots = append(img.Slots, imgSlot{Peer: pi, Pfx: x.pfx[s.pfx], Attrs: x.attr(s.attrs),
-				PathID: s.pathID, Refs: s.refs, State: uint8(s.state), Bogus: s.bogus})
+				PathID: s.pathID, Refs: s.refs, State: uint8(s.state), Bogus: s.bogus, ROV: uint8(s.rov)})
 		}
 	}
 	for _, pf := range pfs {
@@ -394,7 +396,7 @@ func (x *index) event(e *event, incidents map[*incident]int) imgEvent {
 	ie := imgEvent{ID: e.id, Kind: e.kind, Group: ref(x.groups, e.group, nil), Peer: e.peer, Start: e.start,
 		Detected: e.detected, End: e.end, LastActive: e.lastActive, LastEmit: e.lastEmit, Dirty: e.dirty,
 		Deviated: e.deviated, Peak: e.peak, Visible: e.visible, Reason: e.reason, StalePrefixes: e.stalePrefixes,
-		Origins: counts(e.origins), Carriers: counts(e.carriers), Transit: e.transit, Incident: -1,
+		Origins: counts(e.origins), Carriers: counts(e.carriers), ROV: slices.Clone(e.rov[:]), Transit: e.transit, Incident: -1,
 		CauseN: e.causeN, Signals: e.signals, Cause: e.cause, Final: e.final}
 	if e.incident != nil {
 		ie.Incident = incidents[e.incident]

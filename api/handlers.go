@@ -67,7 +67,8 @@ func (s *Server) getPrefix(c echo.Context) error {
 	}
 	ctx, cancel := s.reqCtx(c)
 	defer cancel()
-	top := s.matchTags(p)
+	top := capTags(s.matchTags(p), pg.Limit)
+	val := s.rov()
 	v := prefixView{Prefix: p.String(), Requested: requested, Match: mv, Tags: viewTags(top), Prefixes: []prefixRoutesView{}}
 	if v.Match == "" {
 		v.Match = "exact"
@@ -92,7 +93,7 @@ func (s *Server) getPrefix(c echo.Context) error {
 		}
 		v.At = &t
 		if len(pr.Routes) > 0 {
-			v.Prefixes = append(v.Prefixes, viewPrefixRoutes(pr, s.matcher))
+			v.Prefixes = append(v.Prefixes, viewPrefixRoutes(pr, s.matcher, val, pg.Limit))
 		}
 		return writeJSON(c, http.StatusOK, v)
 	}
@@ -104,7 +105,7 @@ func (s *Server) getPrefix(c echo.Context) error {
 	}
 	// An unchanged answer is served as encoded before (respCache).
 	var fp strings.Builder
-	if s.rc == nil || !fingerprint(&fp, top, prs, next, s.matcher) {
+	if s.rc == nil || !fingerprint(&fp, top, prs, next, s.matcher, pg.Limit, val) {
 		fp.Reset()
 	}
 	return s.writeCached(c, fp.String(), func() any {
@@ -115,7 +116,7 @@ func (s *Server) getPrefix(c echo.Context) error {
 			if len(pr.Routes) == 0 {
 				continue
 			}
-			v.Prefixes = append(v.Prefixes, viewPrefixRoutes(pr, s.matcher))
+			v.Prefixes = append(v.Prefixes, viewPrefixRoutes(pr, s.matcher, val, pg.Limit))
 		}
 		return v
 	})
@@ -132,13 +133,14 @@ func (s *Server) getHistory(c echo.Context) error {
 	}
 	ctx, cancel := s.reqCtx(c)
 	defer cancel()
+	val := s.rov()
 	hs, next, err := s.st.History(ctx, p, pg)
 	if err != nil {
 		return err
 	}
 	v := historyView{Prefix: p.String(), Entries: make([]historyEntryView, len(hs)), NextCursor: next}
 	for i, h := range hs {
-		v.Entries[i] = viewHistory(h)
+		v.Entries[i] = viewHistory(h, p, val)
 	}
 	return writeJSON(c, http.StatusOK, v)
 }

@@ -14,7 +14,7 @@ import (
 // respCache keeps encoded answers of GET /prefixes/{prefix} by request
 // URI. An entry is served only when the fingerprint of the store's answer
 // (every prefix with its version, the tags the matcher gives, the next
-// cursor) equals the one it was encoded from, so it is exact: the store is
+// cursor, the VRPs in force) equals the one it was encoded from, so it is exact: the store is
 // still asked every time, but an unchanged answer is not built and encoded
 // again, which is most of a lookup's CPU. Bounded by the bytes it holds,
 // least recently used first out.
@@ -90,7 +90,13 @@ func (c *respCache) put(key, fp string, body []byte) {
 
 // fingerprint describes everything an answer of getPrefix is built from
 // besides the request itself; ok is false when some part is unversioned.
-func fingerprint(b *strings.Builder, top []route.Tag, prs []store.PrefixRoutes, next string, m Matcher) bool {
+func fingerprint(b *strings.Builder, top []route.Tag, prs []store.PrefixRoutes, next string, m Matcher, tagLimit int, v Validator) bool {
+	if v != nil {
+		// Route views carry ROV states: another VRP table, another answer.
+		b.WriteString("rpki ")
+		b.WriteString(v.Fingerprint())
+		b.WriteByte('\n')
+	}
 	writeTags(b, top)
 	for _, pr := range prs {
 		if pr.Version == "" {
@@ -102,7 +108,7 @@ func fingerprint(b *strings.Builder, top []route.Tag, prs []store.PrefixRoutes, 
 		b.WriteString(pr.Version)
 		if len(pr.Tags) == 0 && m != nil {
 			// viewPrefixRoutes falls back to the matcher's tags.
-			writeTags(b, m.Match(pr.Prefix))
+			writeTags(b, capTags(m.Match(pr.Prefix), tagLimit))
 		}
 	}
 	b.WriteString("\nnext ")
@@ -118,6 +124,14 @@ func writeTags(b *strings.Builder, ts []route.Tag) {
 			b.WriteByte('\x1f')
 		}
 	}
+}
+
+// rov is the validator in force (nil: route views carry no ROV state).
+func (s *Server) rov() Validator {
+	if s.validator == nil {
+		return nil
+	}
+	return s.validator()
 }
 
 // matchTags is the matcher's tags of p (none without a matcher).

@@ -50,6 +50,22 @@ type Matcher interface {
 	Match(p netip.Prefix) []route.Tag
 }
 
+// Validator is RPKI route origin validation with the VRPs in force
+// (rpki.Table; a nil *rpki.Table answers route.ROVNone). Fingerprint
+// identifies the VRPs, so a cached answer built with others is not served.
+type Validator interface {
+	ValidatePath(p netip.Prefix, path route.ASPath) route.ROVState
+	Fingerprint() string
+}
+
+// Option configures optional parts of the server.
+type Option func(*Server)
+
+// WithValidator makes route views carry their RPKI state ("rpki"),
+// validated at read time with the table v returns (called per request, so
+// a VRP refresh takes effect at once). v may return nil: no VRPs.
+func WithValidator(v func() Validator) Option { return func(s *Server) { s.validator = v } }
+
 //go:embed openapi.json
 var openAPIDoc []byte
 
@@ -73,10 +89,12 @@ type Server struct {
 	cfg     Config
 	st      Store
 	matcher Matcher
-	logger  *slog.Logger
-	m       *metrics
-	e       *echo.Echo
-	tokens  []tokenEntry
+	// validator (nil: none) gives the VRPs in force.
+	validator func() Validator
+	logger    *slog.Logger
+	m         *metrics
+	e         *echo.Echo
+	tokens    []tokenEntry
 	// now is the wall clock (uptime); tests pin it.
 	now func() time.Time
 
@@ -99,7 +117,7 @@ type Server struct {
 
 // New builds the server. matcher may be nil (tags then come from the store
 // only); gatherer may be nil (no /metrics); reg nil registers no metrics.
-func New(cfg Config, st Store, matcher Matcher, gatherer prometheus.Gatherer, logger *slog.Logger, reg prometheus.Registerer) (*Server, error) {
+func New(cfg Config, st Store, matcher Matcher, gatherer prometheus.Gatherer, logger *slog.Logger, reg prometheus.Registerer, opts ...Option) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -114,6 +132,9 @@ func New(cfg Config, st Store, matcher Matcher, gatherer prometheus.Gatherer, lo
 		return nil, err
 	}
 	s := &Server{cfg: cfg, st: st, matcher: matcher, logger: logger, m: m, now: time.Now, rc: newRespCache(cfg.ResponseCache), heartbeat: defaultHeartbeat, logPoll: defaultLogPoll, closing: make(chan struct{})}
+	for _, o := range opts {
+		o(s)
+	}
 	if s.stream, err = newStreamMetrics(reg); err != nil {
 		return nil, err
 	}

@@ -118,11 +118,33 @@ type routeView struct {
 	Since  *time.Time `json:"since"`
 	Stale  bool       `json:"stale"`
 	Path   *attrsView `json:"path"`
+	// RPKI is the route's origin validation state with the VRPs in force
+	// at read time ("" without VRPs).
+	RPKI route.ROVState `json:"rpki"`
 }
 
-func viewRoute(r store.Route) routeView {
+func viewRoute(r store.Route, p netip.Prefix, v Validator) routeView {
 	a := r.Attrs
-	return routeView{Peer: viewPeer(r.Peer), PathID: r.PathID, Since: timePtr(r.Since), Stale: r.Stale, Path: viewAttrs(&a)}
+	return routeView{Peer: viewPeer(r.Peer), PathID: r.PathID, Since: timePtr(r.Since), Stale: r.Stale, Path: viewAttrs(&a),
+		RPKI: validate(v, p, &a)}
+}
+
+// validate is the ROV state of p announced with a (ROVNone without VRPs
+// or without a path).
+func validate(v Validator, p netip.Prefix, a *route.Attrs) route.ROVState {
+	if v == nil || a == nil {
+		return route.ROVNone
+	}
+	return v.ValidatePath(p, a.ASPath)
+}
+
+// capTags keeps the first limit tags: a short covering prefix can match
+// thousands of ranges, and a page's limit bounds them too.
+func capTags(ts []route.Tag, limit int) []route.Tag {
+	if limit > 0 && len(ts) > limit {
+		return ts[:limit]
+	}
+	return ts
 }
 
 // timePtr renders the zero time as null.
@@ -141,15 +163,15 @@ type prefixRoutesView struct {
 	Routes []routeView `json:"routes"`
 }
 
-func viewPrefixRoutes(pr store.PrefixRoutes, m Matcher) prefixRoutesView {
+func viewPrefixRoutes(pr store.PrefixRoutes, m Matcher, val Validator, tagLimit int) prefixRoutesView {
 	tags := pr.Tags
 	if len(tags) == 0 && m != nil {
 		tags = m.Match(pr.Prefix)
 	}
-	v := prefixRoutesView{Prefix: pr.Prefix.String(), Tags: viewTags(tags), Routes: make([]routeView, len(pr.Routes))}
+	v := prefixRoutesView{Prefix: pr.Prefix.String(), Tags: viewTags(capTags(tags, tagLimit)), Routes: make([]routeView, len(pr.Routes))}
 	seeing := map[route.Peer]bool{}
 	for i, r := range pr.Routes {
-		v.Routes[i] = viewRoute(r)
+		v.Routes[i] = viewRoute(r, pr.Prefix, val)
 		if !r.Stale {
 			seeing[r.Peer] = true
 		}
@@ -175,6 +197,9 @@ type historyEntryView struct {
 	Change string     `json:"change"`
 	Old    *attrsView `json:"old"`
 	New    *attrsView `json:"new"`
+	// RPKI is the state of the new path with the VRPs in force at read
+	// time ("" for a withdrawal or without VRPs).
+	RPKI route.ROVState `json:"rpki"`
 }
 
 // changeName classifies a history entry the way an engineer reads it.
@@ -192,10 +217,10 @@ func changeName(old, new *route.Attrs) string {
 	return "attribute_change"
 }
 
-func viewHistory(h store.HistoryEntry) historyEntryView {
+func viewHistory(h store.HistoryEntry, p netip.Prefix, v Validator) historyEntryView {
 	return historyEntryView{
 		Time: h.Time.UTC(), Peer: viewPeer(h.Peer), PathID: h.PathID,
-		Change: changeName(h.Old, h.New), Old: viewAttrs(h.Old), New: viewAttrs(h.New),
+		Change: changeName(h.Old, h.New), Old: viewAttrs(h.Old), New: viewAttrs(h.New), RPKI: validate(v, p, h.New),
 	}
 }
 
@@ -223,6 +248,7 @@ type eventView struct {
 	Transitions    []route.Transition `json:"transitions"`
 	Signals        []route.Signal     `json:"signals"`
 	Origins        []uint32           `json:"origins"`
+	RPKI           *route.ROVCounts   `json:"rpki,omitempty"`
 	Cause          route.Cause        `json:"cause"`
 	Incident       string             `json:"incident"`
 	AffectedPeers  []peerView         `json:"affected_peers"`
@@ -236,6 +262,7 @@ func viewEvent(e route.Event) eventView {
 		Transitions: append([]route.Transition{}, e.Transitions...),
 		Signals:     append([]route.Signal{}, e.Signals...),
 		Origins:     append([]uint32{}, e.Origins...),
+		RPKI:        e.RPKI,
 		Cause:       e.Cause, Incident: e.Incident,
 		AffectedPeers:  make([]peerView, len(e.AffectedPeers)),
 		SamplePrefixes: make([]string, len(e.SamplePrefixes)),

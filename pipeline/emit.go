@@ -49,7 +49,9 @@ func (e *Engine) emit(ctx context.Context, chs []route.EventChange) {
 	if len(chs) == 0 {
 		return
 	}
-	for _, c := range chs {
+	for i := range chs {
+		annotateRPKI(&chs[i].Event, e.val)
+		c := chs[i]
 		e.m.events.WithLabelValues(string(c.Event.Kind), string(c.Change)).Inc()
 		if c.Event.Open() {
 			e.open[c.Event.ID] = c.Event.Kind

@@ -35,8 +35,11 @@ type Notifier interface {
 type Deps struct {
 	// Tagger is called per batch, so a ranges refresh takes effect
 	// without a restart.
-	Tagger   func() Tagger
-	Analyzer *analyzer.Analyzer
+	Tagger func() Tagger
+	// Validator (may be nil) gives the VRPs in force, called per batch
+	// like Tagger: watched announcements get their RPKI state.
+	Validator func() Validator
+	Analyzer  *analyzer.Analyzer
 	// Routes keeps route state; nil leaves it to others (replay, the
 	// analyzer role beside writer processes).
 	Routes RouteWriter
@@ -102,6 +105,10 @@ type Engine struct {
 	// batch, not per update).
 	srcName    string
 	srcCounter prometheus.Counter
+
+	// val is the validator of the last batch (nil: none): it names the
+	// authorised origins in hijack summaries.
+	val Validator
 
 	pendUps    []route.Update
 	pendStates []route.PeerState
@@ -270,6 +277,11 @@ func (e *Engine) handle(ctx context.Context, b route.Batch) {
 	}
 	e.lastWall = e.now()
 	tg := e.memo.wrap(e.d.Tagger())
+	var val Validator
+	if e.d.Validator != nil {
+		val = e.d.Validator()
+	}
+	e.val = val
 	// u is the engine's own scratch copy: tagging it through the Tagger
 	// interface would otherwise move a fresh copy of every update to the
 	// heap. The counters are added once per run of one source.
@@ -284,15 +296,19 @@ func (e *Engine) handle(ctx context.Context, b route.Batch) {
 			e.srcName, e.srcCounter = u.Source, e.m.updates.WithLabelValues(u.Source)
 		}
 		seen++
+		tg.Tag(u)
+		validate(u, val)
+		if u.RPKI == route.ROVInvalid {
+			e.m.rpkiInvalid.Inc()
+		}
 		switch {
 		case e.d.Routes == nil:
-			// Nothing to store: tag for the analyzer, which keeps its
-			// own watch list (a replay saves a map lookup per route).
-			tg.Tag(u)
+			// Nothing to store: the analyzer keeps its own watch list
+			// (a replay saves a map lookup per route).
 			if len(u.Tags) > 0 {
 				watched++
 			}
-		case e.filter.Keep(u, tg):
+		case e.filter.Keep(u, nil):
 			watched++
 			e.pendUps = append(e.pendUps, *u)
 		}
@@ -303,6 +319,7 @@ func (e *Engine) handle(ctx context.Context, b route.Batch) {
 	if watched > 0 {
 		e.m.watched.Add(float64(watched))
 	}
+	e.m.invalidWatched.Set(float64(e.filter.Invalid()))
 	if len(b.States) > 0 && e.d.Routes != nil {
 		// Keep the store's order: a batch's updates precede its state
 		// changes, and a session's stale marking must not overtake them.

@@ -12,15 +12,35 @@ type Tagger interface {
 	Tag(u *route.Update)
 }
 
+// Validator is RPKI route origin validation with the VRPs in force
+// (rpki.Table; a nil *rpki.Table answers route.ROVNone).
+type Validator interface {
+	ValidatePath(p netip.Prefix, path route.ASPath) route.ROVState
+}
+
+// validate sets u.RPKI for a watched announcement (v may be nil: no VRPs).
+func validate(u *route.Update, v Validator) {
+	if v == nil || u.Withdraw || len(u.Tags) == 0 {
+		return
+	}
+	u.RPKI = v.ValidatePath(u.Prefix, u.Attrs.ASPath)
+}
+
 // WatchFilter decides which updates concern watched prefixes: those the
 // ranges tag, plus later updates of slots that were watched (a withdrawal
-// has no attributes, so an origin-ASN match cannot be repeated on it).
+// has no attributes, so an origin-ASN match cannot be repeated on it). It
+// also counts the watched routes whose RPKI state is invalid.
 type WatchFilter struct {
-	watched map[route.Key]struct{}
+	watched map[route.Key]route.ROVState
+	invalid int
 }
 
 // NewWatchFilter returns a filter that has seen nothing.
-func NewWatchFilter() *WatchFilter { return &WatchFilter{watched: make(map[route.Key]struct{})} }
+func NewWatchFilter() *WatchFilter { return &WatchFilter{watched: make(map[route.Key]route.ROVState)} }
+
+// Invalid is the number of watched routes whose last announcement was
+// RPKI-invalid.
+func (f *WatchFilter) Invalid() int { return f.invalid }
 
 // Keep tags u (when tg is not nil) and reports whether u is watched.
 func (f *WatchFilter) Keep(u *route.Update, tg Tagger) bool {
@@ -28,12 +48,18 @@ func (f *WatchFilter) Keep(u *route.Update, tg Tagger) bool {
 		tg.Tag(u)
 	}
 	k := u.Key()
-	_, was := f.watched[k]
+	old, was := f.watched[k]
+	if old == route.ROVInvalid {
+		f.invalid--
+	}
 	switch {
 	case u.Withdraw:
 		delete(f.watched, k)
 	case len(u.Tags) > 0:
-		f.watched[k] = struct{}{}
+		f.watched[k] = u.RPKI
+		if u.RPKI == route.ROVInvalid {
+			f.invalid++
+		}
 	default:
 		// Re-announced outside the watch list: the store must drop
 		// the path, so pass this one on and forget the slot.

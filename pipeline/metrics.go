@@ -14,6 +14,9 @@ type metrics struct {
 	storeErr   prometheus.Counter
 	dropped    prometheus.Counter
 	held       *prometheus.GaugeVec
+
+	rpkiInvalid    prometheus.Counter
+	invalidWatched prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) metrics {
@@ -39,6 +42,12 @@ func newMetrics(reg prometheus.Registerer) metrics {
 		held: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "routewatch_analyzer_held", Help: "What the analyzer holds in memory: routes (slots), prefixes, peers, window records, events.",
 		}, []string{"what"}),
+		rpkiInvalid: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "routewatch_rpki_invalid_updates_total", Help: "Watched announcements whose RPKI origin validation state was invalid.",
+		}),
+		invalidWatched: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "routewatch_rpki_invalid_watched_routes", Help: "Watched routes (peer, prefix, path) whose last announcement was RPKI-invalid (stored routes only).",
+		}),
 	}
 	// Every kind reads 0 from startup (dashboards and alert rules see a
 	// series, not an absence); so do the analyzer's holdings and the BGP
@@ -54,7 +63,7 @@ func newMetrics(reg prometheus.Registerer) metrics {
 		}
 	}
 	if reg != nil {
-		reg.MustRegister(m.updates, m.watched, m.events, m.openEvents, m.storeErr, m.dropped, m.held)
+		reg.MustRegister(m.updates, m.watched, m.events, m.openEvents, m.storeErr, m.dropped, m.held, m.rpkiInvalid, m.invalidWatched)
 	}
 	return m
 }

@@ -60,6 +60,10 @@ type Event struct {
 	// Origins are the offending origin ASNs of hijack kinds
 	// (origin_change, more_specific); empty otherwise.
 	Origins []uint32 `json:"origins"`
+	// RPKI counts a hijack event's bogus route announcements by RPKI
+	// origin validation state; nil (omitted) without VRPs and for other
+	// kinds.
+	RPKI *ROVCounts `json:"rpki,omitempty"`
 	// Cause says which side a provider event looks like; zero for
 	// peer_down.
 	Cause Cause `json:"cause"`

@@ -11,3 +11,13 @@ const (
 	ROVInvalid  ROVState = "invalid"
 	ROVNotFound ROVState = "not-found"
 )
+
+// ROVCounts counts routes by ROV state.
+type ROVCounts struct {
+	Valid    int `json:"valid"`
+	Invalid  int `json:"invalid"`
+	NotFound int `json:"not-found"`
+}
+
+// Total is the number of routes counted.
+func (c ROVCounts) Total() int { return c.Valid + c.Invalid + c.NotFound }

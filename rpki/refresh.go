@@ -49,13 +49,17 @@ type Refresher struct {
 }
 
 // NewRefresher makes a refresher; with cfg.VRPs empty it stays disabled
-// (Table returns nil). reg nil: metrics are not registered.
+// (Table returns nil). reg nil: metrics are not registered; logger nil:
+// nothing is logged.
 func NewRefresher(cfg Config, client *http.Client, logger *slog.Logger, reg prometheus.Registerer) *Refresher {
 	if cfg.Refresh <= 0 {
 		cfg.Refresh = DefaultRefresh
 	}
 	if client == nil {
 		client = &http.Client{Timeout: 2 * time.Minute}
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
 	}
 	r := &Refresher{cfg: cfg, client: client, logger: logger,
 		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{

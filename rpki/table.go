@@ -1,7 +1,10 @@
 package rpki
 
 import (
+	"hash/fnv"
 	"net/netip"
+	"slices"
+	"strconv"
 
 	"github.com/gaissmai/bart"
 
@@ -18,18 +21,52 @@ type authorization struct {
 type Table struct {
 	t    bart.Table[[]authorization]
 	vrps int
+	fp   string
 }
 
 // NewTable indexes vrps.
 func NewTable(vrps []VRP) *Table {
 	t := &Table{vrps: len(vrps)}
+	h := fnv.New64a()
+	var buf []byte
 	for _, v := range vrps {
+		buf, _ = v.Prefix.AppendBinary(buf[:0])
+		buf = append(buf, byte(v.MaxLength), byte(v.ASN>>24), byte(v.ASN>>16), byte(v.ASN>>8), byte(v.ASN))
+		h.Write(buf)
 		a := authorization{maxLength: v.MaxLength, asn: v.ASN}
 		t.t.Modify(v.Prefix, func(old []authorization, _ bool) ([]authorization, bool) {
 			return append(old, a), false
 		})
 	}
+	t.fp = strconv.Itoa(len(vrps)) + "-" + strconv.FormatUint(h.Sum64(), 16)
 	return t
+}
+
+// Fingerprint identifies the VRPs (their count and a hash of the list):
+// answers built with one table are not valid with another. "" for nil.
+func (t *Table) Fingerprint() string {
+	if t == nil {
+		return ""
+	}
+	return t.fp
+}
+
+// Authorized returns the ASNs of the VRPs covering prefix (whatever their
+// maxLength), sorted; none when nothing covers it.
+func (t *Table) Authorized(prefix netip.Prefix) []uint32 {
+	if t == nil {
+		return nil
+	}
+	var out []uint32
+	for _, auths := range t.t.Supernets(prefix.Masked()) {
+		for _, a := range auths {
+			if !slices.Contains(out, a.asn) {
+				out = append(out, a.asn)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Len is the number of VRPs indexed.

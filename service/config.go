@@ -19,6 +19,7 @@ import (
 	"routewatch/collector"
 	"routewatch/pipeline"
 	"routewatch/ranges"
+	"routewatch/rpki"
 	"routewatch/store"
 )
 
@@ -26,9 +27,12 @@ import (
 // unknown keys are errors. See config/routewatch.example.yaml for every
 // key with its default.
 type Config struct {
-	Log       LogConfig       `yaml:"log"`
-	Store     StoreConfig     `yaml:"store"`
-	Ranges    ranges.Config   `yaml:"ranges"`
+	Log    LogConfig     `yaml:"log"`
+	Store  StoreConfig   `yaml:"store"`
+	Ranges ranges.Config `yaml:"ranges"`
+	// RPKI is route origin validation against a validator's VRP export
+	// (off while vrps is "").
+	RPKI      rpki.Config     `yaml:"rpki"`
 	Collector CollectorConfig `yaml:"collector"`
 	RISLive   RISLiveConfig   `yaml:"ris_live"`
 	Replay    ReplayConfig    `yaml:"replay"`
@@ -181,6 +185,9 @@ func (c *Config) applyDefaults() {
 	if c.Analyzer.CheckpointMaxAge == 0 {
 		c.Analyzer.CheckpointMaxAge = pipeline.DefaultCheckpointMaxAge
 	}
+	if c.RPKI.Refresh == 0 {
+		c.RPKI.Refresh = rpki.DefaultRefresh
+	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 10 * time.Second
 	}
@@ -310,6 +317,9 @@ func (c *Config) problems(lines keyLines) []Problem {
 	case "text", "json":
 	default:
 		errs = append(errs, fmt.Errorf("log.format: %q is not text or json", c.Log.Format))
+	}
+	if c.RPKI.Refresh < 0 {
+		errs = append(errs, fmt.Errorf("rpki.refresh: %s is negative", c.RPKI.Refresh))
 	}
 	switch c.Store.Backend {
 	case "memory":

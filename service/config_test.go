@@ -33,6 +33,7 @@ func TestExampleConfigDocumentsDefaults(t *testing.T) {
 		{"ris_live", got.RISLive, want.RISLive},
 		{"store.backend", got.Store.Backend, want.Store.Backend},
 		{"shutdown_timeout", got.ShutdownTimeout, want.ShutdownTimeout},
+		{"rpki", got.RPKI, want.RPKI},
 	}
 	for _, s := range sections {
 		t.Run(s.name, func(t *testing.T) {
@@ -105,6 +106,18 @@ func TestParseConfig(t *testing.T) {
 		{name: "ris_live internal knobs are not keys", yaml: "ris_live:\n  ping_interval: 1s\n", wantErr: "line 2: ris_live.ping_interval: unknown key"},
 		{name: "ris_live bad url", yaml: "ris_live:\n  enabled: true\n  url: https://ris-live.ripe.net/\n", wantErr: `ris_live.url: scheme "https"`},
 		{name: "ris_live bad ignore", yaml: "ris_live:\n  enabled: true\n  ignore_peers: [rrc00]\n", wantErr: "ris_live.ignore_peers[0]"},
+		{name: "rpki as in DESIGN.md", yaml: "rpki:\n  vrps: /var/lib/rpki-client/json\n  refresh: 5m\n", check: func(t *testing.T, c Config) {
+			if c.RPKI.VRPs != "/var/lib/rpki-client/json" || c.RPKI.Refresh != 5*time.Minute {
+				t.Errorf("rpki = %+v", c.RPKI)
+			}
+		}},
+		{name: "rpki defaults", yaml: "", check: func(t *testing.T, c Config) {
+			if c.RPKI.VRPs != "" || c.RPKI.Refresh != 10*time.Minute {
+				t.Errorf("rpki = %+v", c.RPKI)
+			}
+		}},
+		{name: "rpki unknown key", yaml: "rpki:\n  vrp: x.json\n", wantErr: "rpki.vrp: unknown key (did you mean vrps?)"},
+		{name: "rpki negative refresh", yaml: "rpki:\n  refresh: -1m\n", wantErr: "rpki.refresh"},
 		{name: "ris_live collector role", yaml: "store: {backend: redis, redis: {url: 'redis://x'}}\npipeline: {role: collector}\ncollector: {enabled: false}\nris_live: {enabled: true}\n"},
 	}
 	for _, tt := range tests {

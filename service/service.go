@@ -26,6 +26,7 @@ import (
 	"routewatch/ranges"
 	"routewatch/rislive"
 	"routewatch/route"
+	"routewatch/rpki"
 	"routewatch/store"
 )
 
@@ -40,6 +41,7 @@ type Service struct {
 	mrtErrors *prometheus.CounterVec
 	st        store.Store
 	refresh   *ranges.Refresher
+	rpki      *rpki.Refresher
 	demoSet   *ranges.Set
 	engine    *pipeline.Engine
 	coll      *collector.Collector
@@ -98,6 +100,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, console io.Writer
 	if cfg.Demo {
 		s.demoSet = demoRanges()
 	}
+	s.rpki = rpki.NewRefresher(cfg.RPKI, nil, logger, s.reg)
+	// The providers' configured origin ASNs are legitimate origins (nil:
+	// the analyzer's defaults).
+	acfg := cfg.Analyzer.Config
+	acfg.ProviderASNs = cfg.Ranges.WatchASNs
 
 	var notifier pipeline.Notifier
 	if len(cfg.Alert.Sinks) > 0 {
@@ -114,7 +121,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, console io.Writer
 	if role == RoleAnalyzer && !*cfg.Pipeline.WriteRoutes {
 		routes = nil // writer processes keep route state
 	}
-	s.engine = pipeline.New(pipeline.Deps{Tagger: s.tagger, Analyzer: analyzer.New(cfg.Analyzer.Config), Routes: routes,
+	s.engine = pipeline.New(pipeline.Deps{Tagger: s.tagger, Validator: s.validator, Analyzer: analyzer.New(acfg), Routes: routes,
 		Events: s.st, Notify: notifier, OnEvent: s.onEvent, Logger: logger, Registerer: s.reg,
 		Checkpoints: s.st, Checkpoint: cfg.Analyzer.CheckpointConfig})
 
@@ -137,7 +144,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, console io.Writer
 		return nil, err
 	}
 
-	a, err := api.New(cfg.API, s.st, matcherFunc(s.match), s.reg, logger, s.reg)
+	a, err := api.New(cfg.API, s.st, matcherFunc(s.match), s.reg, logger, s.reg, api.WithValidator(func() api.Validator { return s.rpki.Table() }))
 	if err != nil {
 		s.st.Close()
 		return nil, fmt.Errorf("service: api: %w", err)
@@ -153,6 +160,10 @@ func (s *Service) tagger() pipeline.Tagger {
 	}
 	return s.refresh.Set()
 }
+
+// validator returns the VRPs in force (nil before the first good load or
+// with rpki.vrps unset: every route's state is "").
+func (s *Service) validator() pipeline.Validator { return s.rpki.Table() }
 
 func (s *Service) match(p netip.Prefix) []route.Tag {
 	tags := s.refresh.Set().Match(p)
@@ -257,6 +268,12 @@ func (s *Service) Run(ctx context.Context) error {
 			"ranges_loaded", s.refresh.Set().Len())
 	}
 	cancel()
+	// VRPs likewise, so the first routes are validated.
+	vctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	if err := s.rpki.Refresh(vctx); err != nil {
+		s.logger.Warn("RPKI VRPs could not be loaded; routes carry no ROV state until a refresh succeeds", "err", err)
+	}
+	cancel()
 	if role := s.cfg.Pipeline.Role; role == RoleAll || role == RoleAnalyzer {
 		// Before anything is fed: the analyzer continues from its last
 		// checkpoint (or starts cold, said in the log).
@@ -266,6 +283,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.refresh.Run(gctx) })
+	g.Go(func() error { return s.rpki.Run(gctx) })
 	if s.memory != nil {
 		g.Go(func() error { return s.memory.Run(gctx) })
 	}

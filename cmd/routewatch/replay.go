@@ -21,16 +21,18 @@ import (
 	"routewatch/pipeline"
 	"routewatch/ranges"
 	"routewatch/route"
+	"routewatch/rpki"
 	"routewatch/service"
 )
 
 // replayConfig is what `replay --config` uses of a serve config file
 // (the same file `serve --config` takes, read by the same loader): the
-// analyzer thresholds and the ranges section.
+// analyzer thresholds, the ranges section and the rpki section.
 type replayConfig struct {
 	Analyzer  analyzer.Config
 	Ranges    []string
 	watchASNs map[string][]uint32 // nil: the defaults
+	RPKI      rpki.Config
 }
 
 func loadReplayConfig(path string) (replayConfig, error) {
@@ -38,7 +40,7 @@ func loadReplayConfig(path string) (replayConfig, error) {
 	if err != nil {
 		return replayConfig{}, fmt.Errorf("replay: config: %w", err)
 	}
-	return replayConfig{Analyzer: full.Analyzer.Config, Ranges: full.Ranges.Specs, watchASNs: full.Ranges.WatchASNs}, nil
+	return replayConfig{Analyzer: full.Analyzer.Config, Ranges: full.Ranges.Specs, watchASNs: full.Ranges.WatchASNs, RPKI: full.RPKI}, nil
 }
 
 // cmdReplay implements `routewatch replay [--ranges SPEC]... [--format
@@ -51,7 +53,7 @@ func cmdReplay(ctx context.Context, args []string, io stdio) int {
 	var specs multiFlag
 	fs.Var(&specs, "ranges", "provider ranges: FILE, URL or NAME=FILE (repeatable; default: origin-ASN watch list only)")
 	format := fs.String("format", "table", "output: table or json (one event per line)")
-	cfgPath := fs.String("config", "", "serve config `FILE`: its analyzer and ranges sections are used")
+	cfgPath := fs.String("config", "", "serve config `FILE`: its analyzer, ranges and rpki sections are used")
 	quiet := fs.Bool("q", false, "no progress and no summary on stderr")
 	sortIn := fs.Bool("sort", false, "merge the inputs by record time (default: read them in the order given, oldest first)")
 	fs.Usage = func() {
@@ -113,8 +115,21 @@ func cmdReplay(ctx context.Context, args []string, io stdio) int {
 		// a bounded amount of extra memory.
 		debug.SetGCPercent(400)
 	}
+	// VRPs are read once: a replay validates every watched route with the
+	// same table.
+	vrps := rpki.NewRefresher(cfg.RPKI, nil, slog.New(slog.DiscardHandler), nil)
+	if err := vrps.Refresh(ctx); err != nil {
+		fmt.Fprintf(io.err, "routewatch replay: %v\n", err)
+		return exitFail
+	}
+	// The configured origin ASNs are the providers' legitimate origins
+	// (nil: the analyzer's defaults).
+	cfg.Analyzer.ProviderASNs = cfg.watchASNs
 	r := newReplayer(cfg.Analyzer, set, io, *quiet)
 	r.sort = *sortIn
+	if t := vrps.Table(); t != nil {
+		r.val = t
+	}
 	events, err := r.run(ctx, fs.Args())
 	code := exitOK
 	if err != nil {
@@ -150,6 +165,7 @@ func cmdReplay(ctx context.Context, args []string, io stdio) int {
 type replayer struct {
 	an      *analyzer.Analyzer
 	tag     pipeline.Tagger
+	val     pipeline.Validator // nil: no VRPs
 	io      stdio
 	quiet   bool
 	started time.Time
@@ -168,7 +184,8 @@ func newReplayer(cfg analyzer.Config, tag pipeline.Tagger, io stdio, quiet bool)
 func (r *replayer) run(ctx context.Context, names []string) ([]route.Event, error) {
 	log := &eventLog{byID: map[string]route.Event{}}
 	reuse := make(chan route.Batch, 32)
-	eng := pipeline.New(pipeline.Deps{Tagger: func() pipeline.Tagger { return r.tag }, Analyzer: r.an, Events: log,
+	eng := pipeline.New(pipeline.Deps{Tagger: func() pipeline.Tagger { return r.tag }, Validator: func() pipeline.Validator { return r.val },
+		Analyzer: r.an, Events: log,
 		Recycle: reuse, Logger: slog.New(slog.NewTextHandler(r.io.err, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	// Sorted inputs are read at once: no progress bar per file.
 	r.feed = &mrtdata.Feed{Inputs: names, Stdin: r.io.in, Open: inputOpener(r.io, r.quiet || r.sort), Corrupt: r.errs.report, Reuse: reuse, Sort: r.sort}
@@ -224,11 +241,23 @@ func (r *replayer) summary(events []route.Event) string {
 	for _, e := range events {
 		kinds[e.Kind]++
 	}
+	// Every kind, in a fixed order: the three always, the others when
+	// they occurred.
+	parts := []string{}
+	for _, k := range []route.EventKind{route.KindPathShift, route.KindWithdrawal, route.KindPeerDown,
+		route.KindOriginChange, route.KindMoreSpecific, route.KindPrependChange, route.KindCommunityChange} {
+		if n := kinds[k]; n > 0 || k == route.KindPathShift || k == route.KindWithdrawal || k == route.KindPeerDown {
+			parts = append(parts, fmt.Sprintf("%d %s", n, k))
+		}
+		delete(kinds, k)
+	}
+	for _, k := range slices.Sorted(maps.Keys(kinds)) {
+		parts = append(parts, fmt.Sprintf("%d %s", kinds[k], k))
+	}
 	return fmt.Sprintf("replay: %d files, %d records, %d routes (%d watched), %d state changes, %d corrupt records; "+
-		"%d events (%d path_shift, %d withdrawal, %d peer_down) in %.2fs",
+		"%d events (%s) in %.2fs",
 		fs.Inputs, fs.Records, fs.Routes, st.Watched, fs.States, fs.Corrupt,
-		len(events), kinds[route.KindPathShift], kinds[route.KindWithdrawal], kinds[route.KindPeerDown],
-		time.Since(r.started).Seconds())
+		len(events), strings.Join(parts, ", "), time.Since(r.started).Seconds())
 }
 
 // writeEventsJSON writes one event per line (the event JSON contract).
