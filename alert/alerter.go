@@ -27,6 +27,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,6 +52,9 @@ type Alerter struct {
 	now    func() time.Time
 	jitter func() float64 // in [0,1)
 	wake   chan struct{}
+	// cycles counts the worker's completed outbox polls, so a test can
+	// wait for the worker to have seen a clock change instead of sleeping.
+	cycles atomic.Uint64
 
 	mu        sync.Mutex
 	state     map[stateKey]*eventState

@@ -29,6 +29,7 @@ func (a *Alerter) Run(ctx context.Context) error {
 	defer timer.Stop()
 	for {
 		n, err := a.cycle(ctx)
+		a.cycles.Add(1)
 		if ctx.Err() != nil {
 			return nil
 		}

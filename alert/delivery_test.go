@@ -289,7 +289,7 @@ func TestRetries(t *testing.T) {
 			}
 			pump(t, clock, outcome, func() bool { return counterValue(a.m.deliveries.WithLabelValues("s", outcome)) == 1 })
 			clock.Advance(3 * time.Hour) // nothing more may happen
-			time.Sleep(20 * time.Millisecond)
+			settle(t, a)
 			reqs := rc.requests()
 			if tt.requests > 0 && len(reqs) != tt.requests {
 				t.Errorf("%d requests, want %d", len(reqs), tt.requests)
@@ -423,7 +423,7 @@ func TestBurst50Slack(t *testing.T) {
 	// lets exactly one message through.
 	for k := 1; k <= 5; k++ {
 		eventually(t, fmt.Sprintf("message %d", k), func() bool { return len(rc.requests()) >= k })
-		time.Sleep(30 * time.Millisecond) // a second message in the same second would show up here
+		settle(t, a) // a second message in the same second would show up here
 		if n := len(rc.requests()); n != k {
 			t.Fatalf("%d messages within fake second %d, want %d", n, k, k)
 		}
@@ -431,7 +431,7 @@ func TestBurst50Slack(t *testing.T) {
 	}
 	pump(t, clock, "empty outbox", func() bool { return outboxEmpty(t, ob, clock) })
 	clock.Advance(2 * time.Hour) // parked parts must not resurface
-	time.Sleep(20 * time.Millisecond)
+	settle(t, a)
 	for _, id := range ids {
 		if c := count()[id]; c != 1 {
 			t.Errorf("event %s in %d messages", id, c)
@@ -526,7 +526,7 @@ func restartMidRetry(t *testing.T, mode string, first, second Outbox) {
 				return len(okGen) == len(evs) && outboxEmpty(t, ob, clock)
 			})
 			clock.Advance(3 * time.Hour)
-			time.Sleep(20 * time.Millisecond)
+			settle(t, b)
 
 			// A request cancelled by the stopping worker may still have
 			// been processed by the receiver: that is why retries keep the

@@ -513,6 +513,15 @@ func (rc *receiver) check() {
 
 // eventually polls cond until it holds; the deadline only bounds a hung
 // test, it asserts nothing about speed.
+// settle waits until the worker has completed two more outbox polls: the
+// first may have started before the caller's clock change, the second
+// began after it, so whatever that change allows has happened by then.
+func settle(t *testing.T, a *Alerter) {
+	t.Helper()
+	want := a.cycles.Load() + 2
+	eventually(t, "two worker cycles", func() bool { return a.cycles.Load() >= want })
+}
+
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
