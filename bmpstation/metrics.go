@@ -79,6 +79,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, r := range malformedReasons {
 		m.malformed.WithLabelValues(r)
 	}
+	// Series without a router label exist from startup (0 until it happens).
+	for _, r := range []string{"accepted", "rejected", "dialed", "dial_failed"} {
+		m.conns.WithLabelValues(r)
+	}
+	for _, to := range []string{"established", "down", "end_of_rib"} {
+		m.peerChanges.WithLabelValues(to)
+	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.messages, m.updates, m.unwatched, m.unknownWd, m.staleWd, m.treatAsWd,
 			m.malformed, m.conns, m.peerChanges, m.mirroring, m.terminated, m.stats, m.routerInfo, m.routers, m.routes} {
