@@ -72,6 +72,25 @@ type Config struct {
 	// DataClock takes time from the records only (a replay): it never
 	// moves on while no data arrives.
 	DataClock bool
+	// HoldClock, while open, keeps data time with the records as DataClock
+	// does; once closed the clock moves on by itself as usual. serve holds
+	// it during its startup replay, so a replay that stalls (a slow disk, a
+	// loaded machine) gives the same events as `routewatch replay`. nil:
+	// no hold.
+	HoldClock <-chan struct{}
+}
+
+// held reports whether ch is open (nil is never held).
+func held(ch <-chan struct{}) bool {
+	if ch == nil {
+		return false
+	}
+	select {
+	case <-ch:
+		return false
+	default:
+		return true
+	}
 }
 
 // idleAfter is how long no data must arrive before data time moves on
@@ -180,7 +199,7 @@ func (e *Engine) Run(ctx context.Context, in <-chan route.Batch, jobs <-chan Job
 		case <-tick.C:
 			// Data time moves on its own only while no data arrives, so a
 			// replay's events depend on its records alone.
-			if !cfg.DataClock && !e.lastData.IsZero() && e.now().Sub(e.lastWall) >= idleAfter {
+			if !cfg.DataClock && !held(cfg.HoldClock) && !e.lastData.IsZero() && e.now().Sub(e.lastWall) >= idleAfter {
 				e.clock(ctx, e.dataNow())
 			}
 			e.logFlush(ctx)

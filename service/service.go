@@ -54,6 +54,9 @@ type Service struct {
 	in        chan route.Batch
 	jobs      chan pipeline.Job
 	replayed  chan struct{}
+	// filesDone closes when the startup replay (replay.files) has been
+	// read: until then the engine's clock follows the records only.
+	filesDone chan struct{}
 	// printed is the last console line of each open event (printEvent
 	// runs on the engine's goroutine only).
 	printed map[string]string
@@ -63,7 +66,7 @@ type Service struct {
 // console receives one line per event change (nil: none).
 func New(ctx context.Context, cfg Config, logger *slog.Logger, console io.Writer) (*Service, error) {
 	s := &Service{cfg: cfg, logger: logger, console: console, reg: prometheus.NewRegistry(),
-		in: make(chan route.Batch, 64), jobs: make(chan pipeline.Job), replayed: make(chan struct{}),
+		in: make(chan route.Batch, 64), jobs: make(chan pipeline.Job), replayed: make(chan struct{}), filesDone: make(chan struct{}),
 		printed: map[string]string{}}
 	s.mrtErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "routewatch_mrt_corrupt_records_total", Help: "Corrupt MRT records skipped while replaying archives at startup.",
@@ -294,7 +297,7 @@ func (s *Service) Run(ctx context.Context) error {
 	role := s.cfg.Pipeline.Role
 	switch role {
 	case RoleAll:
-		g.Go(func() error { return s.engine.Run(gctx, s.in, s.jobs, pipeline.Config{}) })
+		g.Go(func() error { return s.engine.Run(gctx, s.in, s.jobs, pipeline.Config{HoldClock: s.filesDone}) })
 	case RoleCollector:
 		g.Go(func() error { return s.publish(gctx) })
 	case RoleAnalyzer:
@@ -317,6 +320,7 @@ func (s *Service) Run(ctx context.Context) error {
 		g.Go(func() error {
 			defer close(s.replayed)
 			s.replayFiles(gctx)
+			close(s.filesDone)
 			if s.cfg.Demo {
 				return s.feedDemo(gctx)
 			}
