@@ -2,10 +2,8 @@ package service
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -51,18 +49,7 @@ func TestReadmeCurlExamples(t *testing.T) {
 	cfg.Demo = true
 	cfg.API.Listen = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	cfg.Collector.Port = testenv.FreePort(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	runService(t, cfg)
 	base := "http://" + cfg.API.Listen
 	// The demo's event resolves at about 40 s of its 30 s-per-2 h clock.
 	for deadline := time.Now().Add(90 * time.Second); ; {
