@@ -1,6 +1,7 @@
 package api
 
 import (
+	"hash/maphash"
 	"net/netip"
 	"strings"
 	"sync"
@@ -17,13 +18,24 @@ import (
 // cursor, the VRPs in force) equals the one it was encoded from, so it is exact: the store is
 // still asked every time, but an unchanged answer is not built and encoded
 // again, which is most of a lookup's CPU. Bounded by the bytes it holds,
-// least recently used first out.
+// least recently used first out. Sharded by key: every request takes a
+// shard's lock (an LRU get moves the entry), and one lock for all of them
+// queued requests behind whichever holder the scheduler preempted.
 type respCache struct {
-	mu       sync.Mutex
-	lru      *simplelru.LRU[string, *cachedResp]
-	bytes    int64
-	max      int64
+	shards   [respShards]respShard
+	seed     maphash.Seed
 	maxEntry int64
+}
+
+// respShards: a power of two; each shard holds 1/respShards of the bound,
+// still 2 entries of the largest size (the bound / 16) at least.
+const respShards = 8
+
+type respShard struct {
+	mu    sync.Mutex
+	lru   *simplelru.LRU[string, *cachedResp]
+	bytes int64
+	max   int64
 }
 
 type cachedResp struct {
@@ -36,12 +48,31 @@ func newRespCache(max int64) *respCache {
 	if max <= 0 {
 		return nil
 	}
-	c := &respCache{max: max, maxEntry: max / 16}
-	// The byte bound is the real one; the count only has to be large.
-	c.lru, _ = simplelru.NewLRU[string, *cachedResp](1<<20, func(k string, v *cachedResp) {
-		c.bytes -= entrySize(k, v)
-	})
+	c := &respCache{seed: maphash.MakeSeed(), maxEntry: max / 16}
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.max = max / respShards
+		// The byte bound is the real one; the count only has to be large.
+		sh.lru, _ = simplelru.NewLRU[string, *cachedResp](1<<20/respShards, func(k string, v *cachedResp) {
+			sh.bytes -= entrySize(k, v)
+		})
+	}
 	return c
+}
+
+func (c *respCache) shard(key string) *respShard {
+	return &c.shards[maphash.String(c.seed, key)%respShards]
+}
+
+// size reports the bytes and entries held and the bound.
+func (c *respCache) size() (bytes, max int64, n int) {
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		bytes, max, n = bytes+sh.bytes, max+sh.max, n+sh.lru.Len()
+		sh.mu.Unlock()
+	}
+	return bytes, max, n
 }
 
 // entrySize approximates what an entry holds: key, fingerprint, body and
@@ -53,9 +84,10 @@ func (c *respCache) get(key, fp string) ([]byte, bool) {
 	if c == nil {
 		return nil, false
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	v, ok := c.lru.Get(key)
+	sh := c.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	v, ok := sh.lru.Get(key)
 	if !ok || v.fp != fp {
 		return nil, false
 	}
@@ -72,17 +104,18 @@ func (c *respCache) put(key, fp string, body []byte) {
 	if n > c.maxEntry {
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	sh := c.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
 	// Add replaces an entry of the same key without the eviction
 	// callback: account for the old one here.
-	if old, ok := c.lru.Peek(key); ok {
-		c.bytes -= entrySize(key, old)
+	if old, ok := sh.lru.Peek(key); ok {
+		sh.bytes -= entrySize(key, old)
 	}
-	c.lru.Add(key, v)
-	c.bytes += n
-	for c.bytes > c.max {
-		if _, _, ok := c.lru.RemoveOldest(); !ok {
+	sh.lru.Add(key, v)
+	sh.bytes += n
+	for sh.bytes > sh.max {
+		if _, _, ok := sh.lru.RemoveOldest(); !ok {
 			break
 		}
 	}

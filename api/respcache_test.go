@@ -144,20 +144,20 @@ func TestRespCacheBound(t *testing.T) {
 	for i := range 100 {
 		c.put(string(rune('a'+i%26))+string(rune('a'+i/26)), "fp", body)
 	}
-	if c.bytes > c.max || c.lru.Len() == 0 {
-		t.Fatalf("cache holds %d bytes in %d entries, bound %d", c.bytes, c.lru.Len(), c.max)
+	if bytes, max, n := c.size(); bytes > max || n == 0 || max != 16<<10 {
+		t.Fatalf("cache holds %d bytes in %d entries, bound %d", bytes, n, max)
 	}
 	c.put("big", "fp", make([]byte, 2<<10))
 	if _, ok := c.get("big", "fp"); ok {
 		t.Error("an entry above the per-entry bound was cached")
 	}
 	// Replacing one key over and over holds one entry's bytes.
-	before := c.bytes
+	before, _, _ := c.size()
 	for range 50 {
 		c.put("same", "fp", body)
 	}
-	if one := entrySize("same", &cachedResp{fp: "fp", body: body}); c.bytes > before+one {
-		t.Errorf("replacing a key leaks: %d bytes after, %d before, one entry %d", c.bytes, before, one)
+	if after, _, _ := c.size(); after > before+entrySize("same", &cachedResp{fp: "fp", body: body}) {
+		t.Errorf("replacing a key leaks: %d bytes after, %d before", after, before)
 	}
 	c.put("k", "fp1", body)
 	if _, ok := c.get("k", "fp2"); ok {

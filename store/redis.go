@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"sync"
 	"time"
 
@@ -18,8 +17,11 @@ import (
 
 // Redis is the shared, durable Store on Redis (single node or Cluster).
 type Redis struct {
-	cfg    RedisConfig
-	c      redis.UniversalClient
+	cfg RedisConfig
+	c   redis.UniversalClient
+	// w carries ApplyUpdates' round trips on a pool of its own, so reads
+	// never wait for a connection behind a write batch, nor it behind them.
+	w      redis.UniversalClient
 	log    *slog.Logger
 	m      *metrics
 	k      keys
@@ -28,7 +30,7 @@ type Redis struct {
 	closed bool
 	sum    summaryCache
 	ps     peerStatusCache
-	rc     *lru.Cache[netip.Prefix, *routeEntry] // nil: RouteCache off
+	rc     *routeCache // nil: RouteCache off
 	inv    *invalidations
 	evc    *lru.Cache[string, *eventsEntry]
 	evTok  struct {
@@ -51,35 +53,57 @@ func NewRedis(ctx context.Context, cfg RedisConfig, logger *slog.Logger, reg pro
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	var c redis.UniversalClient
+	c, err := newClient(cfg, 0)
+	if err != nil {
+		return nil, err
+	}
+	w, err := newClient(cfg, writePool)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	r := &Redis{cfg: cfg, c: c, w: w, log: logger, m: newMetrics(reg), k: keys{pre: cfg.KeyPrefix}, sum: summaryCache{ttl: cfg.SummaryTTL},
+		inv: newInvalidations()}
+	r.evc, _ = lru.New[string, *eventsEntry](eventsCachePages)
+	r.rc = newRouteCache(cfg.RouteCache)
+	if err := r.loadScripts(ctx); err != nil {
+		c.Close()
+		w.Close()
+		return nil, fmt.Errorf("store: connect redis: %w", err)
+	}
+	if _, err := r.checkRun(ctx, false); err != nil {
+		c.Close()
+		w.Close()
+		return nil, fmt.Errorf("store: connect redis: %w", err)
+	}
+	return r, nil
+}
+
+// writePool is the size of the write client's pool: ApplyUpdates issues
+// its round trips one after another, so a few writers share it.
+const writePool = 4
+
+// newClient connects a client of cfg; poolSize 0 keeps go-redis's default
+// (10 per CPU) or the URL's pool_size.
+func newClient(cfg RedisConfig, poolSize int) (redis.UniversalClient, error) {
 	if cfg.Cluster {
 		o, err := redis.ParseClusterURL(cfg.URL)
 		if err != nil {
 			return nil, fmt.Errorf("store: parse redis url: %w", err)
 		}
-		c = redis.NewClusterClient(o)
-	} else {
-		o, err := redis.ParseURL(cfg.URL)
-		if err != nil {
-			return nil, fmt.Errorf("store: parse redis url: %w", err)
+		if poolSize > 0 {
+			o.PoolSize = poolSize
 		}
-		c = redis.NewClient(o)
+		return redis.NewClusterClient(o), nil
 	}
-	r := &Redis{cfg: cfg, c: c, log: logger, m: newMetrics(reg), k: keys{pre: cfg.KeyPrefix}, sum: summaryCache{ttl: cfg.SummaryTTL},
-		inv: newInvalidations()}
-	r.evc, _ = lru.New[string, *eventsEntry](eventsCachePages)
-	if cfg.RouteCache > 0 {
-		r.rc, _ = lru.New[netip.Prefix, *routeEntry](cfg.RouteCache)
+	o, err := redis.ParseURL(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("store: parse redis url: %w", err)
 	}
-	if err := r.loadScripts(ctx); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("store: connect redis: %w", err)
+	if poolSize > 0 {
+		o.PoolSize = poolSize
 	}
-	if _, err := r.checkRun(ctx, false); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("store: connect redis: %w", err)
-	}
-	return r, nil
+	return redis.NewClient(o), nil
 }
 
 func (r *Redis) loadScripts(ctx context.Context) error {
@@ -177,16 +201,45 @@ type evalCall struct {
 	args []any
 }
 
-// evalAll runs the calls pipelined. Scripts vanish when Redis restarts, so
-// NOSCRIPT reloads them and re-runs just the failed calls.
+// scriptsPerTrip bounds the scripts sent in one round trip. Redis runs a
+// connection's pipelined commands back to back and is single-threaded: a
+// round trip of 100 apply scripts (~80 µs each) holds every other client,
+// the API's reads among them, for 8 ms. Slices of 16 let reads in between
+// (about 1 ms apart) for a round trip's overhead per slice.
+const scriptsPerTrip = 16
+
+// evalAll runs the calls pipelined, scriptsPerTrip at a time and in order,
+// on the read client.
 func (r *Redis) evalAll(ctx context.Context, calls []evalCall) ([]*redis.Cmd, error) {
+	return r.evalOn(ctx, r.c, calls)
+}
+
+// evalOn runs the calls pipelined on c, scriptsPerTrip at a time and in
+// order (a later call may depend on an earlier one's effect).
+func (r *Redis) evalOn(ctx context.Context, c redis.UniversalClient, calls []evalCall) ([]*redis.Cmd, error) {
+	cmds := make([]*redis.Cmd, 0, len(calls))
+	for len(calls) > 0 {
+		n := min(len(calls), scriptsPerTrip)
+		got, err := r.evalTrip(ctx, c, calls[:n])
+		if err != nil {
+			return nil, err
+		}
+		cmds = append(cmds, got...)
+		calls = calls[n:]
+	}
+	return cmds, nil
+}
+
+// evalTrip runs the calls in one pipeline. Scripts vanish when Redis
+// restarts, so NOSCRIPT reloads them and re-runs just the failed calls.
+func (r *Redis) evalTrip(ctx context.Context, c redis.UniversalClient, calls []evalCall) ([]*redis.Cmd, error) {
 	cmds := make([]*redis.Cmd, len(calls))
 	todo := make([]int, len(calls))
 	for i := range todo {
 		todo[i] = i
 	}
 	for attempt := 0; ; attempt++ {
-		pipe := r.c.Pipeline()
+		pipe := c.Pipeline()
 		for _, i := range todo {
 			cmds[i] = calls[i].s.EvalSha(ctx, pipe, calls[i].keys, calls[i].args...)
 		}
@@ -239,5 +292,5 @@ func (r *Redis) Close() error {
 		return nil
 	}
 	r.closed = true
-	return r.c.Close()
+	return errors.Join(r.c.Close(), r.w.Close())
 }

@@ -137,7 +137,8 @@ func (r *Redis) peerStatuses(ctx context.Context, addrs map[vantage]bool, ver st
 // cached under the old token and thrown away at the next change, which is
 // conservative.
 type peerStatusCache struct {
-	mu  sync.Mutex
+	// RW: every lookup reads it, only a new token or statuses write.
+	mu  sync.RWMutex
 	ver string
 	st  map[vantage]peerStatus
 	// seen: what a read that found ver current saw (invalidations).
@@ -146,9 +147,21 @@ type peerStatusCache struct {
 
 // observe records that ver was current when a read stamped st asked.
 func (c *peerStatusCache) observe(ver string, st stamp) {
+	if ver == "" {
+		return
+	}
+	// Most reads see what the last one saw: skip the write lock then. A
+	// seen up to a second older only ends the trust (trustMax) earlier.
+	c.mu.RLock()
+	same := ver == c.ver && c.seen.live == st.live && c.seen.epoch == st.epoch && c.seen.peers == st.peers &&
+		st.at.Sub(c.seen.at) < time.Second
+	c.mu.RUnlock()
+	if same {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if ver != "" && ver == c.ver {
+	if ver == c.ver {
 		c.seen = st
 	}
 }
@@ -156,8 +169,8 @@ func (c *peerStatusCache) observe(ver string, st stamp) {
 // token returns the cached token while no session-change notice may have
 // replaced it since it was last seen current.
 func (c *peerStatusCache) token(inv *invalidations) (string, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	if c.ver == "" || !inv.peersCurrent(c.seen) {
 		return "", false
 	}
@@ -172,8 +185,8 @@ const peerStatusCacheMax = 1 << 16
 func (c *peerStatusCache) lookup(ver string, addrs map[vantage]bool) (map[vantage]peerStatus, []vantage) {
 	out := make(map[vantage]peerStatus, len(addrs))
 	var missing []vantage
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	hit := ver != "" && ver == c.ver
 	for a := range addrs {
 		if st, ok := c.st[a]; ok && hit {

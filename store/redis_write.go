@@ -54,7 +54,7 @@ func (r *Redis) applyChunk(ctx context.Context, ups []route.Update) error {
 // and the run id (a changed one means Redis lost data: a gap).
 func (r *Redis) readEpochs(ctx context.Context, ups []route.Update) (map[vantage]string, error) {
 	addrs := map[vantage]*redis.StringCmd{}
-	pipe := r.c.Pipeline()
+	pipe := r.w.Pipeline()
 	runCmd := pipe.Get(ctx, r.k.run())
 	for i := range ups {
 		a := vantageOf(ups[i].Peer)
@@ -104,7 +104,7 @@ func (r *Redis) applyPaths(ctx context.Context, ups []route.Update, epochs map[v
 			encodeTags(u.Tags), hcount, hage, tok + strconv.Itoa(i), p.String(), r.k.inv(),
 		}}
 	}
-	cmds, err := r.evalAll(ctx, calls)
+	cmds, err := r.evalOn(ctx, r.w, calls)
 	// This process reads its own writes: its cached reads of these
 	// prefixes are void before ApplyUpdates returns (other processes learn
 	// from the notices the script published). Also on error: some calls
@@ -139,7 +139,7 @@ func parseApplyReply(c *redis.Cmd) (applyResult, error) {
 // writeIndexes issues a plan's changes: one pipeline of idempotent set
 // and index writes, then the peer and group scripts.
 func (r *Redis) writeIndexes(ctx context.Context, pl *indexPlan) error {
-	pipe := r.c.Pipeline()
+	pipe := r.w.Pipeline()
 	for g, ms := range pl.members {
 		add, rem := splitMembers(ms, netip.Prefix.String)
 		gn := groupName(g)
@@ -199,7 +199,7 @@ func (r *Redis) writeIndexes(ctx context.Context, pl *indexPlan) error {
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return err
 	}
-	_, err := r.evalAll(ctx, evals)
+	_, err := r.evalOn(ctx, r.w, evals)
 	return err
 }
 

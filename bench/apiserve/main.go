@@ -12,9 +12,12 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/http"
+	_ "net/http/pprof" // --pprof
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -57,6 +60,7 @@ func run() error {
 	notices := flag.Bool("notices", true, "run the Redis store's Run (change notices, as serve does)")
 	respCache := flag.Int64("response-cache", api.DefaultConfig().ResponseCache, "API response_cache in bytes (0: off)")
 	churn := flag.Int("churn", 0, "while serving, change this many routes a second (random prefix and peer, new upstream), as a collector would")
+	pprofAddr := flag.String("pprof", "", "serve net/http/pprof here (with block and mutex profiles on) for profiling runs")
 	flag.Var(&specs, "ranges", "provider range file (repeatable)")
 	flag.Parse()
 	if len(specs) == 0 {
@@ -159,6 +163,11 @@ func run() error {
 			_ = pprof.StartCPUProfile(f)
 		}()
 		defer pprof.StopCPUProfile()
+	}
+	if *pprofAddr != "" {
+		runtime.SetBlockProfileRate(int(10 * time.Microsecond))
+		runtime.SetMutexProfileFraction(10)
+		go func() { _ = http.ListenAndServe(*pprofAddr, nil) }()
 	}
 	fmt.Fprintf(os.Stderr, "apiserve: serving on http://%s\n", ln.Addr())
 	if *ready != "" {
