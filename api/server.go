@@ -146,88 +146,116 @@ func New(cfg Config, st Store, matcher Matcher, gatherer prometheus.Gatherer, lo
 	if len(s.tokens) == 0 {
 		logger.Warn("api: no tokens configured: read endpoints are open, admin endpoints are disabled")
 	}
+	s.e = s.newEcho()
+	s.routes(gatherer)
+	return s, nil
+}
+
+// newEcho is the Echo instance with the middleware every route passes.
+func (s *Server) newEcho() *echo.Echo {
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
 	e.Logger.SetOutput(io.Discard)
-	// Echo's default RealIP believes X-Forwarded-For from anyone; only
-	// configured proxies may speak for the client.
-	e.IPExtractor = echo.ExtractIPDirect()
-	if len(cfg.TrustedProxies) > 0 {
-		prefixes, _ := cfg.trustedPrefixes() // validated above
-		opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
-		for _, p := range prefixes {
-			opts = append(opts, echo.TrustIPRange(&net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}))
-		}
-		e.IPExtractor = echo.ExtractIPFromXFFHeader(opts...)
-	}
+	e.IPExtractor = s.ipExtractor()
 	e.HTTPErrorHandler = s.handleError
 	e.Pre(escapedPath)
 	e.Use(s.observe, s.headers, s.bodyLimit)
-	if len(cfg.CORS.AllowOrigins) > 0 {
+	if len(s.cfg.CORS.AllowOrigins) > 0 {
 		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
-			AllowOrigins: cfg.CORS.AllowOrigins,
+			AllowOrigins: s.cfg.CORS.AllowOrigins,
 			AllowMethods: []string{http.MethodGet, http.MethodHead, http.MethodPost},
 			AllowHeaders: []string{echo.HeaderAuthorization, echo.HeaderContentType},
 			MaxAge:       600,
 		}))
 	}
-	if cfg.RateLimit.RequestsPerSecond > 0 {
-		burst := cfg.RateLimit.Burst
-		if burst == 0 {
-			burst = int(math.Ceil(cfg.RateLimit.RequestsPerSecond))
-		}
-		e.Use(middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
-			// Probes and scrapes are not rate limited: only the API.
-			Skipper: func(c echo.Context) bool { return !strings.HasPrefix(c.Request().URL.Path, "/api/") },
-			Store: middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
-				Rate: rate.Limit(cfg.RateLimit.RequestsPerSecond), Burst: burst, ExpiresIn: 3 * time.Minute,
-			}),
-			IdentifierExtractor: func(c echo.Context) (string, error) { return clientKey(c.RealIP()), nil },
-			DenyHandler: func(c echo.Context, _ string, _ error) error {
-				s.m.rateLimited.Inc()
-				c.Response().Header().Set("Retry-After", "1")
-				return &Error{Status: http.StatusTooManyRequests, Message: "rate limit exceeded"}
-			},
-		}))
+	if s.cfg.RateLimit.RequestsPerSecond > 0 {
+		e.Use(s.rateLimiter())
 	}
+	return e
+}
 
-	// Every GET route answers HEAD too (load balancers, uptime checks).
-	get := func(g interface {
-		GET(string, echo.HandlerFunc, ...echo.MiddlewareFunc) *echo.Route
-		HEAD(string, echo.HandlerFunc, ...echo.MiddlewareFunc) *echo.Route
-	}, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
-		g.GET(path, h, m...)
-		g.HEAD(path, h, m...)
+// ipExtractor is where the client address comes from. Echo's default
+// RealIP believes X-Forwarded-For from anyone; only configured proxies may
+// speak for the client.
+func (s *Server) ipExtractor() echo.IPExtractor {
+	if len(s.cfg.TrustedProxies) == 0 {
+		return echo.ExtractIPDirect()
 	}
-	get(e, "/healthz", s.healthz)
-	get(e, "/readyz", s.readyz)
+	prefixes, _ := s.cfg.trustedPrefixes() // validated in New
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, p := range prefixes {
+		opts = append(opts, echo.TrustIPRange(&net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
+// rateLimiter limits the API's requests per client (clientKey).
+func (s *Server) rateLimiter() echo.MiddlewareFunc {
+	rl := s.cfg.RateLimit
+	burst := rl.Burst
+	if burst == 0 {
+		burst = int(math.Ceil(rl.RequestsPerSecond))
+	}
+	return middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
+		// Probes and scrapes are not rate limited: only the API.
+		Skipper: func(c echo.Context) bool { return !strings.HasPrefix(c.Request().URL.Path, "/api/") },
+		Store: middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
+			Rate: rate.Limit(rl.RequestsPerSecond), Burst: burst, ExpiresIn: 3 * time.Minute,
+		}),
+		IdentifierExtractor: func(c echo.Context) (string, error) { return clientKey(c.RealIP()), nil },
+		DenyHandler: func(c echo.Context, _ string, _ error) error {
+			s.m.rateLimited.Inc()
+			c.Response().Header().Set("Retry-After", "1")
+			return &Error{Status: http.StatusTooManyRequests, Message: "rate limit exceeded"}
+		},
+	})
+}
+
+// router is what addGET registers on: the Echo instance or a group.
+type router interface {
+	GET(string, echo.HandlerFunc, ...echo.MiddlewareFunc) *echo.Route
+	HEAD(string, echo.HandlerFunc, ...echo.MiddlewareFunc) *echo.Route
+}
+
+// addGET registers a GET route; every GET route answers HEAD too (load
+// balancers, uptime checks).
+func addGET(g router, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
+	g.GET(path, h, m...)
+	g.HEAD(path, h, m...)
+}
+
+// routes registers every route on s.e.
+func (s *Server) routes(gatherer prometheus.Gatherer) {
+	e := s.e
+	addGET(e, "/healthz", s.healthz)
+	addGET(e, "/readyz", s.readyz)
 	if gatherer != nil {
-		get(e, "/metrics", echo.WrapHandler(promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{
+		addGET(e, "/metrics", echo.WrapHandler(promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{
 			ErrorHandling: promhttp.ContinueOnError,
-			ErrorLog:      slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+			ErrorLog:      slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 		})))
 	}
-	get(e, "/api/v1/openapi.json", s.openapi)
+	addGET(e, "/api/v1/openapi.json", s.openapi)
 
 	read, admin := s.requireScope(ScopeRead), s.requireScope(ScopeAdmin)
 	v1 := e.Group("/api/v1")
 	// A prefix contains a slash: /prefixes/192.0.2.0/24 is the natural
 	// form; /prefixes/192.0.2.0%2F24 (one escaped segment) works too.
-	get(v1, "/prefixes/:addr/:len", s.getPrefix, read)
-	get(v1, "/prefixes/:addr", s.getPrefix, read)
-	get(v1, "/prefixes/:addr/:len/history", s.getHistory, read)
-	get(v1, "/prefixes/:addr/history", s.getHistory, read)
-	get(v1, "/events", s.getEvents, read)
+	addGET(v1, "/prefixes/:addr/:len", s.getPrefix, read)
+	addGET(v1, "/prefixes/:addr", s.getPrefix, read)
+	addGET(v1, "/prefixes/:addr/:len/history", s.getHistory, read)
+	addGET(v1, "/prefixes/:addr/history", s.getHistory, read)
+	addGET(v1, "/events", s.getEvents, read)
 	v1.POST("/events", s.postEvents, admin)
-	get(v1, "/events/:id", s.getEvent, read)
-	get(v1, "/incidents", s.getIncidents, read)
-	get(v1, "/providers", s.getProviders, read)
-	get(v1, "/providers/:provider/regions/:region", s.getRegion, read)
-	get(v1, "/peers", s.getPeers, read)
-	get(v1, "/asns/:asn/prefixes", s.getASNPrefixes, read)
+	addGET(v1, "/events/:id", s.getEvent, read)
+	addGET(v1, "/incidents", s.getIncidents, read)
+	addGET(v1, "/providers", s.getProviders, read)
+	addGET(v1, "/providers/:provider/regions/:region", s.getRegion, read)
+	addGET(v1, "/peers", s.getPeers, read)
+	addGET(v1, "/asns/:asn/prefixes", s.getASNPrefixes, read)
 	v1.GET("/stream", s.getStream, read) // a stream: HEAD would hold the connection
-	get(v1, "/events/:id/series", s.getSeries, read)
+	addGET(v1, "/events/:id/series", s.getSeries, read)
 	s.routeUI(e)
 	// Request series exist from startup: 0 GET 200 answers per route.
 	for _, r := range e.Routes() {
@@ -236,8 +264,6 @@ func New(cfg Config, st Store, matcher Matcher, gatherer prometheus.Gatherer, lo
 			s.m.duration.WithLabelValues(r.Path)
 		}
 	}
-	s.e = e
-	return s, nil
 }
 
 // clientKey is the rate-limit bucket of a client address: the address

@@ -21,10 +21,27 @@
 #
 # STORE=memory runs the same against the embedded store.
 #
+# --compare runs issue 20's case instead: reads while the same process
+# writes CHURN (default 1,000) route changes a second, default caches, the
+# paced prefix and events runs only, for the binary built from BEFORE (a
+# commit, default d46d33e: main before issue 20) and for this tree,
+# alternating, PASSES (default 2) times, each against a private
+# redis-server on a free port (so its CPU, command stats and latency
+# monitor are the run's alone). It ends with one table, before and after
+# side by side: p50, p99, late slots, CPU per request (apiserve and
+# redis-server), Redis's mean EVALSHA time and its event-loop stalls
+# (LATENCY, threshold 1 ms: the longest, and the seconds with one >= 5 ms).
+#
 # Usage: bench/api.sh [duration]
-#   env: STORE, REDIS_URL, PEERS, RATE, CONNS, WARM, CHURN, CACHES ("on off"), RANGES, BIG_CONNS
+#        bench/api.sh --compare [duration]
+#   env: STORE, REDIS_URL, PEERS, RATE, CONNS, WARM, CHURN, CACHES ("on off"), RANGES, BIG_CONNS,
+#        BEFORE, PASSES (--compare)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [[ ${1:-} == --compare ]]; then
+	shift
+	exec bench/api_compare.sh "$@"
+fi
 
 DUR=${1:-20s}
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
