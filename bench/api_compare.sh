@@ -69,8 +69,10 @@ measure() {
 	out=$(API_TARGETS="$work/targets.txt" API_RATE=$RATE wrk -t2 -c"$CONNS" -d"$DUR" --latency -s "bench/apiwrk/$2" "http://$addr")
 	n=$(echo "$out" | awk '/requests in/{print $1}')
 	ev=$("${rcli[@]}" info commandstats | tr -d '\r' | grep '^cmdstat_evalsha:' || true)
-	evc=$(echo "$ev" | sed -n 's/.*calls=\([0-9]*\).*/\1/p') evu=$(echo "$ev" | sed -n 's/.*usec_per_call=\([0-9.]*\).*/\1/p')
-	hist=$( { "${rcli[@]}" latency history command; "${rcli[@]}" latency history fast-command; } | awk 'NR%2==0')
+	evc=$(echo "$ev" | sed -n 's/^[^:]*:calls=\([0-9]*\).*/\1/p') evu=$(echo "$ev" | sed -n 's/.*usec_per_call=\([0-9.]*\).*/\1/p')
+	# Per second, the longest command of either kind.
+	hist=$( { "${rcli[@]}" latency history command; "${rcli[@]}" latency history fast-command; } |
+		awk 'NR%2==1{t=$1} NR%2==0{if($1>m[t])m[t]=$1} END{for(t in m)print m[t]}')
 	stall=$(echo "$hist" | sort -n | tail -1) s5=$(echo "$hist" | awk '$1>=5' | wc -l)
 	printf '%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s\n' "$pass" "$1" "$which" "$load" \
 		"$(echo "$out" | awk '/Requests\/sec/{printf "%.0f", $2}')" \
@@ -78,7 +80,7 @@ measure() {
 		"$(echo "$out" | sed -n 's/.*, \([0-9]*\) late slots/\1/p')" \
 		"$(echo "($(cpu "$pid") - $a0) * 1000000 / $n" | bc)" "$(echo "($(cpu "$rpid") - $r0) * 1000000 / $n" | bc)" \
 		"${evc:-0} x ${evu:-0} us" "${stall:-0} ms / $s5 s" >>"$work/rows"
-	echo "$out" | grep -E '50%|99%|requests in|Non-2xx|Socket errors|Pacing' | sed "s/^/  [$which pass $pass $1] /"
+	echo "$out" | grep -E '50%|99%|requests in|Non-2xx|Socket errors|Pacing' | sed "s|^|  [$which pass $pass $1] |"
 }
 
 for pass in $(seq "$PASSES"); do

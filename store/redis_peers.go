@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"strconv"
 	"sync"
@@ -181,13 +182,27 @@ func (c *peerStatusCache) token(inv *invalidations) (string, bool) {
 const peerStatusCacheMax = 1 << 16
 
 // lookup returns the cached statuses of addrs under ver and the addresses
-// it does not hold (all of them when ver is not the cached token).
+// it does not hold (all of them when ver is not the cached token). With
+// none missing, the map is the cache's own (never written again: store
+// replaces it): read only.
 func (c *peerStatusCache) lookup(ver string, addrs map[vantage]bool) (map[vantage]peerStatus, []vantage) {
-	out := make(map[vantage]peerStatus, len(addrs))
-	var missing []vantage
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	hit := ver != "" && ver == c.ver
+	if hit && len(addrs) <= len(c.st) {
+		all := true
+		for a := range addrs {
+			if _, ok := c.st[a]; !ok {
+				all = false
+				break
+			}
+		}
+		if all {
+			return c.st, nil
+		}
+	}
+	out := make(map[vantage]peerStatus, len(addrs))
+	var missing []vantage
 	for a := range addrs {
 		if st, ok := c.st[a]; ok && hit {
 			out[a] = st
@@ -197,19 +212,20 @@ func (c *peerStatusCache) lookup(ver string, addrs map[vantage]bool) (map[vantag
 	}
 	return out, missing
 }
+
 func (c *peerStatusCache) store(ver string, got map[vantage]peerStatus, seen stamp) {
 	if ver == "" {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if ver != c.ver || len(c.st)+len(got) > peerStatusCacheMax {
-		c.ver, c.st = ver, make(map[vantage]peerStatus, len(got))
+	// Copy on write: lookup hands the map out.
+	st := make(map[vantage]peerStatus, len(c.st)+len(got))
+	if ver == c.ver && len(c.st)+len(got) <= peerStatusCacheMax {
+		maps.Copy(st, c.st)
 	}
-	c.seen = seen
-	for a, st := range got {
-		c.st[a] = st
-	}
+	maps.Copy(st, got)
+	c.ver, c.st, c.seen = ver, st, seen
 }
 
 // Peers implements Store.

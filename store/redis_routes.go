@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -32,7 +33,8 @@ type storedPrefix struct {
 	hasHorizon bool
 	seq        uint64
 	exists     bool
-	ver        string // \x00v: the token of the last change ("" before versions existed)
+	ver        string     // \x00v: the token of the last change ("" before versions existed)
+	views      *viewCache // set on records kept in the route cache
 }
 
 func parseStoredPrefix(m map[string]string) (storedPrefix, error) {
@@ -84,6 +86,64 @@ func (r *Redis) loadPrefixes(ctx context.Context, ps []netip.Prefix) ([]PrefixRo
 	if err != nil {
 		return nil, nil, err
 	}
+	views, ok := cachedViews(sps, ver)
+	if !ok {
+		if views, ver, err = r.staleViews(ctx, sps, ver); err != nil {
+			return nil, nil, err
+		}
+	}
+	out := make([]PrefixRoutes, 0, len(ps))
+	for i, sp := range sps {
+		if len(sp.routes) == 0 {
+			continue
+		}
+		pr := PrefixRoutes{Prefix: ps[i], Tags: sp.tags, Routes: views[i]}
+		if sp.ver != "" && ver != "" {
+			pr.Version = sp.ver + "/" + ver
+		}
+		out = append(out, pr)
+	}
+	return out, sps, nil
+}
+
+// staleView is a cached record's routes with the staleness the peers'
+// statuses under token ver give them.
+type staleView struct {
+	ver    string
+	routes []Route
+}
+
+// viewCache holds a cached record's last staleView: most lookups of an
+// unchanged prefix under unchanged sessions need no copy of its routes.
+type viewCache struct{ p atomic.Pointer[staleView] }
+
+// cachedViews returns every record's routes viewed under the peers'
+// token ver, if each has them cached (or has no routes).
+func cachedViews(sps []*storedPrefix, ver string) ([][]Route, bool) {
+	if ver == "" {
+		return nil, false
+	}
+	views := make([][]Route, len(sps))
+	for i, sp := range sps {
+		if len(sp.routes) == 0 {
+			continue
+		}
+		if sp.views == nil {
+			return nil, false
+		}
+		v := sp.views.p.Load()
+		if v == nil || v.ver != ver {
+			return nil, false
+		}
+		views[i] = v.routes
+	}
+	return views, true
+}
+
+// staleViews gives every record's routes this moment's staleness and
+// caches them with the records (under the token the statuses came with).
+// The decoded records are shared through the cache: each view is a copy.
+func (r *Redis) staleViews(ctx context.Context, sps []*storedPrefix, ver string) ([][]Route, string, error) {
 	addrs := map[vantage]bool{}
 	for _, sp := range sps {
 		for _, rt := range sp.routes {
@@ -92,26 +152,23 @@ func (r *Redis) loadPrefixes(ctx context.Context, ps []netip.Prefix) ([]PrefixRo
 	}
 	st, ver, err := r.peerStatuses(ctx, addrs, ver)
 	if err != nil {
-		return nil, nil, err
+		return nil, "", err
 	}
-	out := make([]PrefixRoutes, 0, len(ps))
+	views := make([][]Route, len(sps))
 	for i, sp := range sps {
 		if len(sp.routes) == 0 {
 			continue
 		}
-		// The decoded record may be shared through the cache: the answer
-		// gets its own routes with this moment's staleness.
 		rs := slices.Clone(sp.routes)
 		for j := range rs {
 			rs[j].Stale = st[vantageOf(rs[j].Peer)].stale(sp.epochs[j])
 		}
-		pr := PrefixRoutes{Prefix: ps[i], Tags: sp.tags, Routes: rs}
-		if sp.ver != "" && ver != "" {
-			pr.Version = sp.ver + "/" + ver
+		views[i] = rs
+		if sp.views != nil && ver != "" {
+			sp.views.p.Store(&staleView{ver: ver, routes: rs})
 		}
-		out = append(out, pr)
 	}
-	return out, sps, nil
+	return views, ver, nil
 }
 
 // readPrefixes reads and decodes the routes hashes of ps, reusing the
@@ -183,6 +240,7 @@ func (r *Redis) readPrefixes(ctx context.Context, ps []netip.Prefix) ([]*storedP
 			sortStored(&sp)
 			sps[i] = &sp
 			if r.rc != nil && sp.ver != "" {
+				sp.views = &viewCache{}
 				r.rc.Add(ps[i], &routeEntry{sp: &sp, st: sts[i]})
 			}
 			r.m.readFull.Inc()

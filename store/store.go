@@ -207,6 +207,9 @@ type RouteWriter interface {
 
 // RouteReader reads current and past routes.
 type RouteReader interface {
+	// Routes returns the current routes of p (m: exact, covered or
+	// covering). The routes returned may share their slices with the
+	// store's cache: read only.
 	Routes(ctx context.Context, p netip.Prefix, m Match) ([]PrefixRoutes, error)
 	// RoutesPage is Routes one page at a time, ordered by prefix (address,
 	// then length), so a covered lookup of a short prefix never loads more
