@@ -16,9 +16,6 @@ func contractPeerSessionsAndStaleness(t *testing.T, s Store) {
 	mustStates(t, s, state(0, peerA, route.StateOpenConfirm, route.StateEstablished))
 	mustApply(t, s, ann(1, peerA, "192.0.2.0/24", awsW2, 3333, 16509), ann(1, peerA, "192.0.3.0/24", awsW2, 3333, 16509))
 	mustApply(t, s, ann(1, peerB, "192.0.2.0/24", awsW2, 2914, 16509))
-	down := state(10, peerA, route.StateEstablished, route.StateIdle)
-	down.Peer.ASN = 0 // dynamic peers report Idle without an ASN
-	mustStates(t, s, down, down)
 	stale := func(pfx string) map[route.Peer]bool {
 		out := map[route.Peer]bool{}
 		for _, pr := range routesOf(t, s, pfx, MatchExact) {
@@ -28,6 +25,14 @@ func contractPeerSessionsAndStaleness(t *testing.T, s Store) {
 		}
 		return out
 	}
+	// Read (and so cached, where a store caches) before the session goes
+	// down: the cached answer must not outlive it.
+	if got := stale("192.0.2.0/24"); got[peerA] || got[peerB] {
+		t.Errorf("before down: stale = %v", got)
+	}
+	down := state(10, peerA, route.StateEstablished, route.StateIdle)
+	down.Peer.ASN = 0 // dynamic peers report Idle without an ASN
+	mustStates(t, s, down, down)
 	if got := stale("192.0.2.0/24"); !got[peerA] || got[peerB] {
 		t.Errorf("after down: stale = %v", got)
 	}
