@@ -29,8 +29,9 @@
 # redis-server on a free port (so its CPU, command stats and latency
 # monitor are the run's alone). It ends with one table, before and after
 # side by side: p50, p99, late slots, CPU per request (apiserve and
-# redis-server), Redis's mean EVALSHA time and its event-loop stalls
-# (LATENCY, threshold 1 ms: the longest, and the seconds with one >= 5 ms).
+# redis-server), Redis's mean EVALSHA time and its slowest commands
+# (LATENCY, threshold 1 ms: the longest, and the seconds with one >= 5 ms;
+# per command, so a pipeline of many short scripts does not show there).
 #
 # Usage: bench/api.sh [duration]
 #        bench/api.sh --compare [duration]

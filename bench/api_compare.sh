@@ -95,6 +95,6 @@ for pass in $(seq "$PASSES"); do
 done
 
 echo
-echo "| pass | request | build | load (1 min) | req/s | p50 | **p99** | late slots | CPU/req apiserve | CPU/req redis | Redis EVALSHA calls x mean | Redis stall max / s >= 5 ms |"
+echo "| pass | request | build | load (1 min) | req/s | p50 | **p99** | late slots | CPU/req apiserve | CPU/req redis | Redis EVALSHA calls x mean | Redis slowest command / s with one >= 5 ms |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 sort -t'|' -k2,2 -k1,1n -s "$work/rows" | awk -F'|' '{printf "| %s | %s | %s | %s | %s | %s | **%s** | %s | %s µs | %s µs | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12}'
