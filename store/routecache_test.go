@@ -6,7 +6,9 @@ import (
 )
 
 func TestRouteCache(t *testing.T) {
-	pfx := func(i int) netip.Prefix { return netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), 24) }
+	pfx := func(i int) netip.Prefix {
+		return netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), 24)
+	}
 	tests := []struct {
 		name     string
 		size     int
