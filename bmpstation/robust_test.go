@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
+	"github.com/osrg/gobgp/v4/pkg/packet/bmp"
 
 	"routewatch/route"
 )
@@ -204,6 +205,49 @@ func TestSessionReplaced(t *testing.T) {
 	for _, it := range st.backlog {
 		if u, ok := it.(route.Update); ok && u.Prefix == pfx("198.18.5.0/24") {
 			t.Errorf("unwatched route handed on: %s", describe(u))
+		}
+	}
+}
+
+// TestStaleStatistics: a peer's Statistics Report gauges go with its Peer
+// Down, the router's with the end of its BMP session.
+func TestStaleStatistics(t *testing.T) {
+	st := startStation(t, Config{})
+	ph1 := hdr(0, 0, 0, "192.0.2.2", 65001)
+	ph2 := hdr(0, 0, 0, "192.0.2.3", 65002)
+	p1 := route.Peer{Addr: addr("192.0.2.2"), ASN: 65001, Router: "edge@127.0.0.1"}
+	p2 := route.Peer{Addr: addr("192.0.2.3"), ASN: 65002, Router: "edge@127.0.0.1"}
+	announce := func(ph bmp.BMPPeerHeader, asn uint32) []byte {
+		return routeMonMsg(t, ph, updateBytes(t, upd{announce: []string{"10.1.0.0/24"}, path: []uint32{asn}}))
+	}
+	r := dialStation(t, st.port)
+	r.send(initiationMsg(t, "edge"), peerUpMsg(t, ph1, as4Open, as4Open), peerUpMsg(t, ph2, as4Open, as4Open),
+		statsMsg(t, ph1), statsMsg(t, ph2), announce(ph1, 65001), announce(ph2, 65002))
+	st.waitFor("route of the first peer", isUpdate(p1, "10.1.0.0/24", false))
+	st.waitFor("route of the second peer", isUpdate(p2, "10.1.0.0/24", false))
+	gauge := func(peer string) float64 {
+		return st.metric("routewatch_bmp_statistics", "router", "edge@127.0.0.1", "peer", peer, "stat", "7")
+	}
+	for _, peer := range []string{"192.0.2.2", "192.0.2.3"} {
+		if got := gauge(peer); got != 500000 {
+			t.Fatalf("statistics of %s = %v, want 500000", peer, got)
+		}
+	}
+
+	r.send(peerDownMsg(t, ph1, 3, nil))
+	st.waitFor("first peer down", isState(p1, isDown))
+	if got := gauge("192.0.2.2"); got != 0 {
+		t.Errorf("after its Peer Down: statistics of the peer = %v, want none", got)
+	}
+	if got := gauge("192.0.2.3"); got != 500000 {
+		t.Errorf("after another peer's Peer Down: statistics of the peer still up = %v, want 500000", got)
+	}
+
+	must(t, r.conn.Close())
+	st.waitFor("second peer down", isState(p2, isDown))
+	for _, name := range []string{"routewatch_bmp_statistics", "routewatch_bmp_router_info"} {
+		if got := st.metric(name, "router", "edge@127.0.0.1"); got != 0 {
+			t.Errorf("after the session ended: %s of the router = %v, want none", name, got)
 		}
 	}
 }

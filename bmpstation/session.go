@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"routewatch/route"
 )
 
@@ -115,6 +117,8 @@ func (s *session) handle(m *message, at time.Time, idle bool) error {
 	case typePeerUp:
 		s.emit(nil, tr.peerUp(at, m.peer.key, m.peer.asn, m.up.families, cfg.EORTimeout))
 	case typePeerDown:
+		// Gauges go before the states: whoever sees the peer down sees them gone.
+		s.st.m.stats.DeletePartialMatch(prometheus.Labels{"router": s.name, "peer": statsPeer(m)})
 		s.emit(nil, tr.peerDown(at, m.peer.key, m.downReason))
 	case typeRouteMonitoring:
 		if m.withdrawn {
@@ -158,7 +162,8 @@ func (s *session) initiation(m *message) {
 	s.st.logger.Info("bmpstation: router connected", "router", s.name, "sys_name", m.sysName, "sys_descr", m.sysDescr)
 }
 
-func (s *session) statistics(m *message) {
+// statsPeer is the peer label of a message's Statistics Report gauges.
+func statsPeer(m *message) string {
 	peer := m.peer.key.addr.String()
 	if !m.peer.key.addr.IsValid() {
 		peer = m.peer.bgpID.String()
@@ -166,6 +171,11 @@ func (s *session) statistics(m *message) {
 	if m.peer.key.rd != 0 {
 		peer += " rd " + strconv.FormatUint(m.peer.key.rd, 10)
 	}
+	return peer
+}
+
+func (s *session) statistics(m *message) {
+	peer := statsPeer(m)
 	for _, st := range m.stats {
 		s.st.m.stats.WithLabelValues(s.name, peer, m.view.String(), strconv.Itoa(int(st.typ)), st.fam).Set(float64(st.value))
 	}
@@ -261,9 +271,11 @@ func (s *session) close(err error) {
 	if slot.gen != s.gen {
 		return
 	}
+	// Series go before the states: whoever sees the views down sees them gone.
+	s.st.m.routerInfo.DeleteLabelValues(s.name, slot.info[0], slot.info[1])
+	s.st.m.stats.DeletePartialMatch(prometheus.Labels{"router": s.name})
 	s.emit(nil, slot.tr.sessionDown(s.st.now(), reason))
 	s.st.m.sync(&slot.tr.counts)
 	s.flush()
-	s.st.m.routerInfo.DeleteLabelValues(s.name, slot.info[0], slot.info[1])
 	s.st.logger.Info("bmpstation: router session ended", "router", s.name, "reason", reason)
 }
