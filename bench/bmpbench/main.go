@@ -15,10 +15,12 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -41,15 +43,21 @@ const (
 	senderASN    = 65010
 )
 
-// watched is the bench's watch list: 11.0.0.0/11 holds 7 373 of each
-// router's IPv4 /24s and 2001::/32 its first 6 554 IPv6 /48s (14 % of a
-// 100 k table, 3 % of a 500 k one).
-var watched = []netip.Prefix{netip.MustParsePrefix("11.0.0.0/11"), netip.MustParsePrefix("2001::/32")}
+// watchLists are the bench's watch lists (-watch). bench: 11.0.0.0/11
+// holds 7 373 of each router's IPv4 /24s and 2001::/32 its first 6 554
+// IPv6 /48s (14 % of a 100 k table, 2.8 % of a 500 k one). 0.3%: 1 383
+// IPv4 /24s and 204 IPv6 /48s, 1 587 routes (0.32 % of a 500 k table, as
+// a real table against the cloud ranges). all: every route.
+var watchLists = map[string][]netip.Prefix{
+	"bench": {netip.MustParsePrefix("11.0.0.0/11"), netip.MustParsePrefix("2001::/32")},
+	"0.3%":  {netip.MustParsePrefix("11.0.0.0/14"), netip.MustParsePrefix("11.4.0.0/15"), netip.MustParsePrefix("2001::/37")},
+	"all":   {netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")},
+}
 
-type watcher struct{}
+type watcher []netip.Prefix
 
-func (watcher) Watched(u *route.Update) bool {
-	for _, p := range watched {
+func (w watcher) Watched(u *route.Update) bool {
+	for _, p := range w {
 		if p.Bits() <= u.Prefix.Bits() && p.Contains(u.Prefix.Addr()) {
 			return true
 		}
@@ -59,6 +67,7 @@ func (watcher) Watched(u *route.Update) bool {
 
 type result struct {
 	Mode       string  `json:"mode"`
+	Watch      string  `json:"watch"`
 	Routers    int     `json:"routers"`
 	Routes     uint64  `json:"routes"`
 	Watched    float64 `json:"watched_held"`
@@ -76,18 +85,24 @@ func main() {
 	index := flag.Int("index", 0, "send: this router's number")
 	bmpPort := flag.Int("bmp-port", 11919, "station port")
 	bgpPort := flag.Int("bgp-port", 11791, "collector port")
-	receivers := flag.String("receivers", "bmp,collector", "run: receivers to run, in order")
+	receivers := flag.String("receivers", "bmp,collector", "run: receivers to run, in order, each mode or mode/watch (bmp/all,bmp/0.3%,collector)")
+	watch := flag.String("watch", "bench", "watch list: bench | 0.3% | all")
 	flag.Parse()
+	w, ok := watchLists[*watch]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "bmpbench: unknown watch list %q\n", *watch)
+		os.Exit(2)
+	}
 	var err error
 	switch *mode {
 	case "run":
-		err = orchestrate(*routers, *routes, *bmpPort, *bgpPort, strings.Split(*receivers, ","))
+		err = orchestrate(*routers, *routes, *bmpPort, *bgpPort, *watch, strings.Split(*receivers, ","))
 	case "send":
 		err = send(*index, *routes, *bmpPort, *bgpPort)
 	case "bmp":
-		err = receiveBMP(*routers, *routes, *bmpPort)
+		err = receiveBMP(*routers, *routes, *bmpPort, *watch, w)
 	case "collector":
-		err = receiveCollector(*routers, *routes, *bgpPort)
+		err = receiveCollector(*routers, *routes, *bgpPort, *watch, w)
 	default:
 		err = fmt.Errorf("unknown mode %q", *mode)
 	}
@@ -97,18 +112,21 @@ func main() {
 	}
 }
 
-func orchestrate(routers, routes, bmpPort, bgpPort int, receivers []string) error {
+func orchestrate(routers, routes, bmpPort, bgpPort int, watch string, receivers []string) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
 	var senders []*exec.Cmd
+	var stdins []io.Writer
 	defer func() {
 		for _, s := range senders {
 			_ = s.Process.Kill()
 			_ = s.Wait()
 		}
 	}()
+	// The senders build their tables at the same time.
+	var outs []*bufio.Scanner
 	for i := range routers {
 		cmd := exec.Command(self, "-mode", "send", "-index", strconv.Itoa(i), "-routes", strconv.Itoa(routes),
 			"-bmp-port", strconv.Itoa(bmpPort), "-bgp-port", strconv.Itoa(bgpPort))
@@ -117,19 +135,43 @@ func orchestrate(routers, routes, bmpPort, bgpPort int, receivers []string) erro
 		if err != nil {
 			return err
 		}
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			return err
+		}
 		if err := cmd.Start(); err != nil {
 			return err
 		}
 		senders = append(senders, cmd)
-		if sc := bufio.NewScanner(out); !sc.Scan() || sc.Text() != "ready" {
+		stdins = append(stdins, in)
+		outs = append(outs, bufio.NewScanner(out))
+	}
+	var sendersKB int64
+	for i, sc := range outs {
+		if !sc.Scan() || sc.Text() != "ready" {
 			return fmt.Errorf("sender %d did not get ready", i)
 		}
+		sendersKB += pidStatus(senders[i].Process.Pid, "VmRSS:")
 	}
-	fmt.Fprintf(os.Stderr, "%d routers × %d routes ready\n", routers, routes)
+	fmt.Fprintf(os.Stderr, "%d routers × %d routes ready, senders' RSS %d MB, load %s\n", routers, routes, sendersKB/1024, loadavg())
 	var results []result
+	bmpRuns := 0
 	for _, m := range receivers {
+		w := watch
+		if mode, list, ok := strings.Cut(m, "/"); ok {
+			m, w = mode, list
+		}
+		if m == "bmp" {
+			if bmpRuns++; bmpRuns > 1 {
+				for _, in := range stdins {
+					if _, err := io.WriteString(in, "rebmp\n"); err != nil {
+						return err
+					}
+				}
+			}
+		}
 		cmd := exec.Command(self, "-mode", m, "-routers", strconv.Itoa(routers), "-routes", strconv.Itoa(routes),
-			"-bmp-port", strconv.Itoa(bmpPort), "-bgp-port", strconv.Itoa(bgpPort))
+			"-bmp-port", strconv.Itoa(bmpPort), "-bgp-port", strconv.Itoa(bgpPort), "-watch", w)
 		cmd.Stderr = os.Stderr
 		out, err := cmd.Output()
 		if err != nil {
@@ -140,20 +182,42 @@ func orchestrate(routers, routes, bmpPort, bgpPort int, receivers []string) erro
 			return fmt.Errorf("%s receiver output %q: %w", m, out, err)
 		}
 		results = append(results, r)
-		fmt.Fprintf(os.Stderr, "%-9s routers=%d routes=%d seconds=%.2f cpu=%.2fs maxrss=%d MB watched=%.0f rss/watched=%.0f B dropped=%v\n",
-			r.Mode, r.Routers, r.Routes, r.Seconds, r.CPUSeconds, r.MaxRSSKB/1024, r.Watched,
-			perWatched(r), r.Dropped)
+		fmt.Fprintf(os.Stderr, "%-9s watch=%s routers=%d routes=%d seconds=%.2f cpu=%.2fs maxrss=%d MB watched=%.0f rss/watched=%.0f B rss/route=%.0f B dropped=%v load %s\n",
+			r.Mode, r.Watch, r.Routers, r.Routes, r.Seconds, r.CPUSeconds, r.MaxRSSKB/1024, r.Watched,
+			perWatched(r), perRoute(r), r.Dropped, loadavg())
 		time.Sleep(2 * time.Second)
 	}
 	enc := json.NewEncoder(os.Stdout)
 	for _, r := range results {
 		_ = enc.Encode(r)
 	}
-	if len(results) == 2 && results[0].Mode == "bmp" && results[1].MaxRSSKB > 0 {
-		fmt.Fprintf(os.Stderr, "station/collector: RSS %.1f%%, CPU per route %.2fx\n",
-			100*float64(results[0].MaxRSSKB)/float64(results[1].MaxRSSKB), results[0].CPUSeconds/results[1].CPUSeconds)
+	for _, c := range results {
+		if c.Mode != "collector" || c.MaxRSSKB == 0 {
+			continue
+		}
+		for _, b := range results {
+			if b.Mode == "bmp" {
+				fmt.Fprintf(os.Stderr, "station (watch %s)/collector: RSS %.1f%%, CPU per route %.2fx\n", b.Watch,
+					100*float64(b.MaxRSSKB)/float64(c.MaxRSSKB), (b.CPUSeconds/float64(b.Routes))/(c.CPUSeconds/float64(c.Routes)))
+			}
+		}
 	}
 	return nil
+}
+
+func perRoute(r result) float64 {
+	if r.Routes == 0 {
+		return 0
+	}
+	return float64(r.MaxRSSKB-r.BaseRSSKB) * 1024 / float64(r.Routes)
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "?"
 }
 
 func perWatched(r result) float64 {
@@ -209,12 +273,29 @@ func send(index, routes, bmpPort, bgpPort int) error {
 	if err != nil {
 		return err
 	}
-	err = s.AddBmp(ctx, &api.AddBmpRequest{Address: receiverAddr, Port: uint32(bmpPort),
-		Policy: api.AddBmpRequest_MONITORING_POLICY_LOCAL, SysName: "router" + strconv.Itoa(index)})
-	if err != nil {
+	bmpReq := &api.AddBmpRequest{Address: receiverAddr, Port: uint32(bmpPort),
+		Policy: api.AddBmpRequest_MONITORING_POLICY_LOCAL, SysName: "router" + strconv.Itoa(index)}
+	if err := s.AddBmp(ctx, bmpReq); err != nil {
 		return err
 	}
+	// Return the table build's garbage: eight senders share the machine
+	// with the receiver.
+	debug.FreeOSMemory()
 	fmt.Println("ready")
+	// "rebmp" on stdin restarts the BMP client for the next station: with
+	// no BGP peer up it writes nothing once the table is sent, so it
+	// would not notice that the last station went away.
+	for sc := bufio.NewScanner(os.Stdin); sc.Scan(); {
+		if sc.Text() != "rebmp" {
+			continue
+		}
+		if err := s.DeleteBmp(ctx, &api.DeleteBmpRequest{Address: receiverAddr, Port: uint32(bmpPort)}); err != nil {
+			return err
+		}
+		if err := s.AddBmp(ctx, bmpReq); err != nil {
+			return err
+		}
+	}
 	select {}
 }
 
@@ -265,12 +346,12 @@ func synthPath(i int, local string) (*apiutil.Path, error) {
 
 // receiveBMP runs the station with a consumer that counts; done when every
 // router's every route was decoded (kept or dropped as unwatched).
-func receiveBMP(routers, routes, port int) error {
+func receiveBMP(routers, routes, port int, watch string, w watcher) error {
 	base := vmRSS()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	reg := prometheus.NewRegistry()
-	st, err := bmpstation.New(bmpstation.Config{Listen: fmt.Sprintf("%s:%d", receiverAddr, port)}, watcher{}, quietLogger(), reg)
+	st, err := bmpstation.New(bmpstation.Config{Listen: fmt.Sprintf("%s:%d", receiverAddr, port)}, w, quietLogger(), reg)
 	if err != nil {
 		return err
 	}
@@ -278,8 +359,9 @@ func receiveBMP(routers, routes, port int) error {
 	errc := make(chan error, 1)
 	go func() { errc <- st.Run(ctx, out) }()
 	want := float64(routers * routes)
-	var start time.Time
-	tick := time.NewTicker(20 * time.Millisecond)
+	var start, last time.Time
+	var lastSeen, lastHeld float64
+	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
@@ -290,12 +372,18 @@ func receiveBMP(routers, routes, port int) error {
 				start = time.Now()
 			}
 			_ = b
-		case <-tick.C:
+		case now := <-tick.C:
+			// Done once every route was decoded (kept or dropped) and
+			// nothing more came for a second: GoBGP may send a path twice.
 			seen := metricValue(reg, "routewatch_bmp_unwatched_total") + metricValue(reg, "routewatch_bmp_updates_total")
-			if seen >= want {
-				elapsed := time.Since(start)
-				return report(result{Mode: "bmp", Routers: routers, Routes: uint64(seen), Seconds: elapsed.Seconds(),
-					Watched: metricValue(reg, "routewatch_bmp_routes"), BaseRSSKB: base})
+			held := metricValue(reg, "routewatch_bmp_routes")
+			if seen != lastSeen || held != lastHeld {
+				last, lastSeen, lastHeld = now, seen, held
+				continue
+			}
+			if seen >= want && now.Sub(last) >= time.Second {
+				return report(result{Mode: "bmp", Watch: watch, Routers: routers, Routes: uint64(seen), Seconds: last.Sub(start).Seconds(),
+					Watched: held, BaseRSSKB: base})
 			}
 		}
 	}
@@ -303,7 +391,7 @@ func receiveBMP(routers, routes, port int) error {
 
 // receiveCollector runs the BGP collector (dynamic neighbors 127/8) with a
 // consumer that counts; done at the last router's End-of-RIB.
-func receiveCollector(routers, routes, port int) error {
+func receiveCollector(routers, routes, port int, watch string, w watcher) error {
 	base := vmRSS()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -332,7 +420,7 @@ func receiveCollector(routers, routes, port int) error {
 			for i := range b.Updates {
 				if !b.Updates[i].Withdraw {
 					n++
-					if (watcher{}).Watched(&b.Updates[i]) {
+					if w.Watched(&b.Updates[i]) {
 						watchedN++
 					}
 				}
@@ -346,7 +434,7 @@ func receiveCollector(routers, routes, port int) error {
 			// one End-of-RIB per family.
 			if eor >= routers && n >= uint64(routers*routes) {
 				elapsed := time.Since(start)
-				return report(result{Mode: "collector", Routers: routers, Routes: n, Seconds: elapsed.Seconds(),
+				return report(result{Mode: "collector", Watch: watch, Routers: routers, Routes: n, Seconds: elapsed.Seconds(),
 					Watched: float64(watchedN), BaseRSSKB: base, Dropped: metricValue(reg, "routewatch_bgp_dropped_updates_total")})
 			}
 		}
@@ -380,8 +468,14 @@ func report(r result) error {
 
 func vmRSS() int64 { return procStatus("VmRSS:") }
 
-func procStatus(key string) int64 {
-	b, err := os.ReadFile("/proc/self/status")
+func procStatus(key string) int64 { return statusOf("/proc/self/status", key) }
+
+func pidStatus(pid int, key string) int64 {
+	return statusOf("/proc/"+strconv.Itoa(pid)+"/status", key)
+}
+
+func statusOf(file, key string) int64 {
+	b, err := os.ReadFile(file)
 	if err != nil {
 		return -1
 	}
