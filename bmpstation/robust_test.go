@@ -210,7 +210,8 @@ func TestSessionReplaced(t *testing.T) {
 }
 
 // TestStaleStatistics: a peer's Statistics Report gauges go with its Peer
-// Down, the router's with the end of its BMP session.
+// Down, the router's with the end of its BMP session; session changes
+// carry the router's sysDescr.
 func TestStaleStatistics(t *testing.T) {
 	st := startStation(t, Config{})
 	ph1 := hdr(0, 0, 0, "192.0.2.2", 65001)
@@ -235,7 +236,10 @@ func TestStaleStatistics(t *testing.T) {
 	}
 
 	r.send(peerDownMsg(t, ph1, 3, nil))
-	st.waitFor("first peer down", isState(p1, isDown))
+	seen := st.waitFor("first peer down", isState(p1, isDown))
+	if s := seen[len(seen)-1].(route.PeerState); s.SysDescr != "raw test router" {
+		t.Errorf("peer down's SysDescr = %q, want the Initiation's", s.SysDescr)
+	}
 	if got := gauge("192.0.2.2"); got != 0 {
 		t.Errorf("after its Peer Down: statistics of the peer = %v, want none", got)
 	}

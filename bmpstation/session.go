@@ -181,14 +181,17 @@ func (s *session) statistics(m *message) {
 	}
 }
 
-// emit queues updates, then states; states end the batch (a batch's
-// updates come before its states).
+// emit queues updates, then states, which carry the router's sysDescr;
+// states end the batch (a batch's updates come before its states).
 func (s *session) emit(ups []route.Update, sts []route.PeerState) {
 	p := &s.slot.pending
 	if len(ups) > 0 {
 		p.Updates = append(p.Updates, ups...)
 	}
 	if len(sts) > 0 {
+		for i := range sts {
+			sts[i].SysDescr = s.slot.info[1]
+		}
 		p.States = append(p.States, sts...)
 		s.flush()
 	}

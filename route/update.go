@@ -202,6 +202,9 @@ type PeerState struct {
 	// sending its initial table.
 	EndOfRIB bool
 	Reason   string
+	// SysDescr is a BMP router's Initiation sysDescr (its sysName is in
+	// Peer.Router); empty for other sources.
+	SysDescr string
 }
 
 // Down reports whether this change takes the session out of Established.

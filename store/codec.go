@@ -19,13 +19,15 @@ import (
 var ErrCorrupt = errors.New("store: corrupt encoding")
 
 // Batch formats: version 1 ("RWB1") wrote a peer as its address and ASN;
-// version 2 ("RWB2", written now) adds the vantage point fields
-// (collector, router, distinguisher, view). Both decode: stream entries
-// and session histories written before an upgrade still read.
+// version 2 ("RWB2") adds the vantage point fields (collector, router,
+// distinguisher, view); version 3 ("RWB3", written now) a session
+// change's BMP sysDescr. All decode: stream entries and session histories
+// written before an upgrade still read.
 const (
 	attrsVersion = 1
 	batchMagicV1 = "RWB1"
-	batchMagic   = "RWB2"
+	batchMagicV2 = "RWB2"
+	batchMagic   = "RWB3"
 )
 
 // Batch is what flows through the Redis Stream between a collector process
@@ -72,7 +74,8 @@ func (e *enc) time(t time.Time) {
 type dec struct {
 	b   []byte
 	err error
-	v2  bool // batch format version 2: peers carry vantage point fields
+	v2  bool // batch format version ≥ 2: peers carry vantage point fields
+	v3  bool // batch format version 3: session changes carry sysDescr
 }
 
 func (d *dec) fail(what string) {
@@ -327,11 +330,12 @@ func EncodeBatch(b Batch) []byte {
 		e.u8(uint8(s.New))
 		e.boolean(s.EndOfRIB)
 		e.str(s.Reason)
+		e.str(s.SysDescr)
 	}
 	return e.b
 }
 
-// peer writes a peer in format version 2.
+// peer writes a peer in format version 2 and 3.
 func (e *enc) peer(p *route.Peer) {
 	e.addr(p.Addr)
 	e.uv(uint64(p.ASN))
@@ -381,6 +385,8 @@ func DecodeBatch(b []byte) (Batch, error) {
 	d := &dec{b: b[len(batchMagic):]}
 	switch string(b[:len(batchMagic)]) {
 	case batchMagic:
+		d.v2, d.v3 = true, true
+	case batchMagicV2:
 		d.v2 = true
 	case batchMagicV1:
 	default:
@@ -404,6 +410,9 @@ func DecodeBatch(b []byte) (Batch, error) {
 			s.New = route.SessionState(d.u8("new"))
 			s.EndOfRIB = d.boolean("eor")
 			s.Reason = d.str("reason")
+			if d.v3 {
+				s.SysDescr = d.str("sys descr")
+			}
 		}
 	}
 	if d.err == nil && len(d.b) != 0 {

@@ -47,6 +47,9 @@ func sampleBatches() map[string]Batch {
 			{Time: at(3), Source: "bgp", Peer: peerA, Old: route.StateEstablished, New: route.StateIdle, Reason: "hold timer expired"},
 			{Peer: peerB, Old: route.StateEstablished, New: route.StateEstablished, EndOfRIB: true},
 		}},
+		"bmp router": {States: []route.PeerState{
+			{Time: at(7), Source: "bmp", Peer: peerABMPPre, Old: route.StateIdle, New: route.StateEstablished, SysDescr: "Junos 23.4R1"},
+		}},
 		"mixed": {Updates: []route.Update{full, wd(2, peerB, "10.0.0.0/8")}, States: []route.PeerState{state(1, peerC, 5, 6)}},
 		"vantage points": {Updates: []route.Update{
 			ann(1, peerARRC00, "192.0.2.0/24", awsW2, 3333, 16509), ann(1, peerARRC01, "192.0.2.0/24", awsW2, 3333, 16509),
@@ -73,36 +76,37 @@ func TestBatchRoundTrip(t *testing.T) {
 	}
 }
 
-// TestDecodeBatchV1 decodes batches written by format version 1 (kept as
-// fuzz seeds v1-*: stream entries and session histories in Redis from
-// before vantage points): each is one of the sample batches, whose peers
-// have no vantage point fields.
-func TestDecodeBatchV1(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join("testdata", "fuzz", "FuzzDecodeBatch", "v1-*"))
-	if len(files) == 0 {
-		t.Fatal("no version 1 batches")
-	}
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			in := readSeed(t, f)
-			if !strings.HasPrefix(string(in), batchMagicV1) {
-				t.Fatal("not a version 1 batch seed")
-			}
-			got, err := DecodeBatch(in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, b := range sampleBatches() {
-				if reflect.DeepEqual(got, b) {
-					// Re-encoded, it is version 2 and the same batch.
-					if again, err := DecodeBatch(EncodeBatch(got)); err != nil || !reflect.DeepEqual(again, got) {
-						t.Errorf("v2 re-encoding: %v", err)
-					}
-					return
+// TestDecodeBatchOldVersions decodes batches written by format versions 1
+// and 2 (kept as fuzz seeds v1-*, v2-*: stream entries and session
+// histories in Redis from before vantage points and before sysDescr):
+// each is one of the sample batches, and re-encoded it is the same batch.
+func TestDecodeBatchOldVersions(t *testing.T) {
+	for _, v := range []struct{ seeds, magic string }{{"v1-*", batchMagicV1}, {"v2-*", batchMagicV2}} {
+		files, _ := filepath.Glob(filepath.Join("testdata", "fuzz", "FuzzDecodeBatch", v.seeds))
+		if len(files) == 0 {
+			t.Fatalf("no %s batches", v.magic)
+		}
+		for _, f := range files {
+			t.Run(filepath.Base(f), func(t *testing.T) {
+				in := readSeed(t, f)
+				if !strings.HasPrefix(string(in), v.magic) {
+					t.Fatalf("not a %s batch seed", v.magic)
 				}
-			}
-			t.Errorf("decoded %+v: none of the sample batches", got)
-		})
+				got, err := DecodeBatch(in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, b := range sampleBatches() {
+					if reflect.DeepEqual(got, b) {
+						if again, err := DecodeBatch(EncodeBatch(got)); err != nil || !reflect.DeepEqual(again, got) {
+							t.Errorf("re-encoding: %v", err)
+						}
+						return
+					}
+				}
+				t.Errorf("decoded %+v: none of the sample batches", got)
+			})
+		}
 	}
 }
 

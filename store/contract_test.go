@@ -121,6 +121,7 @@ func contractSuite(t *testing.T, mk backend) {
 		{"two collectors same feeder", Retention{}, contractTwoCollectorsSameFeeder},
 		{"bmp views same neighbor", Retention{}, contractBMPViewsSameNeighbor},
 		{"session down of one vantage point", Retention{}, contractSessionDownOfOneVantagePoint},
+		{"bmp router descr", Retention{}, contractBMPRouterDescr},
 		{"versions follow every change", Retention{}, contractVersionsFollowEveryChange},
 		{"same-second flap redelivered", Retention{}, contractSameSecondFlapRedelivered},
 		{"group summaries", Retention{}, contractGroupSummaries},

@@ -162,3 +162,30 @@ func contractSessionDownOfOneVantagePoint(t *testing.T, s Store) {
 		}
 	}
 }
+
+// contractBMPRouterDescr: a BMP router's sysDescr, on its session changes,
+// is kept on each of its vantage points and follows a new Initiation.
+func contractBMPRouterDescr(t *testing.T, s Store) {
+	ctx := context.Background()
+	up := func(sec int, p route.Peer, descr string) route.PeerState {
+		return route.PeerState{Time: at(sec), Source: "bmp", Peer: p, Old: route.StateIdle, New: route.StateEstablished, SysDescr: descr}
+	}
+	down := route.PeerState{Time: at(2), Source: "bmp", Peer: peerABMPPre, Old: route.StateEstablished, New: route.StateIdle}
+	if err := s.ApplyPeerStates(ctx, []route.PeerState{up(1, peerABMPPre, "Junos 23.4R1"), up(1, peerABMPPost, "Junos 23.4R1"), down}); err != nil {
+		t.Fatal(err)
+	}
+	ps := peersByKey(t, s)
+	if ps[peerABMPPre].SysDescr != "Junos 23.4R1" || ps[peerABMPPost].SysDescr != "Junos 23.4R1" {
+		t.Errorf("after up (and a down without sysDescr): peers = %+v", ps)
+	}
+	if err := s.ApplyPeerStates(ctx, []route.PeerState{up(3, peerABMPPre, "Junos 24.2R1")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := peersByKey(t, s)[peerABMPPre].SysDescr; got != "Junos 24.2R1" {
+		t.Errorf("after a new session: sysDescr = %q", got)
+	}
+	h, err := s.SessionHistory(ctx, peerABMPPre, 10)
+	if err != nil || len(h) != 3 || h[0].SysDescr != "Junos 24.2R1" {
+		t.Errorf("session history = %+v %v", h, err)
+	}
+}

@@ -22,6 +22,8 @@ type peerRec struct {
 	LastUpdate time.Time
 	Prefixes   int
 	Flaps      int
+	// SysDescr is the BMP router's latest Initiation sysDescr.
+	SysDescr string
 	// Epoch counts sessions: +1 each time the peer reaches Established.
 	// Paths learned in an older epoch are stale until re-announced.
 	Epoch uint64
@@ -38,7 +40,7 @@ func (p *peerRec) status() peerStatus {
 func (p *peerRec) info() PeerInfo {
 	return PeerInfo{
 		Peer: p.Peer, Source: p.Source, State: p.State, StateSince: p.StateSince,
-		LastUpdate: p.LastUpdate, Prefixes: p.Prefixes, Flaps: p.Flaps,
+		LastUpdate: p.LastUpdate, Prefixes: p.Prefixes, Flaps: p.Flaps, SysDescr: p.SysDescr,
 	}
 }
 
@@ -57,13 +59,17 @@ func (p *peerRec) applyState(s route.PeerState) bool {
 	if p.Known && s.Time.Before(p.StateSince) {
 		return false
 	}
+	descr := p.SysDescr != s.SysDescr && s.SysDescr != ""
+	if descr {
+		p.SysDescr = s.SysDescr
+	}
 	tr := strconv.Itoa(int(s.Old)) + ">" + strconv.Itoa(int(s.New))
 	if p.Known && s.Time.Equal(p.StateSince) && slices.Contains(p.Seen, tr) {
 		return false
 	}
 	if p.Known && p.State == s.New {
 		// End-of-RIB markers and repeated states are not transitions.
-		return false
+		return descr
 	}
 	wasUp := p.State == route.StateEstablished
 	nowUp := s.New == route.StateEstablished
@@ -96,6 +102,7 @@ func (p *peerRec) fields() map[string]any {
 		"flaps": strconv.Itoa(p.Flaps),
 		"epoch": strconv.FormatUint(p.Epoch, 10),
 		"seen":  strings.Join(p.Seen, ","),
+		"descr": p.SysDescr,
 	}
 }
 
@@ -119,6 +126,7 @@ func peerFromFields(v vantage, m map[string]string) peerRec {
 	p.LastUpdate = parseNanos(m["last"])
 	p.Flaps, _ = strconv.Atoi(m["flaps"])
 	p.Epoch, _ = strconv.ParseUint(m["epoch"], 10, 64)
+	p.SysDescr = m["descr"]
 	if s := m["seen"]; s != "" {
 		p.Seen = strings.Split(s, ",")
 	}

@@ -134,6 +134,9 @@ type PeerInfo struct {
 	Prefixes int `json:"prefixes"`
 	// Flaps counts transitions out of Established.
 	Flaps int `json:"flaps"`
+	// SysDescr is a BMP router's Initiation sysDescr (Peer.Router holds
+	// its sysName); empty for other sources.
+	SysDescr string `json:"sys_descr,omitempty"`
 }
 
 // GroupSummary describes one provider/region as currently seen.
