@@ -253,6 +253,7 @@ func (s *Server) routes(gatherer prometheus.Gatherer) {
 	addGET(v1, "/providers", s.getProviders, read)
 	addGET(v1, "/providers/:provider/regions/:region", s.getRegion, read)
 	addGET(v1, "/peers", s.getPeers, read)
+	addGET(v1, "/routers", s.getRouters, read)
 	addGET(v1, "/asns/:asn/prefixes", s.getASNPrefixes, read)
 	v1.GET("/stream", s.getStream, read) // a stream: HEAD would hold the connection
 	addGET(v1, "/events/:id/series", s.getSeries, read)

@@ -357,12 +357,13 @@ type peerInfoView struct {
 	LastUpdate    *time.Time `json:"last_update"`
 	Prefixes      int        `json:"prefixes"`
 	Flaps         int        `json:"flaps"`
+	SysDescr      string     `json:"sys_descr,omitempty"`
 }
 
 func viewPeerInfo(p store.PeerInfo, now time.Time) peerInfoView {
 	v := peerInfoView{
 		Peer: viewPeer(p.Peer), Source: p.Source, State: p.State.String(), StateSince: timePtr(p.StateSince),
-		LastUpdate: timePtr(p.LastUpdate), Prefixes: p.Prefixes, Flaps: p.Flaps,
+		LastUpdate: timePtr(p.LastUpdate), Prefixes: p.Prefixes, Flaps: p.Flaps, SysDescr: p.SysDescr,
 	}
 	if p.State == route.StateEstablished && !p.StateSince.IsZero() {
 		up := int64(now.Sub(p.StateSince) / time.Second)
