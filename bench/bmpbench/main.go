@@ -20,9 +20,11 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"os/signal"
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -119,12 +121,21 @@ func orchestrate(routers, routes, bmpPort, bgpPort int, watch string, receivers 
 	}
 	var senders []*exec.Cmd
 	var stdins []io.Writer
-	defer func() {
+	var mu sync.Mutex
+	stop := func() {
+		mu.Lock()
+		defer mu.Unlock()
 		for _, s := range senders {
 			_ = s.Process.Kill()
 			_ = s.Wait()
 		}
-	}()
+		senders = nil
+	}
+	defer stop()
+	// Interrupted, the senders (several GB) go too.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() { <-sig; stop(); os.Exit(1) }()
 	// The senders build their tables at the same time.
 	var outs []*bufio.Scanner
 	for i := range routers {
@@ -142,7 +153,9 @@ func orchestrate(routers, routes, bmpPort, bgpPort int, watch string, receivers 
 		if err := cmd.Start(); err != nil {
 			return err
 		}
+		mu.Lock()
 		senders = append(senders, cmd)
+		mu.Unlock()
 		stdins = append(stdins, in)
 		outs = append(outs, bufio.NewScanner(out))
 	}
