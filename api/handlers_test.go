@@ -50,6 +50,7 @@ var goldenCases = []apiCase{
 	{name: "region_not_found", target: "/api/v1/providers/aws/regions/mars-1", status: 404},
 	{name: "region_page", target: "/api/v1/providers/aws/regions/us-east-1?limit=1", status: 200},
 	{name: "peers", target: "/api/v1/peers", status: 200},
+	{name: "routers", target: "/api/v1/routers", status: 200},
 	{name: "asn_upstream", target: "/api/v1/asns/3356/prefixes", status: 200},
 	{name: "asn_origin", target: "/api/v1/asns/16509/prefixes", status: 200},
 	{name: "asn_none", target: "/api/v1/asns/4294967295/prefixes", status: 200},
