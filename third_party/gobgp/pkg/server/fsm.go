@@ -417,8 +417,12 @@ type fsm struct {
 	extendedMessage atomic.Bool
 
 	// safe for concurrent access
-	state                    fsmState
-	familyMap                atomic.Value // map[bgp.Family]bgp.BGPAddPathMode
+	state     fsmState
+	familyMap atomic.Value // map[bgp.Family]bgp.BGPAddPathMode
+	// capGen counts changes of capMap and familyMap (negotiated in
+	// OPEN); updateEventPeer caches what update events carry on it.
+	capGen                   atomic.Uint64
+	updateEvPeer             atomic.Pointer[updateEventPeer]
 	rtcEORWait               atomic.Bool
 	logger                   *slog.Logger
 	gracefulRestartTimer     *time.Timer
@@ -663,6 +667,7 @@ func (fsm *fsm) stateChange(nextState bgp.FSMState, reason *fsmStateReason) {
 
 		fsm.capMap = capmap
 		fsm.familyMap.Store(rfmap)
+		fsm.capGen.Add(1)
 
 		// RFC 8654 Section 4: a speaker MAY send a BGP Extended
 		// Message only if the peer advertised the BGP Extended
@@ -1920,10 +1925,20 @@ func (h *fsmHandler) recvMessageloop(ctx context.Context, conn net.Conn, holdtim
 
 					table.UpdatePathAttrs4ByteAs(h.fsm.logger, body)
 
-					if err = table.UpdatePathAggregator4ByteAs(body); err != nil {
-						m := err.(*bgp.MessageError)
-						nonblockSendChannel(h.fsm.notification, bgp.NewBGPNotificationMessage(m.TypeCode, m.SubTypeCode, m.Data))
-						return
+					if aggErr := table.UpdatePathAggregator4ByteAs(body); aggErr != nil {
+						m := aggErr.(*bgp.MessageError)
+						if m.ErrorHandling != bgp.ERROR_HANDLING_ATTRIBUTE_DISCARD {
+							h.fsm.logger.Warn("Session will be reset due to malformed BGP update message",
+								slog.String("State", h.fsm.state.String()),
+								slog.String("Error", aggErr.Error()))
+							nonblockSendChannel(h.fsm.notification, bgp.NewBGPNotificationMessage(m.TypeCode, m.SubTypeCode, m.Data))
+							return
+						}
+						// Discarded whether or not the revised error
+						// handling (RFC 7606) is enabled: RFC 6793 asks for it.
+						h.fsm.logger.Warn("Some attributes were discarded",
+							slog.String("State", h.fsm.state.String()),
+							slog.String("Error", aggErr.Error()))
 					}
 					fallthrough
 				case bgp.BGP_MSG_KEEPALIVE:

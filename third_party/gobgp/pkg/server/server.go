@@ -869,11 +869,8 @@ func (s *BgpServer) notifyPrePolicyUpdateWatcher(peer *peer, pathList []*table.P
 	if len(cloned) == 0 {
 		return
 	}
-	n := s.toConfig(peer, false)
-	conf := peer.fsm.pConf.ReadOnly()
-	peer.fsm.lock.Lock()
-	_, y := peer.fsm.capMap[bgp.BGP_CAP_FOUR_OCTET_AS_NUMBER]
-	peer.fsm.lock.Unlock()
+	c := peer.updateEventPeer()
+	n, conf, y := c.neighbor, c.conf, c.fourBytesAs
 	ev := &watchEventUpdate{
 		Message:      msg,
 		PeerAS:       conf.State.PeerAs,
@@ -900,11 +897,8 @@ func (s *BgpServer) notifyPostPolicyUpdateWatcher(peer *peer, pathList []*table.
 	if len(cloned) == 0 {
 		return
 	}
-	n := s.toConfig(peer, false)
-	conf := peer.fsm.pConf.ReadOnly()
-	peer.fsm.lock.Lock()
-	_, y := peer.fsm.capMap[bgp.BGP_CAP_FOUR_OCTET_AS_NUMBER]
-	peer.fsm.lock.Unlock()
+	c := peer.updateEventPeer()
+	n, conf, y := c.neighbor, c.conf, c.fourBytesAs
 	ev := &watchEventUpdate{
 		PeerAS:       conf.State.PeerAs,
 		LocalAS:      conf.Config.LocalAs,
@@ -945,11 +939,8 @@ func (s *BgpServer) notifyAdjInWithdrawWatcher(peer *peer, pathList []*table.Pat
 	}
 
 	cloned := clonePathList(withdrawals)
-	n := s.toConfig(peer, false)
-	conf := peer.fsm.pConf.ReadOnly()
-	peer.fsm.lock.Lock()
-	_, y := peer.fsm.capMap[bgp.BGP_CAP_FOUR_OCTET_AS_NUMBER]
-	peer.fsm.lock.Unlock()
+	c := peer.updateEventPeer()
+	n, conf, y := c.neighbor, c.conf, c.fourBytesAs
 	ev := &watchEventUpdate{
 		PeerAS:       conf.State.PeerAs,
 		LocalAS:      conf.Config.LocalAs,
@@ -963,6 +954,49 @@ func (s *BgpServer) notifyAdjInWithdrawWatcher(peer *peer, pathList []*table.Pat
 		Neighbor:     n,
 	}
 	s.notifyWatcher(watchEventTypeAdjInWithdraw, ev)
+}
+
+// updateEventPeer is what the update notifiers put in every
+// watchEventUpdate of a peer, built once per neighbor configuration and
+// OPEN negotiation instead of once per UPDATE (toConfig copies the whole
+// config and round-trips every capability).
+type updateEventPeer struct {
+	conf        *oc.Neighbor // the pConf it was built from
+	gen         uint64       // fsm.capGen it was built at
+	fourBytesAs bool
+	// neighbor is a reduced config: the address, peer group, AS numbers
+	// and AFI-SAFIs with the negotiated add-path receive state, i.e.
+	// what the consumers of update events read (the peer filters of
+	// WatchUpdate / WatchPostUpdate, MRT's IsAddPathReceiveEnabled).
+	// Shared by events: read only.
+	neighbor *oc.Neighbor
+}
+
+func (peer *peer) updateEventPeer() *updateEventPeer {
+	conf := peer.fsm.pConf.ReadOnly()
+	gen := peer.fsm.capGen.Load()
+	if c := peer.fsm.updateEvPeer.Load(); c != nil && c.conf == conf && c.gen == gen {
+		return c
+	}
+	n := &oc.Neighbor{Config: conf.Config, State: oc.NeighborState{
+		NeighborAddress: conf.State.NeighborAddress,
+		PeerGroup:       conf.State.PeerGroup,
+		PeerAs:          conf.State.PeerAs,
+		LocalAs:         conf.State.LocalAs,
+		RemoteRouterId:  conf.State.RemoteRouterId,
+	}}
+	n.AfiSafis = make([]oc.AfiSafi, len(conf.AfiSafis))
+	for i, af := range conf.AfiSafis {
+		n.AfiSafis[i].Config = af.Config
+		n.AfiSafis[i].State.Family = af.State.Family
+		n.AfiSafis[i].AddPaths.State.Receive = peer.isAddPathReceiveEnabled(af.State.Family)
+	}
+	peer.fsm.lock.Lock()
+	_, y := peer.fsm.capMap[bgp.BGP_CAP_FOUR_OCTET_AS_NUMBER]
+	peer.fsm.lock.Unlock()
+	c := &updateEventPeer{conf: conf, gen: gen, fourBytesAs: y, neighbor: n}
+	peer.fsm.updateEvPeer.Store(c)
+	return c
 }
 
 func newWatchEventPeer(peer *peer, m *fsmMsg, newState, oldState bgp.FSMState, t apiutil.PeerEventType) *watchEventPeer {
@@ -4653,8 +4687,14 @@ func convertFSMStateReasonToAPI(stateReason *fsmStateReason) (api.PeerState_Disc
 }
 
 func toPathApiUtil(path *table.Path) *apiutil.Path {
+	p := &apiutil.Path{}
+	setPathApiUtil(p, path)
+	return p
+}
+
+func setPathApiUtil(p *apiutil.Path, path *table.Path) {
 	// Best and SendMaxFiltered are set in ListPath API
-	p := &apiutil.Path{
+	*p = apiutil.Path{
 		Family:             path.GetFamily(),
 		Nlri:               path.GetNlri(),
 		Age:                path.GetTimestamp().Unix(),
@@ -4672,7 +4712,6 @@ func toPathApiUtil(path *table.Path) *apiutil.Path {
 		p.PeerID = s.ID
 		p.PeerAddress = s.Address
 	}
-	return p
 }
 
 type WatchEventMessageCallbacks struct {
@@ -4700,9 +4739,12 @@ func (s *BgpServer) WatchEvent(ctx context.Context, callbacks WatchEventMessageC
 				switch msg := ev.(type) {
 				case *watchEventUpdate:
 					if callbacks.OnPathUpdate != nil {
+						// One allocation for the batch, not one per path.
 						paths := make([]*apiutil.Path, len(msg.PathList))
+						buf := make([]apiutil.Path, len(msg.PathList))
 						for i, path := range msg.PathList {
-							paths[i] = toPathApiUtil(path)
+							setPathApiUtil(&buf[i], path)
+							paths[i] = &buf[i]
 						}
 						callbacks.OnPathUpdate(paths, msg.Timestamp)
 					}
@@ -4845,7 +4887,9 @@ type watchEventUpdate struct {
 	PostPolicy   bool
 	Init         bool
 	PathList     []*table.Path
-	Neighbor     *oc.Neighbor
+	// Neighbor is the full config (toConfig) in Init events, a reduced
+	// one (updateEventPeer) in events of received UPDATEs.
+	Neighbor *oc.Neighbor
 }
 
 type watchEventPeer struct {

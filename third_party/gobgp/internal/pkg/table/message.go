@@ -272,7 +272,10 @@ func UpdatePathAggregator4ByteAs(msg *bgp.BGPUpdate) error {
 	}
 
 	if aggAttr == nil && agg4Attr != nil {
-		return bgp.NewMessageError(bgp.BGP_ERROR_UPDATE_MESSAGE_ERROR, bgp.BGP_ERROR_SUB_MALFORMED_ATTRIBUTE_LIST, nil, "AS4 AGGREGATOR attribute exists, but AGGREGATOR doesn't")
+		// RFC 6793 section 4.2.3 / RFC 7606 section 7.7: an AS4_AGGREGATOR
+		// that cannot be merged is discarded, the UPDATE is kept.
+		msg.PathAttributes = append(msg.PathAttributes[:agg4AttrPos], msg.PathAttributes[agg4AttrPos+1:]...)
+		return bgp.NewMessageErrorWithErrorHandling(bgp.BGP_ERROR_UPDATE_MESSAGE_ERROR, bgp.BGP_ERROR_SUB_MALFORMED_ATTRIBUTE_LIST, nil, bgp.ERROR_HANDLING_ATTRIBUTE_DISCARD, nil, "AS4 AGGREGATOR attribute exists, but AGGREGATOR doesn't")
 	}
 
 	if agg4Attr != nil {
