@@ -5,7 +5,7 @@
 # With COMMIT, the receivers of a collectorbench built from that commit
 # (git archive, its own go.mod) run after this tree's in every round:
 # before/after figures from one run and one sender.
-# Usage: bench/collector.sh [ROUTES] [ROUNDS] [COMMIT]   (defaults 500000 2)
+# Usage: [PORT=n] bench/collector.sh [ROUTES] [ROUNDS] [COMMIT]   (defaults 500000 2, port 11790)
 set -eu
 cd "$(dirname "$0")/.."
 routes=${1:-500000}
@@ -24,5 +24,5 @@ if [ -n "$commit" ]; then
 fi
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 # shellcheck disable=SC2086 # $compare is a flag and its value, or empty
-"$bin" -routes "$routes" -rounds "$rounds" $compare
+"$bin" -routes "$routes" -rounds "$rounds" -port "${PORT:-11790}" $compare
 echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
