@@ -60,6 +60,7 @@ func main() {
 	port := flag.Int("port", 11790, "receiver port")
 	rounds := flag.Int("rounds", 2, "plain/collector pairs to run")
 	prof := flag.String("cpuprofile", "", "receiver modes: write a CPU profile")
+	memprof := flag.String("memprofile", "", "receiver modes: write an allocation profile (go tool pprof -sample_index=alloc_space)")
 	gogc := flag.String("collector-gogc", "", "run: GOGC for the collector receiver only (the plain one keeps the environment's)")
 	compare := flag.String("compare", "", "run: another collectorbench binary (e.g. built from an earlier commit) whose plain and collector receivers run after this one's in every round, fed by the same sender")
 	flag.Parse()
@@ -85,10 +86,25 @@ func main() {
 	default:
 		err = fmt.Errorf("unknown mode %q", *mode)
 	}
+	if err == nil && *memprof != "" {
+		err = writeAllocs(*memprof)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "collectorbench:", err)
 		os.Exit(1) //nolint:gocritic // the profile is not needed on failure
 	}
+}
+
+func writeAllocs(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // orchestrate starts the sender once and the receivers in turn.
