@@ -4688,17 +4688,17 @@ func convertFSMStateReasonToAPI(stateReason *fsmStateReason) (api.PeerState_Disc
 
 func toPathApiUtil(path *table.Path) *apiutil.Path {
 	p := &apiutil.Path{}
-	setPathApiUtil(p, path)
+	setPathApiUtil(p, path, path.GetPathAttrs())
 	return p
 }
 
-func setPathApiUtil(p *apiutil.Path, path *table.Path) {
+func setPathApiUtil(p *apiutil.Path, path *table.Path, attrs []bgp.PathAttributeInterface) {
 	// Best and SendMaxFiltered are set in ListPath API
 	*p = apiutil.Path{
 		Family:             path.GetFamily(),
 		Nlri:               path.GetNlri(),
 		Age:                path.GetTimestamp().Unix(),
-		Attrs:              path.GetPathAttrs(),
+		Attrs:              attrs,
 		Stale:              path.IsStale(),
 		Withdrawal:         path.IsWithdraw,
 		IsFromExternal:     path.IsFromExternal(),
@@ -4739,11 +4739,18 @@ func (s *BgpServer) WatchEvent(ctx context.Context, callbacks WatchEventMessageC
 				switch msg := ev.(type) {
 				case *watchEventUpdate:
 					if callbacks.OnPathUpdate != nil {
-						// One allocation for the batch, not one per path.
+						// One allocation for the batch, not one per path,
+						// and one attribute list for paths that share
+						// their root's (read only, like the attributes).
 						paths := make([]*apiutil.Path, len(msg.PathList))
 						buf := make([]apiutil.Path, len(msg.PathList))
+						var prevRoot, prevAttrs []bgp.PathAttributeInterface
 						for i, path := range msg.PathList {
-							setPathApiUtil(&buf[i], path)
+							root := path.RootPathAttrs()
+							if len(root) == 0 || len(root) != len(prevRoot) || &root[0] != &prevRoot[0] {
+								prevRoot, prevAttrs = root, path.GetPathAttrs()
+							}
+							setPathApiUtil(&buf[i], path, prevAttrs)
 							paths[i] = &buf[i]
 						}
 						callbacks.OnPathUpdate(paths, msg.Timestamp)

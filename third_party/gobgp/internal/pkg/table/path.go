@@ -565,6 +565,26 @@ func (path *Path) GetPathAttrs() []bgp.PathAttributeInterface {
 	}
 }
 
+// RootPathAttrs returns the attribute list of the path this one was
+// cloned from when no path in between adds or deletes attributes (then
+// GetPathAttrs returns a copy of it), else nil. The IPv4 paths of one
+// UPDATE share their roots' list.
+func (path *Path) RootPathAttrs() []bgp.PathAttributeInterface {
+	p := path
+	for {
+		if len(p.dels) > 0 {
+			return nil
+		}
+		if p.parent == nil {
+			return p.pathAttrs
+		}
+		if len(p.pathAttrs) > 0 {
+			return nil
+		}
+		p = p.parent
+	}
+}
+
 func (path *Path) getPathAttr(typ bgp.BGPAttrType) bgp.PathAttributeInterface {
 	p := path
 	for {
