@@ -3,6 +3,9 @@
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
+# go.mod replaces github.com/osrg/gobgp/v4 with the patched copy in
+# third_party/gobgp: it must be there before the modules are resolved.
+COPY third_party/ third_party/
 RUN go mod download
 COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/routewatch ./cmd/routewatch

@@ -2,7 +2,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: build test staticcheck test-short vet fmt fuzz bench demo openapi-lint deploy-check
+.PHONY: build test staticcheck test-short vet fmt fuzz bench demo openapi-lint deploy-check gobgp-update gobgp-check
 
 build:
 	$(GO) build -o bin/routewatch ./cmd/routewatch
@@ -50,3 +50,12 @@ deploy-check:
 	$(PROMTOOL) check rules deploy/prometheus/routewatch-rules.yml
 	$(PROMTOOL) test rules deploy/prometheus/routewatch-rules.test.yml
 	python3 -c 'import json,sys; d=json.load(open("deploy/grafana/routewatch-dashboard.json")); assert d["panels"], "no panels"'
+
+# The patched GoBGP copy (third_party/gobgp/README.md): gobgp-update
+# re-copies it from the module cache and applies patches/*.diff;
+# gobgp-check fails if the committed copy differs from that.
+gobgp-update:
+	sh third_party/gobgp/update.sh
+gobgp-check: gobgp-update
+	git diff --exit-code -- third_party/gobgp
+	@test -z "$$(git status --porcelain -- third_party/gobgp)" || { git status --short -- third_party/gobgp; exit 1; }

@@ -141,6 +141,9 @@ func unparsedNLRI(r slog.Record) bool {
 type watchList struct {
 	mu sync.Mutex
 	m  map[string]time.Time
+	// n is len(m): GoBGP asks Enabled for every path's debug record, and
+	// the list is almost always empty.
+	n atomic.Int64
 }
 
 func (w *watchList) add(key string, until time.Time) {
@@ -150,10 +153,14 @@ func (w *watchList) add(key string, until time.Time) {
 		w.m = map[string]time.Time{}
 	}
 	w.m[key] = until
+	w.n.Store(int64(len(w.m)))
 }
 
+// active reports whether any peer is watched (cheap, no lock).
+func (w *watchList) active() bool { return w.n.Load() > 0 }
+
 func (w *watchList) has(key string, now time.Time) bool {
-	if key == "" {
+	if key == "" || !w.active() {
 		return false
 	}
 	w.mu.Lock()
@@ -161,6 +168,7 @@ func (w *watchList) has(key string, now time.Time) bool {
 	until, ok := w.m[key]
 	if ok && now.After(until) {
 		delete(w.m, key)
+		w.n.Store(int64(len(w.m)))
 		return false
 	}
 	return ok
@@ -199,7 +207,7 @@ type countingHandler struct {
 }
 
 func (h *countingHandler) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= slog.LevelWarn || h.inner.Enabled(ctx, l) || (l == slog.LevelDebug && h.watched.has(h.key, time.Now()))
+	return l >= slog.LevelWarn || h.inner.Enabled(ctx, l) || (l == slog.LevelDebug && h.watched.active() && h.watched.has(h.key, time.Now()))
 }
 
 func (h *countingHandler) Handle(ctx context.Context, r slog.Record) error {

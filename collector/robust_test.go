@@ -287,15 +287,19 @@ func TestMalformedInput(t *testing.T) {
 		// would keep the replaced path; the collector resets the session
 		// (RFC 7606 5.3), so the old path is gone.
 		{"ORIGIN length past the attribute block", [][]byte{attrASPath, attrNextHop, {0x40, 1, 5, 0}}, handlingSessionReset, resetUnparsedNLRI},
-		// RFC 6793/7606 say discard; GoBGP v4.8.0 resets the session
-		// without a log record (docs/upstream/gobgp-as4-aggregator.md):
-		// the reset must at least be counted.
-		{"AS4_AGGREGATOR without AGGREGATOR", [][]byte{attrOrigin, attrASPath, attrNextHop, attr(0xc0, 18, []byte{0, 0, 0xfd, 0xe8, 127, 0, 0, 7})}, handlingSessionReset, resetMalformedUpdate},
+		// RFC 6793 4.2.3 / RFC 7606 7.7: the attribute is discarded, the
+		// session stays up and the route is kept without an aggregator.
+		// GoBGP v4.8.0 reset the session; routewatch's copy carries the
+		// fix (docs/upstream/gobgp-as4-aggregator.md).
+		{"AS4_AGGREGATOR without AGGREGATOR", [][]byte{attrOrigin, attrASPath, attrNextHop, attr(0xc0, 18, []byte{0, 0, 0xfd, 0xe8, 127, 0, 0, 7})}, handlingAttributeDiscard, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			label := func() float64 { return r.metric("routewatch_bgp_malformed_total", "handling", tc.handling) }
 			resets := func() float64 { return r.metric("routewatch_bgp_session_resets_total", "reason", tc.reason) }
-			before, total, resetsBefore := label(), malformed(), resets()
+			sessionResets := func() float64 {
+				return r.metric("routewatch_bgp_malformed_total", "handling", handlingSessionReset)
+			}
+			before, total, resetsBefore, sessionResetsBefore := label(), malformed(), resets(), sessionResets()
 			p := session(t)
 			nlri := "10.77.0.0/24"
 			valid(p, nlri)
@@ -319,6 +323,9 @@ func TestMalformedInput(t *testing.T) {
 				}
 			}
 			if tc.handling != handlingSessionReset {
+				if got := sessionResets(); got != sessionResetsBefore {
+					t.Errorf("malformed_total{handling=session_reset} went from %v to %v; the session should have stayed up", sessionResetsBefore, got)
+				}
 				p.conn.Close()
 				expectDown(t)
 			}

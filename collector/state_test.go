@@ -179,3 +179,35 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 	must(t, err)
 	return mfs[0].GetMetric()[0].GetCounter().GetValue()
 }
+
+// TestWatchList: a peer is watched until its deadline, and an empty list
+// answers without its lock.
+func TestWatchList(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	var w watchList
+	if w.active() || w.has("192.0.2.2", t0) {
+		t.Fatal("empty list watches something")
+	}
+	w.add("192.0.2.2", t0.Add(time.Minute))
+	for _, tc := range []struct {
+		name string
+		key  string
+		at   time.Time
+		want bool
+	}{
+		{"watched peer before its deadline", "192.0.2.2", t0, true},
+		{"other peer", "192.0.2.3", t0, false},
+		{"no key", "", t0, false},
+		{"after the deadline", "192.0.2.2", t0.Add(2 * time.Minute), false},
+		{"expired entry was removed", "192.0.2.2", t0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := w.has(tc.key, tc.at); got != tc.want {
+				t.Fatalf("has(%q) = %v, want %v", tc.key, got, tc.want)
+			}
+		})
+	}
+	if w.active() {
+		t.Error("list still active after its only entry expired")
+	}
+}

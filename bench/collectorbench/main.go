@@ -44,6 +44,7 @@ const (
 // result is one receiver run.
 type result struct {
 	Mode     string  `json:"mode"`
+	Binary   string  `json:"binary,omitempty"` // -compare runs: "this" or "compare"
 	Routes   uint64  `json:"routes"`
 	Seconds  float64 `json:"seconds"`
 	MaxRSSKB int64   `json:"maxrss_kb"`
@@ -59,7 +60,9 @@ func main() {
 	port := flag.Int("port", 11790, "receiver port")
 	rounds := flag.Int("rounds", 2, "plain/collector pairs to run")
 	prof := flag.String("cpuprofile", "", "receiver modes: write a CPU profile")
+	memprof := flag.String("memprofile", "", "receiver modes: write an allocation profile (go tool pprof -sample_index=alloc_space)")
 	gogc := flag.String("collector-gogc", "", "run: GOGC for the collector receiver only (the plain one keeps the environment's)")
+	compare := flag.String("compare", "", "run: another collectorbench binary (e.g. built from an earlier commit) whose plain and collector receivers run after this one's in every round, fed by the same sender")
 	flag.Parse()
 	if *prof != "" {
 		f, err := os.Create(*prof)
@@ -73,7 +76,7 @@ func main() {
 	var err error
 	switch *mode {
 	case "run":
-		err = orchestrate(*routes, *port, *rounds, *gogc)
+		err = orchestrate(*routes, *port, *rounds, *gogc, *compare)
 	case "send":
 		err = send(*routes, *port)
 	case "plain":
@@ -83,14 +86,29 @@ func main() {
 	default:
 		err = fmt.Errorf("unknown mode %q", *mode)
 	}
+	if err == nil && *memprof != "" {
+		err = writeAllocs(*memprof)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "collectorbench:", err)
 		os.Exit(1) //nolint:gocritic // the profile is not needed on failure
 	}
 }
 
+func writeAllocs(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
 // orchestrate starts the sender once and the receivers in turn.
-func orchestrate(routes, port, rounds int, gogc string) error {
+func orchestrate(routes, port, rounds int, gogc, compare string) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -110,15 +128,24 @@ func orchestrate(routes, port, rounds int, gogc string) error {
 	if !sc.Scan() || sc.Text() != "ready" {
 		return fmt.Errorf("sender did not get ready: %q", sc.Text())
 	}
+	bins := []string{self}
+	if compare != "" {
+		bins = append(bins, compare)
+	}
 	var results []result
 	for i := 0; i < rounds; i++ {
-		for _, m := range []string{"plain", "collector"} {
-			r, err := runReceiver(self, m, port, gogc)
-			if err != nil {
-				return err
+		for j, bin := range bins {
+			for _, m := range []string{"plain", "collector"} {
+				r, err := runReceiver(bin, m, port, gogc)
+				if err != nil {
+					return err
+				}
+				if compare != "" {
+					r.Binary = []string{"this", "compare"}[j]
+				}
+				fmt.Fprintf(os.Stderr, "%-7s %-9s routes=%d seconds=%.2f cpu=%.2fs maxrss=%d MB dropped=%v load=%s\n", r.Binary, r.Mode, r.Routes, r.Seconds, r.CPUSeconds, r.MaxRSSKB/1024, r.Dropped, loadavg())
+				results = append(results, r)
 			}
-			fmt.Fprintf(os.Stderr, "%-9s routes=%d seconds=%.2f cpu=%.2fs maxrss=%d MB dropped=%v\n", r.Mode, r.Routes, r.Seconds, r.CPUSeconds, r.MaxRSSKB/1024, r.Dropped)
-			results = append(results, r)
 		}
 	}
 	enc := json.NewEncoder(os.Stdout)
@@ -126,6 +153,19 @@ func orchestrate(routes, port, rounds int, gogc string) error {
 		_ = enc.Encode(r)
 	}
 	return nil
+}
+
+// loadavg is the 1-minute load average ("?" where /proc is missing).
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
 }
 
 func runReceiver(self, mode string, port int, gogc string) (result, error) {
