@@ -1,15 +1,12 @@
 package mrtdata
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"runtime"
 	"sync"
-
-	dbzip2 "github.com/dsnet/compress/bzip2"
 )
 
 // Parallel bzip2 decoding (RouteViews archives).
@@ -54,7 +51,7 @@ type bzBlock struct {
 	err  error // a scanning error, reported when Read gets here
 
 	done chan struct{}
-	out  *bytes.Buffer
+	out  []byte
 	derr error
 }
 
@@ -78,7 +75,7 @@ func newBzip2Reader(r io.Reader) io.ReadCloser {
 	z := &bzReader{
 		results: make(chan *bzBlock, 2*workers),
 		stop:    make(chan struct{}),
-		pool:    &bufPool{free: make(chan *bytes.Buffer, 3*workers+2)},
+		pool:    &bufPool{free: make(chan []byte, 3*workers+2)},
 	}
 	jobs := make(chan *bzBlock, workers)
 	for range workers {
@@ -94,11 +91,9 @@ func (z *bzReader) Close() error {
 }
 
 func (z *bzReader) work(jobs <-chan *bzBlock) {
-	var dec blockDecoder
+	var dec bzDecoder
 	for b := range jobs {
-		b.out = z.pool.get()
-		b.out.Reset()
-		b.derr = dec.decode(b, b.out)
+		b.out, b.derr = dec.decodeBlock(b.bits, b.nbits, b.level, z.pool.get())
 		close(b.done)
 	}
 }
@@ -106,70 +101,28 @@ func (z *bzReader) work(jobs <-chan *bzBlock) {
 // bufPool keeps the output buffers of the blocks in flight for the
 // reader's life (a sync.Pool loses them at every collection, and a
 // streaming dump collects often).
-type bufPool struct{ free chan *bytes.Buffer }
+type bufPool struct{ free chan []byte }
 
-func (p *bufPool) get() *bytes.Buffer {
+func (p *bufPool) get() []byte {
 	select {
 	case b := <-p.free:
-		b.Reset()
-		return b
+		return b[:0]
 	default:
-		return bytes.NewBuffer(make([]byte, 0, 1<<20))
+		return make([]byte, 0, 1<<20)
 	}
 }
 
-func (p *bufPool) put(b *bytes.Buffer) {
+func (p *bufPool) put(b []byte) {
 	select {
 	case p.free <- b:
 	default:
 	}
 }
 
-// blockDecoder decompresses blocks through one-block streams. It reuses
-// one dsnet/compress bzip2 reader (Reset keeps its buffers, where
-// compress/bzip2 allocates 4 MB of tables per stream: per block here).
-type blockDecoder struct {
-	zr  *dbzip2.Reader
-	src bytes.Reader
-}
-
-func (d *blockDecoder) decode(b *bzBlock, out *bytes.Buffer) error {
-	d.src.Reset(oneBlockStream(b.level, b.bits, b.nbits, b.crc))
-	var err error
-	if d.zr == nil {
-		d.zr, err = dbzip2.NewReader(&d.src, nil)
-	} else {
-		err = d.zr.Reset(&d.src)
-	}
-	if err == nil {
-		_, err = out.ReadFrom(d.zr)
-	}
-	if err != nil {
-		d.zr = nil // a failed reader is not reused
-	}
-	return err
-}
-
 // decodeBlock decompresses one block with a decoder of its own.
-func decodeBlock(b *bzBlock, out *bytes.Buffer) error {
-	var d blockDecoder
-	return d.decode(b, out)
-}
-
-// oneBlockStream wraps a block's bits into a stream of its own.
-func oneBlockStream(level byte, bits []byte, nbits int64, crc uint32) []byte {
-	s := make([]byte, 4, 4+len(bits)+12)
-	copy(s, "BZh")
-	s[3] = level
-	var w bitWriter
-	w.buf = s
-	w.nbits = 32
-	w.appendBits(bits, nbits)
-	var tail [10]byte
-	binary.BigEndian.PutUint64(tail[:8], uint64(bzEOSMagic)<<16)
-	binary.BigEndian.PutUint32(tail[6:], crc)
-	w.appendBits(tail[:], 80)
-	return w.buf
+func decodeBlock(b *bzBlock, out []byte) ([]byte, error) {
+	var d bzDecoder
+	return d.decodeBlock(b.bits, b.nbits, b.level, out)
 }
 
 // bitWriter appends bit strings.
@@ -418,8 +371,8 @@ func (z *bzReader) next() (*bzBlock, bool) {
 
 func (z *bzReader) Read(p []byte) (int, error) {
 	for {
-		if z.cur != nil && z.off < z.cur.out.Len() {
-			n := copy(p, z.cur.out.Bytes()[z.off:])
+		if z.cur != nil && z.off < len(z.cur.out) {
+			n := copy(p, z.cur.out[z.off:])
 			z.off += n
 			return n, nil
 		}
@@ -481,9 +434,8 @@ func (z *bzReader) retryMerged(b *bzBlock) *bzBlock {
 		var w bitWriter
 		w.appendBits(merged.bits, merged.nbits)
 		w.appendBits(nb.bits, nb.nbits)
-		m := &bzBlock{bits: w.buf, nbits: w.nbits, level: b.level, crc: b.crc, last: nb.last, out: nb.out}
-		m.out.Reset()
-		if m.derr = decodeBlock(m, m.out); m.derr == nil {
+		m := &bzBlock{bits: w.buf, nbits: w.nbits, level: b.level, crc: b.crc, last: nb.last}
+		if m.out, m.derr = decodeBlock(m, nb.out[:0]); m.derr == nil {
 			z.pool.put(b.out)
 			return m
 		}
