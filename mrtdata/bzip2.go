@@ -15,12 +15,10 @@ import (
 // 48-bit magic 0x314159265359 and its 32-bit CRC, then the end-of-stream
 // magic 0x177245385090 and the stream CRC; blocks are bit-aligned, but
 // independent. The reader below splits the compressed input at the block
-// magics (a scanner goroutine), turns each block into a one-block stream
-// of its own (header + the block's bits + end-of-stream marker with the
-// block CRC as stream CRC), decompresses those on GOMAXPROCS workers with
-// github.com/dsnet/compress/bzip2 (which checks the block CRC; its Reset
-// reuses the decoding tables), and hands the outputs to
-// Read in order. Read checks the combined stream CRC at every
+// magics (a scanner goroutine), decodes each block on one of GOMAXPROCS
+// workers with the block decoder in bzblock.go (which checks the block
+// CRC and reuses its tables), and hands the outputs to Read in order.
+// Read checks the combined stream CRC at every
 // end-of-stream marker; concatenated streams are read as one.
 //
 // The magic can occur by chance inside compressed data (about once per
