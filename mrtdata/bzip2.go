@@ -205,137 +205,165 @@ func findMagic(buf []byte, from int64) int64 {
 	return -1
 }
 
+// bzScanner splits the input at the magics.
+type bzScanner struct {
+	z    *bzReader
+	r    io.Reader
+	jobs chan<- *bzBlock
+	buf  []byte
+	eof  bool
+	pos  int64 // bit position in buf
+}
+
 // scan splits the input into blocks and feeds the workers and Read.
 func (z *bzReader) scan(r io.Reader, jobs chan<- *bzBlock) {
 	defer close(jobs)
 	defer close(z.results)
-	send := func(b *bzBlock) bool {
-		if b.done == nil {
-			b.done = make(chan struct{})
-			if b.eos || b.err != nil {
-				close(b.done)
-			} else {
-				select {
-				case jobs <- b:
-				case <-z.stop:
-					return false
-				}
+	s := bzScanner{z: z, r: r, jobs: jobs}
+	for {
+		level, ok := s.header()
+		if !ok || !s.blocks(level) {
+			return
+		}
+	}
+}
+
+// send hands b to a worker (blocks to decode) and to Read, in order;
+// false when the reader is closed.
+func (s *bzScanner) send(b *bzBlock) bool {
+	if b.done == nil {
+		b.done = make(chan struct{})
+		if b.eos || b.err != nil {
+			close(b.done)
+		} else {
+			select {
+			case s.jobs <- b:
+			case <-s.z.stop:
+				return false
 			}
 		}
-		select {
-		case z.results <- b:
+	}
+	select {
+	case s.z.results <- b:
+		return true
+	case <-s.z.stop:
+		return false
+	}
+}
+
+func (s *bzScanner) fail(err error) { s.send(&bzBlock{err: err}) }
+
+// more reads another chunk; io.EOF when there is none.
+func (s *bzScanner) more() error {
+	if s.eof {
+		return io.EOF
+	}
+	n := len(s.buf)
+	s.buf = append(s.buf, make([]byte, bzChunk)...)
+	m, err := io.ReadFull(s.r, s.buf[n:])
+	s.buf = s.buf[:n+m]
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		s.eof = true
+		if m == 0 {
+			return io.EOF
+		}
+		return nil
+	}
+	return err
+}
+
+// header reads a stream header (byte aligned); ok false at the end of
+// the input or after an error was sent.
+func (s *bzScanner) header() (level byte, ok bool) {
+	for int64(len(s.buf)) < s.pos/8+4 {
+		if err := s.more(); err == io.EOF {
+			if rest := s.buf[s.pos/8:]; len(rest) == 0 || allZero(rest) {
+				return 0, false // clean end (zero padding tolerated)
+			}
+			s.fail(errors.New("bzip2: data after the end of the stream"))
+			return 0, false
+		} else if err != nil {
+			s.fail(err)
+			return 0, false
+		}
+	}
+	h := s.buf[s.pos/8:]
+	if h[0] != 'B' || h[1] != 'Z' || h[2] != 'h' || h[3] < '1' || h[3] > '9' {
+		if !allZero(h) || !s.eof {
+			s.fail(errors.New("bzip2: bad stream header"))
+		}
+		return 0, false
+	}
+	s.pos += 32
+	return h[3], true
+}
+
+// blocks sends the blocks of a stream and its end marker; false to stop.
+func (s *bzScanner) blocks(level byte) bool {
+	for {
+		// At pos: a magic, block or end of stream.
+		for int64(len(s.buf))*8 < s.pos+48+32 {
+			if err := s.more(); err != nil {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				s.fail(err)
+				return false
+			}
+		}
+		m := bits48(s.buf, s.pos)
+		crc := uint32(bits48(s.buf, s.pos+32) & 0xffffffff)
+		if m == bzEOSMagic {
+			if !s.send(&bzBlock{eos: true, streamCRC: crc}) {
+				return false
+			}
+			s.pos = (s.pos + 80 + 7) / 8 * 8
 			return true
-		case <-z.stop:
+		}
+		if m != bzBlockMagic {
+			s.fail(errors.New("bzip2: block magic expected"))
+			return false
+		}
+		b, ok := s.block(level, crc)
+		if !ok || !s.send(b) || b.last {
 			return false
 		}
 	}
-	fail := func(err error) { send(&bzBlock{err: err}) }
-	var buf []byte
-	eof := false
-	more := func() error { // read another chunk
-		if eof {
-			return io.EOF
-		}
-		n := len(buf)
-		buf = append(buf, make([]byte, bzChunk)...)
-		m, err := io.ReadFull(r, buf[n:])
-		buf = buf[:n+m]
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			eof = true
-			if m == 0 {
-				return io.EOF
-			}
-			return nil
-		}
-		return err
-	}
-	var pos int64 // bit position in buf
+}
+
+// block cuts the block at pos up to the next magic (or the end of the
+// input) and moves pos there.
+func (s *bzScanner) block(level byte, crc uint32) (*bzBlock, bool) {
+	next := int64(-1)
+	searched := s.pos + 48
 	for {
-		// Stream header, byte aligned.
-		for int64(len(buf)) < pos/8+4 {
-			if err := more(); err == io.EOF {
-				if rest := buf[pos/8:]; len(rest) == 0 || allZero(rest) {
-					return // clean end (zero padding tolerated)
-				}
-				fail(errors.New("bzip2: data after the end of the stream"))
-				return
-			} else if err != nil {
-				fail(err)
-				return
-			}
+		next = findMagic(s.buf, searched)
+		if next >= 0 {
+			break
 		}
-		h := buf[pos/8:]
-		if h[0] != 'B' || h[1] != 'Z' || h[2] != 'h' || h[3] < '1' || h[3] > '9' {
-			if allZero(h) && eof {
-				return
+		searched = max(int64(len(s.buf))*8-47, s.pos+48)
+		if err := s.more(); err != nil {
+			if err != io.EOF {
+				s.fail(err)
+				return nil, false
 			}
-			fail(errors.New("bzip2: bad stream header"))
-			return
-		}
-		level := h[3]
-		pos += 32
-		for {
-			// At pos: a magic, block or end of stream.
-			for int64(len(buf))*8 < pos+48+32 {
-				if err := more(); err != nil {
-					if err == io.EOF {
-						err = io.ErrUnexpectedEOF
-					}
-					fail(err)
-					return
-				}
-			}
-			m := bits48(buf, pos)
-			if m == bzEOSMagic {
-				crc := uint32(bits48(buf, pos+32) & 0xffffffff)
-				if !send(&bzBlock{eos: true, streamCRC: crc}) {
-					return
-				}
-				pos = (pos + 80 + 7) / 8 * 8
-				break
-			}
-			if m != bzBlockMagic {
-				fail(errors.New("bzip2: block magic expected"))
-				return
-			}
-			crc := uint32(bits48(buf, pos+32) & 0xffffffff)
-			next := int64(-1)
-			searched := pos + 48
-			for {
-				next = findMagic(buf, searched)
-				if next >= 0 {
-					break
-				}
-				searched = max(int64(len(buf))*8-47, pos+48)
-				if err := more(); err != nil {
-					if err != io.EOF {
-						fail(err)
-						return
-					}
-					break
-				}
-			}
-			b := &bzBlock{level: level, crc: crc}
-			if next < 0 {
-				// The input ends inside this block.
-				b.last = true
-				next = int64(len(buf)) * 8
-			}
-			b.bits, b.nbits = extractBits(buf, pos, next-pos), next-pos
-			if !send(b) {
-				return
-			}
-			if b.last {
-				return
-			}
-			pos = next
-			// Drop what is consumed, keeping buf small.
-			if cut := pos / 8; cut > 4*bzChunk {
-				buf = append(buf[:0:0], buf[cut:]...)
-				pos -= cut * 8
-			}
+			break
 		}
 	}
+	b := &bzBlock{level: level, crc: crc}
+	if next < 0 {
+		// The input ends inside this block.
+		b.last = true
+		next = int64(len(s.buf)) * 8
+	}
+	b.bits, b.nbits = extractBits(s.buf, s.pos, next-s.pos), next-s.pos
+	s.pos = next
+	// Drop what is consumed, keeping buf small.
+	if cut := s.pos / 8; cut > 4*bzChunk {
+		s.buf = append(s.buf[:0:0], s.buf[cut:]...)
+		s.pos -= cut * 8
+	}
+	return b, true
 }
 
 func allZero(b []byte) bool {
