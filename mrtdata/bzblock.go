@@ -153,7 +153,7 @@ type bzDecoder struct {
 	pre       []byte
 	tables    [bzMaxGroups]bzHuffman
 	selectors []uint8
-	crcTab    *[256]uint32
+	crcTab    *[8][256]uint32
 }
 
 // decodeBlock decodes the block in bits (its magic at bit 0, nbits long)
@@ -390,9 +390,12 @@ func unRLE1(pre, out []byte) []byte {
 	return out
 }
 
-func bzCRCTable() *[256]uint32 {
-	var t [256]uint32
-	for i := range t {
+// bzCRCTable returns the tables of bzip2's CRC-32 (MSB first, not
+// reflected) for slicing by 8: t[0] is the byte-wise table, t[k] advances
+// a byte's contribution by k more bytes.
+func bzCRCTable() *[8][256]uint32 {
+	var t [8][256]uint32
+	for i := range t[0] {
 		c := uint32(i) << 24
 		for range 8 {
 			if c&0x80000000 != 0 {
@@ -401,16 +404,28 @@ func bzCRCTable() *[256]uint32 {
 				c <<= 1
 			}
 		}
-		t[i] = c
+		t[0][i] = c
+	}
+	for k := 1; k < 8; k++ {
+		for i := range t[k] {
+			v := t[k-1][i]
+			t[k][i] = v<<8 ^ t[0][v>>24]
+		}
 	}
 	return &t
 }
 
-// bzCRC is bzip2's CRC-32 (MSB first, not reflected).
-func bzCRC(t *[256]uint32, b []byte) uint32 {
+// bzCRC is bzip2's CRC-32 of b, eight bytes at a time.
+func bzCRC(t *[8][256]uint32, b []byte) uint32 {
 	c := ^uint32(0)
+	for len(b) >= 8 {
+		c ^= binary.BigEndian.Uint32(b)
+		c = t[7][c>>24] ^ t[6][c>>16&0xff] ^ t[5][c>>8&0xff] ^ t[4][c&0xff] ^
+			t[3][b[4]] ^ t[2][b[5]] ^ t[1][b[6]] ^ t[0][b[7]]
+		b = b[8:]
+	}
 	for _, x := range b {
-		c = c<<8 ^ t[byte(c>>24)^x]
+		c = c<<8 ^ t[0][byte(c>>24)^x]
 	}
 	return ^c
 }
