@@ -72,3 +72,25 @@ func TestAWSFastPath(t *testing.T) {
 		})
 	}
 }
+
+// FuzzAWSFastPath: whatever the fast path takes, the encoding/json path
+// takes too, with the same entries.
+func FuzzAWSFastPath(f *testing.F) {
+	f.Add(`{"createDate": "x", "prefixes": [{"ip_prefix": "3.5.0.0/16", "region": "r", "service": "S"}]}`)
+	f.Add(`{"ipv6_prefixes": [{"ipv6_prefix": "2600::/32", "network_border_group": "g"}], "n": [1.5e3, -0, true, null, {"a": "\u00e9"}]}`)
+	f.Fuzz(func(t *testing.T, doc string) {
+		fp := parser{file: "f", strs: map[string]string{}}
+		got, ok := fp.parseAWSFast([]byte(doc))
+		if !ok {
+			return
+		}
+		sp := parser{file: "f", strs: map[string]string{}}
+		want, err := sp.parseAWS([]byte(doc))
+		if err != nil {
+			t.Fatalf("fast path took it, reference: %v", err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("fast path: %v, reference %v", got, want)
+		}
+	})
+}
