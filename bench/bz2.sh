@@ -8,9 +8,9 @@
 #
 # Input: the shared RIS files decompressed, concatenated $COPIES times
 # (default 4; ~47 MB of MRT) and recompressed with Debian's bzip2 -9 at run
-# time (nothing from ../shared is committed). Also timed: the previous
-# single-threaded decoder (compress/bzip2, BEFORE=/path/to/old/routewatch)
-# and bzcat (decompression alone).
+# time (nothing from ../shared is committed). Also timed: an older build
+# (BEFORE=/path/to/old/routewatch, BEFORE_LABEL=what it is) and bzcat
+# (decompression alone).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${ROUTEWATCH_SHARED:-$(dirname "$(pwd)")/shared}/data/mrt
@@ -54,7 +54,7 @@ read -r mw mc <<<"$(t "$WORK/routewatch" mrt dump -q -m "$IN")"
 echo "| \`routewatch mrt dump -m\` (output $same) | $mw | $mc | $(ratio "$bw" "$mw") | $(ratio "$bc" "$mc") |"
 if [ -n "${BEFORE:-}" ]; then
 	read -r ow oc <<<"$(t "$BEFORE" mrt dump -q -m "$IN")"
-	echo "| \`routewatch mrt dump -m\`, before (compress/bzip2, one thread) | $ow | $oc | $(ratio "$bw" "$ow") | $(ratio "$bc" "$oc") |"
+	echo "| \`routewatch mrt dump -m\`, before (${BEFORE_LABEL:-$BEFORE}) | $ow | $oc | $(ratio "$bw" "$ow") | $(ratio "$bc" "$oc") |"
 fi
 read -r cw cc <<<"$(t "$WORK/routewatch" mrt dump -count "$IN")"
 echo "| \`routewatch mrt dump -count\` (decode only) | $cw | $cc | $(ratio "$bw" "$cw") | $(ratio "$bc" "$cc") |"

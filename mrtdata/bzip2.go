@@ -1,15 +1,12 @@
 package mrtdata
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"runtime"
 	"sync"
-
-	dbzip2 "github.com/dsnet/compress/bzip2"
 )
 
 // Parallel bzip2 decoding (RouteViews archives).
@@ -18,12 +15,10 @@ import (
 // 48-bit magic 0x314159265359 and its 32-bit CRC, then the end-of-stream
 // magic 0x177245385090 and the stream CRC; blocks are bit-aligned, but
 // independent. The reader below splits the compressed input at the block
-// magics (a scanner goroutine), turns each block into a one-block stream
-// of its own (header + the block's bits + end-of-stream marker with the
-// block CRC as stream CRC), decompresses those on GOMAXPROCS workers with
-// github.com/dsnet/compress/bzip2 (which checks the block CRC; its Reset
-// reuses the decoding tables), and hands the outputs to
-// Read in order. Read checks the combined stream CRC at every
+// magics (a scanner goroutine), decodes each block on one of GOMAXPROCS
+// workers with the block decoder in bzblock.go (which checks the block
+// CRC and reuses its tables), and hands the outputs to Read in order.
+// Read checks the combined stream CRC at every
 // end-of-stream marker; concatenated streams are read as one.
 //
 // The magic can occur by chance inside compressed data (about once per
@@ -54,7 +49,7 @@ type bzBlock struct {
 	err  error // a scanning error, reported when Read gets here
 
 	done chan struct{}
-	out  *bytes.Buffer
+	out  []byte
 	derr error
 }
 
@@ -78,7 +73,7 @@ func newBzip2Reader(r io.Reader) io.ReadCloser {
 	z := &bzReader{
 		results: make(chan *bzBlock, 2*workers),
 		stop:    make(chan struct{}),
-		pool:    &bufPool{free: make(chan *bytes.Buffer, 3*workers+2)},
+		pool:    &bufPool{free: make(chan []byte, 3*workers+2)},
 	}
 	jobs := make(chan *bzBlock, workers)
 	for range workers {
@@ -94,11 +89,9 @@ func (z *bzReader) Close() error {
 }
 
 func (z *bzReader) work(jobs <-chan *bzBlock) {
-	var dec blockDecoder
+	var dec bzDecoder
 	for b := range jobs {
-		b.out = z.pool.get()
-		b.out.Reset()
-		b.derr = dec.decode(b, b.out)
+		b.out, b.derr = dec.decodeBlock(b.bits, b.nbits, b.level, z.pool.get())
 		close(b.done)
 	}
 }
@@ -106,70 +99,28 @@ func (z *bzReader) work(jobs <-chan *bzBlock) {
 // bufPool keeps the output buffers of the blocks in flight for the
 // reader's life (a sync.Pool loses them at every collection, and a
 // streaming dump collects often).
-type bufPool struct{ free chan *bytes.Buffer }
+type bufPool struct{ free chan []byte }
 
-func (p *bufPool) get() *bytes.Buffer {
+func (p *bufPool) get() []byte {
 	select {
 	case b := <-p.free:
-		b.Reset()
-		return b
+		return b[:0]
 	default:
-		return bytes.NewBuffer(make([]byte, 0, 1<<20))
+		return make([]byte, 0, 1<<20)
 	}
 }
 
-func (p *bufPool) put(b *bytes.Buffer) {
+func (p *bufPool) put(b []byte) {
 	select {
 	case p.free <- b:
 	default:
 	}
 }
 
-// blockDecoder decompresses blocks through one-block streams. It reuses
-// one dsnet/compress bzip2 reader (Reset keeps its buffers, where
-// compress/bzip2 allocates 4 MB of tables per stream: per block here).
-type blockDecoder struct {
-	zr  *dbzip2.Reader
-	src bytes.Reader
-}
-
-func (d *blockDecoder) decode(b *bzBlock, out *bytes.Buffer) error {
-	d.src.Reset(oneBlockStream(b.level, b.bits, b.nbits, b.crc))
-	var err error
-	if d.zr == nil {
-		d.zr, err = dbzip2.NewReader(&d.src, nil)
-	} else {
-		err = d.zr.Reset(&d.src)
-	}
-	if err == nil {
-		_, err = out.ReadFrom(d.zr)
-	}
-	if err != nil {
-		d.zr = nil // a failed reader is not reused
-	}
-	return err
-}
-
 // decodeBlock decompresses one block with a decoder of its own.
-func decodeBlock(b *bzBlock, out *bytes.Buffer) error {
-	var d blockDecoder
-	return d.decode(b, out)
-}
-
-// oneBlockStream wraps a block's bits into a stream of its own.
-func oneBlockStream(level byte, bits []byte, nbits int64, crc uint32) []byte {
-	s := make([]byte, 4, 4+len(bits)+12)
-	copy(s, "BZh")
-	s[3] = level
-	var w bitWriter
-	w.buf = s
-	w.nbits = 32
-	w.appendBits(bits, nbits)
-	var tail [10]byte
-	binary.BigEndian.PutUint64(tail[:8], uint64(bzEOSMagic)<<16)
-	binary.BigEndian.PutUint32(tail[6:], crc)
-	w.appendBits(tail[:], 80)
-	return w.buf
+func decodeBlock(b *bzBlock, out []byte) ([]byte, error) {
+	var d bzDecoder
+	return d.decodeBlock(b.bits, b.nbits, b.level, out)
 }
 
 // bitWriter appends bit strings.
@@ -254,137 +205,165 @@ func findMagic(buf []byte, from int64) int64 {
 	return -1
 }
 
+// bzScanner splits the input at the magics.
+type bzScanner struct {
+	z    *bzReader
+	r    io.Reader
+	jobs chan<- *bzBlock
+	buf  []byte
+	eof  bool
+	pos  int64 // bit position in buf
+}
+
 // scan splits the input into blocks and feeds the workers and Read.
 func (z *bzReader) scan(r io.Reader, jobs chan<- *bzBlock) {
 	defer close(jobs)
 	defer close(z.results)
-	send := func(b *bzBlock) bool {
-		if b.done == nil {
-			b.done = make(chan struct{})
-			if b.eos || b.err != nil {
-				close(b.done)
-			} else {
-				select {
-				case jobs <- b:
-				case <-z.stop:
-					return false
-				}
+	s := bzScanner{z: z, r: r, jobs: jobs}
+	for {
+		level, ok := s.header()
+		if !ok || !s.blocks(level) {
+			return
+		}
+	}
+}
+
+// send hands b to a worker (blocks to decode) and to Read, in order;
+// false when the reader is closed.
+func (s *bzScanner) send(b *bzBlock) bool {
+	if b.done == nil {
+		b.done = make(chan struct{})
+		if b.eos || b.err != nil {
+			close(b.done)
+		} else {
+			select {
+			case s.jobs <- b:
+			case <-s.z.stop:
+				return false
 			}
 		}
-		select {
-		case z.results <- b:
+	}
+	select {
+	case s.z.results <- b:
+		return true
+	case <-s.z.stop:
+		return false
+	}
+}
+
+func (s *bzScanner) fail(err error) { s.send(&bzBlock{err: err}) }
+
+// more reads another chunk; io.EOF when there is none.
+func (s *bzScanner) more() error {
+	if s.eof {
+		return io.EOF
+	}
+	n := len(s.buf)
+	s.buf = append(s.buf, make([]byte, bzChunk)...)
+	m, err := io.ReadFull(s.r, s.buf[n:])
+	s.buf = s.buf[:n+m]
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		s.eof = true
+		if m == 0 {
+			return io.EOF
+		}
+		return nil
+	}
+	return err
+}
+
+// header reads a stream header (byte aligned); ok false at the end of
+// the input or after an error was sent.
+func (s *bzScanner) header() (level byte, ok bool) {
+	for int64(len(s.buf)) < s.pos/8+4 {
+		if err := s.more(); err == io.EOF {
+			if rest := s.buf[s.pos/8:]; len(rest) == 0 || allZero(rest) {
+				return 0, false // clean end (zero padding tolerated)
+			}
+			s.fail(errors.New("bzip2: data after the end of the stream"))
+			return 0, false
+		} else if err != nil {
+			s.fail(err)
+			return 0, false
+		}
+	}
+	h := s.buf[s.pos/8:]
+	if h[0] != 'B' || h[1] != 'Z' || h[2] != 'h' || h[3] < '1' || h[3] > '9' {
+		if !allZero(h) || !s.eof {
+			s.fail(errors.New("bzip2: bad stream header"))
+		}
+		return 0, false
+	}
+	s.pos += 32
+	return h[3], true
+}
+
+// blocks sends the blocks of a stream and its end marker; false to stop.
+func (s *bzScanner) blocks(level byte) bool {
+	for {
+		// At pos: a magic, block or end of stream.
+		for int64(len(s.buf))*8 < s.pos+48+32 {
+			if err := s.more(); err != nil {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				s.fail(err)
+				return false
+			}
+		}
+		m := bits48(s.buf, s.pos)
+		crc := uint32(bits48(s.buf, s.pos+32) & 0xffffffff)
+		if m == bzEOSMagic {
+			if !s.send(&bzBlock{eos: true, streamCRC: crc}) {
+				return false
+			}
+			s.pos = (s.pos + 80 + 7) / 8 * 8
 			return true
-		case <-z.stop:
+		}
+		if m != bzBlockMagic {
+			s.fail(errors.New("bzip2: block magic expected"))
+			return false
+		}
+		b, ok := s.block(level, crc)
+		if !ok || !s.send(b) || b.last {
 			return false
 		}
 	}
-	fail := func(err error) { send(&bzBlock{err: err}) }
-	var buf []byte
-	eof := false
-	more := func() error { // read another chunk
-		if eof {
-			return io.EOF
-		}
-		n := len(buf)
-		buf = append(buf, make([]byte, bzChunk)...)
-		m, err := io.ReadFull(r, buf[n:])
-		buf = buf[:n+m]
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			eof = true
-			if m == 0 {
-				return io.EOF
-			}
-			return nil
-		}
-		return err
-	}
-	var pos int64 // bit position in buf
+}
+
+// block cuts the block at pos up to the next magic (or the end of the
+// input) and moves pos there.
+func (s *bzScanner) block(level byte, crc uint32) (*bzBlock, bool) {
+	next := int64(-1)
+	searched := s.pos + 48
 	for {
-		// Stream header, byte aligned.
-		for int64(len(buf)) < pos/8+4 {
-			if err := more(); err == io.EOF {
-				if rest := buf[pos/8:]; len(rest) == 0 || allZero(rest) {
-					return // clean end (zero padding tolerated)
-				}
-				fail(errors.New("bzip2: data after the end of the stream"))
-				return
-			} else if err != nil {
-				fail(err)
-				return
-			}
+		next = findMagic(s.buf, searched)
+		if next >= 0 {
+			break
 		}
-		h := buf[pos/8:]
-		if h[0] != 'B' || h[1] != 'Z' || h[2] != 'h' || h[3] < '1' || h[3] > '9' {
-			if allZero(h) && eof {
-				return
+		searched = max(int64(len(s.buf))*8-47, s.pos+48)
+		if err := s.more(); err != nil {
+			if err != io.EOF {
+				s.fail(err)
+				return nil, false
 			}
-			fail(errors.New("bzip2: bad stream header"))
-			return
-		}
-		level := h[3]
-		pos += 32
-		for {
-			// At pos: a magic, block or end of stream.
-			for int64(len(buf))*8 < pos+48+32 {
-				if err := more(); err != nil {
-					if err == io.EOF {
-						err = io.ErrUnexpectedEOF
-					}
-					fail(err)
-					return
-				}
-			}
-			m := bits48(buf, pos)
-			if m == bzEOSMagic {
-				crc := uint32(bits48(buf, pos+32) & 0xffffffff)
-				if !send(&bzBlock{eos: true, streamCRC: crc}) {
-					return
-				}
-				pos = (pos + 80 + 7) / 8 * 8
-				break
-			}
-			if m != bzBlockMagic {
-				fail(errors.New("bzip2: block magic expected"))
-				return
-			}
-			crc := uint32(bits48(buf, pos+32) & 0xffffffff)
-			next := int64(-1)
-			searched := pos + 48
-			for {
-				next = findMagic(buf, searched)
-				if next >= 0 {
-					break
-				}
-				searched = max(int64(len(buf))*8-47, pos+48)
-				if err := more(); err != nil {
-					if err != io.EOF {
-						fail(err)
-						return
-					}
-					break
-				}
-			}
-			b := &bzBlock{level: level, crc: crc}
-			if next < 0 {
-				// The input ends inside this block.
-				b.last = true
-				next = int64(len(buf)) * 8
-			}
-			b.bits, b.nbits = extractBits(buf, pos, next-pos), next-pos
-			if !send(b) {
-				return
-			}
-			if b.last {
-				return
-			}
-			pos = next
-			// Drop what is consumed, keeping buf small.
-			if cut := pos / 8; cut > 4*bzChunk {
-				buf = append(buf[:0:0], buf[cut:]...)
-				pos -= cut * 8
-			}
+			break
 		}
 	}
+	b := &bzBlock{level: level, crc: crc}
+	if next < 0 {
+		// The input ends inside this block.
+		b.last = true
+		next = int64(len(s.buf)) * 8
+	}
+	b.bits, b.nbits = extractBits(s.buf, s.pos, next-s.pos), next-s.pos
+	s.pos = next
+	// Drop what is consumed, keeping buf small.
+	if cut := s.pos / 8; cut > 4*bzChunk {
+		s.buf = append(s.buf[:0:0], s.buf[cut:]...)
+		s.pos -= cut * 8
+	}
+	return b, true
 }
 
 func allZero(b []byte) bool {
@@ -418,8 +397,8 @@ func (z *bzReader) next() (*bzBlock, bool) {
 
 func (z *bzReader) Read(p []byte) (int, error) {
 	for {
-		if z.cur != nil && z.off < z.cur.out.Len() {
-			n := copy(p, z.cur.out.Bytes()[z.off:])
+		if z.cur != nil && z.off < len(z.cur.out) {
+			n := copy(p, z.cur.out[z.off:])
 			z.off += n
 			return n, nil
 		}
@@ -481,9 +460,8 @@ func (z *bzReader) retryMerged(b *bzBlock) *bzBlock {
 		var w bitWriter
 		w.appendBits(merged.bits, merged.nbits)
 		w.appendBits(nb.bits, nb.nbits)
-		m := &bzBlock{bits: w.buf, nbits: w.nbits, level: b.level, crc: b.crc, last: nb.last, out: nb.out}
-		m.out.Reset()
-		if m.derr = decodeBlock(m, m.out); m.derr == nil {
+		m := &bzBlock{bits: w.buf, nbits: w.nbits, level: b.level, crc: b.crc, last: nb.last}
+		if m.out, m.derr = decodeBlock(m, nb.out[:0]); m.derr == nil {
 			z.pool.put(b.out)
 			return m
 		}

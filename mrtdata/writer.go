@@ -132,51 +132,18 @@ func (w *Writer) WriteUpdates(us []route.Update) error {
 		return nil
 	}
 	first := us[0]
-	addPath := false
-	for _, u := range us {
-		if u.PathID != 0 {
-			addPath = true
-		}
-	}
-	var attrs *route.Attrs
-	var w4, a4, w6, a6 []byte
-	for _, u := range us {
-		if u.Peer != first.Peer {
-			return fmt.Errorf("%w: updates of one message must share the peer", ErrWrite)
-		}
-		p := u.Prefix
-		if !p.IsValid() {
-			return fmt.Errorf("%w: invalid prefix", ErrWrite)
-		}
-		var dst *[]byte
-		switch {
-		case p.Addr().Is4() && u.Withdraw:
-			dst = &w4
-		case p.Addr().Is4():
-			dst = &a4
-		case u.Withdraw:
-			dst = &w6
-		default:
-			dst = &a6
-		}
-		if !u.Withdraw {
-			if u.Attrs == nil {
-				return fmt.Errorf("%w: announcement of %s without attributes", ErrWrite, p)
-			}
-			if attrs == nil {
-				attrs = u.Attrs
-			}
-		}
-		*dst = appendNLRI(*dst, p, u.PathID, addPath)
+	n, err := splitNLRI(us)
+	if err != nil {
+		return err
 	}
 	as4 := !w.TwoByteAS
 	sub := SubMessageAS4
 	switch {
-	case !as4 && addPath:
+	case !as4 && n.addPath:
 		sub = SubMessageAddPath
 	case !as4:
 		sub = SubMessage
-	case addPath:
+	case n.addPath:
 		sub = SubMessageAS4AddPath
 	}
 	b, err := w.bgp4mpHeader(w.buf[:0], first.Peer, as4)
@@ -189,37 +156,14 @@ func (w *Writer) WriteUpdates(us []route.Update) error {
 		b = append(b, 0xff)
 	}
 	b = append(b, 0, 0, 2)
-	b = binary.BigEndian.AppendUint16(b, uint16(len(w4)))
-	b = append(b, w4...)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(n.w4)))
+	b = append(b, n.w4...)
 	attrLenAt := len(b)
 	b = append(b, 0, 0)
-	if attrs != nil {
-		b = appendAttrs(b, attrs, as4, len(a4) > 0)
-		if len(a6) > 0 {
-			nh := attrs.NextHop
-			if !nh.IsValid() || nh.Is4() {
-				nh = netip.IPv6Unspecified()
-			}
-			mp := make([]byte, 0, 5+16+len(a6))
-			mp = binary.BigEndian.AppendUint16(mp, afiIPv6)
-			mp = append(mp, 1, 16)
-			nh16 := nh.As16()
-			mp = append(mp, nh16[:]...)
-			mp = append(mp, 0) // SNPA count
-			mp = append(mp, a6...)
-			b = appendAttr(b, flagOptional, attrMPReach, mp)
-		}
-	}
-	if len(w6) > 0 {
-		mp := make([]byte, 0, 3+len(w6))
-		mp = binary.BigEndian.AppendUint16(mp, afiIPv6)
-		mp = append(mp, 1)
-		mp = append(mp, w6...)
-		b = appendAttr(b, flagOptional, attrMPUnreach, mp)
-	}
+	b = n.appendUpdateAttrs(b, as4)
 	attrLen := len(b) - attrLenAt - 2
 	binary.BigEndian.PutUint16(b[attrLenAt:], uint16(attrLen))
-	b = append(b, a4...)
+	b = append(b, n.a4...)
 	msgLen := len(b) - msgStart
 	if msgLen > 65535 {
 		return fmt.Errorf("%w: BGP message of %d bytes", ErrWrite, msgLen)
@@ -228,6 +172,85 @@ func (w *Writer) WriteUpdates(us []route.Update) error {
 	w.buf = b
 	t := first.Time
 	return w.record(t, bgp4mpType(t), sub, b)
+}
+
+// updateNLRI is a message's NLRI by family and kind, with the attributes
+// of its first announcement.
+type updateNLRI struct {
+	w4, a4, w6, a6 []byte
+	attrs          *route.Attrs
+	addPath        bool
+}
+
+// splitNLRI encodes the prefixes of us, checking that they can share a
+// message.
+func splitNLRI(us []route.Update) (updateNLRI, error) {
+	var n updateNLRI
+	for _, u := range us {
+		if u.PathID != 0 {
+			n.addPath = true
+		}
+	}
+	for _, u := range us {
+		if u.Peer != us[0].Peer {
+			return n, fmt.Errorf("%w: updates of one message must share the peer", ErrWrite)
+		}
+		p := u.Prefix
+		if !p.IsValid() {
+			return n, fmt.Errorf("%w: invalid prefix", ErrWrite)
+		}
+		var dst *[]byte
+		switch {
+		case p.Addr().Is4() && u.Withdraw:
+			dst = &n.w4
+		case p.Addr().Is4():
+			dst = &n.a4
+		case u.Withdraw:
+			dst = &n.w6
+		default:
+			dst = &n.a6
+		}
+		if !u.Withdraw {
+			if u.Attrs == nil {
+				return n, fmt.Errorf("%w: announcement of %s without attributes", ErrWrite, p)
+			}
+			if n.attrs == nil {
+				n.attrs = u.Attrs
+			}
+		}
+		*dst = appendNLRI(*dst, p, u.PathID, n.addPath)
+	}
+	return n, nil
+}
+
+// appendUpdateAttrs appends the path attributes, with MP_REACH_NLRI /
+// MP_UNREACH_NLRI for the IPv6 prefixes.
+func (n *updateNLRI) appendUpdateAttrs(b []byte, as4 bool) []byte {
+	if n.attrs != nil {
+		b = appendAttrs(b, n.attrs, as4, len(n.a4) > 0)
+		if len(n.a6) > 0 {
+			nh := n.attrs.NextHop
+			if !nh.IsValid() || nh.Is4() {
+				nh = netip.IPv6Unspecified()
+			}
+			mp := make([]byte, 0, 5+16+len(n.a6))
+			mp = binary.BigEndian.AppendUint16(mp, afiIPv6)
+			mp = append(mp, 1, 16)
+			nh16 := nh.As16()
+			mp = append(mp, nh16[:]...)
+			mp = append(mp, 0) // SNPA count
+			mp = append(mp, n.a6...)
+			b = appendAttr(b, flagOptional, attrMPReach, mp)
+		}
+	}
+	if len(n.w6) > 0 {
+		mp := make([]byte, 0, 3+len(n.w6))
+		mp = binary.BigEndian.AppendUint16(mp, afiIPv6)
+		mp = append(mp, 1)
+		mp = append(mp, n.w6...)
+		b = appendAttr(b, flagOptional, attrMPUnreach, mp)
+	}
+	return b
 }
 
 // WritePeerState writes s as a BGP4MP STATE_CHANGE_AS4 record.

@@ -104,6 +104,14 @@ type parser struct {
 	strs map[string]string
 }
 
+// internBytes is intern for a string still in the file's bytes.
+func (p *parser) internBytes(b []byte) string {
+	if v, ok := p.strs[string(b)]; ok {
+		return v
+	}
+	return p.intern(string(b))
+}
+
 func (p *parser) intern(s string) string {
 	if v, ok := p.strs[s]; ok {
 		return v
@@ -120,17 +128,26 @@ func (p *parser) errf(entry, format string, args ...any) error {
 // prefix parses a published CIDR. Host bits set past the mask are
 // tolerated and cleared: the range the provider means is unambiguous.
 func (p *parser) prefix(entry, s string) (netip.Prefix, error) {
+	pfx, reason := parsePrefix(s)
+	if reason != "" {
+		return netip.Prefix{}, p.errf(entry, "%s", reason)
+	}
+	return pfx, nil
+}
+
+// parsePrefix is prefix without the error: a reason instead.
+func parsePrefix(s string) (netip.Prefix, string) {
 	if s == "" {
-		return netip.Prefix{}, p.errf(entry, "empty prefix")
+		return netip.Prefix{}, "empty prefix"
 	}
 	pfx, err := netip.ParsePrefix(strings.TrimSpace(s))
 	if err != nil {
-		return netip.Prefix{}, p.errf(entry, "bad prefix %q: %v", truncate(s), err)
+		return netip.Prefix{}, fmt.Sprintf("bad prefix %q: %v", truncate(s), err)
 	}
 	if pfx.Addr().Zone() != "" {
-		return netip.Prefix{}, p.errf(entry, "bad prefix %q: zone not allowed", truncate(s))
+		return netip.Prefix{}, fmt.Sprintf("bad prefix %q: zone not allowed", truncate(s))
 	}
-	return pfx.Masked(), nil
+	return pfx.Masked(), ""
 }
 
 func truncate(s string) string {
@@ -151,6 +168,9 @@ type jsonProbe struct {
 }
 
 func (p *parser) parseJSON(data []byte) ([]Entry, Format, error) {
+	if e, ok := p.parseAWSFast(data); ok {
+		return e, FormatAWS, nil
+	}
 	var probe jsonProbe
 	if err := json.Unmarshal(data, &probe); err != nil {
 		return nil, "", p.jsonErr(data, err)
@@ -240,30 +260,33 @@ func (p *parser) parseAWS(data []byte) ([]Entry, error) {
 		return nil, p.jsonErr(data, err)
 	}
 	out := make([]Entry, 0, len(f.Prefixes)+len(f.IPv6Prefixes))
-	add := func(entry, cidr, region, service, nbg string, want6 bool) error {
-		pfx, err := p.prefix(entry, cidr)
-		if err != nil {
-			return err
-		}
-		if pfx.Addr().Is6() != want6 {
-			return p.errf(entry, "prefix %s is in the wrong address family list", pfx)
-		}
-		out = append(out, Entry{Prefix: pfx, Tag: route.Tag{
-			Provider: ProviderAWS, Region: p.intern(region), Service: p.intern(service), BorderGroup: p.intern(nbg),
-		}})
-		return nil
-	}
 	for i, e := range f.Prefixes {
-		if err := add(fmt.Sprintf("prefixes[%d]", i), e.IPPrefix, e.Region, e.Service, e.NetworkBorderGroup, false); err != nil {
+		if err := p.addAWS(&out, "prefixes", i, e.IPPrefix, p.intern(e.Region), p.intern(e.Service), p.intern(e.NetworkBorderGroup), false); err != nil {
 			return nil, err
 		}
 	}
 	for i, e := range f.IPv6Prefixes {
-		if err := add(fmt.Sprintf("ipv6_prefixes[%d]", i), e.IPv6Prefix, e.Region, e.Service, e.NetworkBorderGroup, true); err != nil {
+		if err := p.addAWS(&out, "ipv6_prefixes", i, e.IPv6Prefix, p.intern(e.Region), p.intern(e.Service), p.intern(e.NetworkBorderGroup), true); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// addAWS appends entry i of list (interned strings; the entry's name is
+// formatted only for an error).
+func (p *parser) addAWS(out *[]Entry, list string, i int, cidr, region, service, nbg string, want6 bool) error {
+	pfx, reason := parsePrefix(cidr)
+	if reason == "" && pfx.Addr().Is6() != want6 {
+		reason = fmt.Sprintf("prefix %s is in the wrong address family list", pfx)
+	}
+	if reason != "" {
+		return p.errf(fmt.Sprintf("%s[%d]", list, i), "%s", reason)
+	}
+	*out = append(*out, Entry{Prefix: pfx, Tag: route.Tag{
+		Provider: ProviderAWS, Region: region, Service: service, BorderGroup: nbg,
+	}})
+	return nil
 }
 
 type gcpFile struct {
