@@ -66,6 +66,9 @@ type checkpointHeader struct {
 	// DataTime is the engine's data time when the checkpoint was taken.
 	DataTime  time.Time `json:"data_time"`
 	LastPrune time.Time `json:"last_prune"`
+	// StreamID (analyzer role) is the last update stream entry the
+	// snapshot holds: at restore the entries after it are re-read.
+	StreamID string `json:"stream_id,omitempty"`
 }
 
 func encodeCheckpoint(h checkpointHeader, snap []byte) ([]byte, error) {
@@ -160,6 +163,9 @@ type RestoreResult struct {
 	Age      time.Duration
 	// OpenEvents restored.
 	OpenEvents int
+	// StreamID is the last update stream entry the restored state holds
+	// (analyzer role; "" when none).
+	StreamID string
 }
 
 // Restore loads the last checkpoint from the store, before Run and
@@ -203,6 +209,7 @@ func (e *Engine) Restore(ctx context.Context) (RestoreResult, error) {
 	}
 	e.d.Analyzer = a
 	e.lastData, e.lastPrune, e.lastWall = h.DataTime, h.LastPrune, e.now()
+	e.streamID, res.StreamID = h.StreamID, h.StreamID
 	e.restored = true
 	e.resynced = make(map[route.Peer]struct{})
 	for _, ev := range a.Events() {
@@ -218,8 +225,52 @@ func (e *Engine) Restore(ctx context.Context) (RestoreResult, error) {
 	e.ck.lastNanos.Store(at.UnixNano())
 	st := a.Stats()
 	e.d.Logger.Info("checkpoint: restored; the analyzer continues from it", "data_time", h.DataTime, "written", at,
-		"age", res.Age.Round(time.Second), "open_events", res.OpenEvents, "routes", st.Slots, "peers", st.Peers)
+		"age", res.Age.Round(time.Second), "open_events", res.OpenEvents, "routes", st.Slots, "peers", st.Peers, "stream_id", h.StreamID)
 	return res, nil
+}
+
+// SetStreamBase (analyzer role, before Run) gives the update stream
+// position the analyzer starts from when its state holds no entry yet (a
+// cold start, or a checkpoint without one): checkpoints record it until
+// the first entry is applied, so a restart from such a checkpoint re-reads
+// what came after it.
+func (e *Engine) SetStreamBase(id string) {
+	if e.streamID == "" {
+		e.streamBase = id
+	}
+}
+
+// applied reports whether stream entry id is already in the analyzer's
+// state: the group delivered it again (its handling failed to be stored,
+// or a crash left it pending) or the restored checkpoint holds it.
+func (e *Engine) applied(id string) bool {
+	last := e.streamID
+	if last == "" {
+		last = e.streamBase
+	}
+	if id == "" || last == "" || store.CompareStreamIDs(id, last) > 0 {
+		return false
+	}
+	e.d.Logger.Debug("engine: stream entry already applied; skipped", "id", id, "last", last)
+	return true
+}
+
+// dueCheckpoint writes a checkpoint soon after an event opened or
+// resolved (at most one a second), so that a crash right after does not
+// restore a state that never saw it: an event stored open that the
+// restored analyzer does not know would stay open, and one it still
+// holds open after it was resolved would be resolved again. Not while a
+// replay's clock holds (its events come by the thousand).
+func (e *Engine) dueCheckpoint(ctx context.Context, cfg Config) {
+	if !e.ckDue || cfg.DataClock || held(cfg.HoldClock) || e.d.Checkpoints == nil || e.ckCfg.CheckpointInterval < 0 {
+		return
+	}
+	if e.now().Sub(e.lastCk) < time.Second {
+		return // the next tick
+	}
+	if err := e.checkpoint(ctx); err != nil {
+		e.d.Logger.Debug("checkpoint after an event change failed; retried", "err", err)
+	}
 }
 
 // resync: the first time a peer's session comes up after a restore, the
@@ -258,7 +309,11 @@ func (e *Engine) checkpoint(ctx context.Context) error {
 	e.lastCk = start
 	snap, err := e.d.Analyzer.Snapshot()
 	if err == nil {
-		snap, err = encodeCheckpoint(checkpointHeader{DataTime: e.dataTime(), LastPrune: e.lastPrune}, snap)
+		pos := e.streamID
+		if pos == "" {
+			pos = e.streamBase
+		}
+		snap, err = encodeCheckpoint(checkpointHeader{DataTime: e.dataTime(), LastPrune: e.lastPrune, StreamID: pos}, snap)
 	}
 	if err == nil {
 		err = e.d.Checkpoints.PutCheckpoint(ctx, CheckpointName, snap, start)
@@ -267,6 +322,7 @@ func (e *Engine) checkpoint(ctx context.Context) error {
 		e.ck.failures.Inc()
 		return fmt.Errorf("pipeline: checkpoint: %w", err)
 	}
+	e.ckDue = false
 	e.ck.saved.Inc()
 	e.ck.bytes.Set(float64(len(snap)))
 	e.ck.seconds.Set(e.now().Sub(start).Seconds())

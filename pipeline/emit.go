@@ -53,6 +53,9 @@ func (e *Engine) emit(ctx context.Context, chs []route.EventChange) {
 		annotateRPKI(&chs[i].Event, e.val)
 		c := chs[i]
 		e.m.events.WithLabelValues(string(c.Event.Kind), string(c.Change)).Inc()
+		if c.Change != route.EventUpdated {
+			e.ckDue = true
+		}
 		if c.Event.Open() {
 			e.open[c.Event.ID] = c.Event.Kind
 		} else {

@@ -145,6 +145,13 @@ type Engine struct {
 	dataClock bool
 	restored  bool
 	resynced  map[route.Peer]struct{}
+	// ckDue: an event opened or resolved since the last checkpoint.
+	ckDue bool
+	// streamID is the last update stream entry applied (analyzer role);
+	// streamBase the stream position the analyzer started from, recorded
+	// while no entry has been applied yet.
+	streamID   string
+	streamBase string
 }
 
 // New wires an engine; nothing runs until Run.
@@ -182,12 +189,20 @@ func (e *Engine) Run(ctx context.Context, in <-chan route.Batch, jobs <-chan Job
 					e.handle(ctx, b)
 				}
 			}
+			if e.applied(j.StreamID) {
+				j.Done <- e.flush(ctx)
+				continue
+			}
 			e.handle(ctx, j.Batch)
+			if j.StreamID != "" {
+				e.streamID = j.StreamID
+			}
 			if j.End {
 				e.see(j.At)
 				e.settle(ctx)
 			}
 			j.Done <- e.flush(ctx)
+			e.dueCheckpoint(ctx, cfg)
 		case b, ok := <-in:
 			if !ok {
 				return e.final(ctx)
@@ -196,6 +211,7 @@ func (e *Engine) Run(ctx context.Context, in <-chan route.Batch, jobs <-chan Job
 			if len(e.pendUps) >= cfg.FlushSize {
 				e.logFlush(ctx)
 			}
+			e.dueCheckpoint(ctx, cfg)
 		case <-tick.C:
 			// Data time moves on its own only while no data arrives, so a
 			// replay's events depend on its records alone.
@@ -203,6 +219,7 @@ func (e *Engine) Run(ctx context.Context, in <-chan route.Batch, jobs <-chan Job
 				e.clock(ctx, e.dataNow())
 			}
 			e.logFlush(ctx)
+			e.dueCheckpoint(ctx, cfg)
 			e.maybeCheckpoint(ctx)
 		}
 	}

@@ -33,4 +33,9 @@ type Job struct {
 	End   bool
 	At    time.Time
 	Done  chan error
+	// StreamID (analyzer role) is the update stream entry the batch is:
+	// the engine applies each entry once, skipping one at or before the
+	// last it applied (a redelivery, or an entry the checkpoint it was
+	// restored from already holds), and checkpoints record the last.
+	StreamID string
 }

@@ -277,10 +277,12 @@ func (s *Service) Run(ctx context.Context) error {
 		s.logger.Warn("RPKI VRPs could not be loaded; routes carry no ROV state until a refresh succeeds", "err", err)
 	}
 	cancel()
+	var restored pipeline.RestoreResult
 	if role := s.cfg.Pipeline.Role; role == RoleAll || role == RoleAnalyzer {
 		// Before anything is fed: the analyzer continues from its last
 		// checkpoint (or starts cold, said in the log).
-		if _, err := s.engine.Restore(ctx); err != nil {
+		var err error
+		if restored, err = s.engine.Restore(ctx); err != nil {
 			s.logger.Error("checkpoint could not be read; the analyzer starts cold", "err", err)
 		}
 	}
@@ -302,7 +304,14 @@ func (s *Service) Run(ctx context.Context) error {
 		g.Go(func() error { return s.publish(gctx) })
 	case RoleAnalyzer:
 		g.Go(func() error { return s.engine.Run(gctx, s.in, s.jobs, pipeline.Config{}) })
-		g.Go(func() error { return s.redis.NewConsumer(s.cfg.Pipeline.Consumer).Run(gctx, s.analyzeBatch) })
+		c := s.redis.NewConsumer(s.cfg.Pipeline.Consumer)
+		upto := s.streamStart(ctx, c, restored)
+		g.Go(func() error {
+			if restored.StreamID != "" {
+				s.replayStream(gctx, c, restored.StreamID, upto)
+			}
+			return c.Run(gctx, s.analyzeBatch)
+		})
 	case RoleWriter:
 		g.Go(func() error { return s.redis.NewConsumer(s.cfg.Pipeline.Consumer).Run(gctx, store.ApplyTo(s.st)) })
 	}
@@ -398,7 +407,7 @@ func (s *Service) replayFiles(ctx context.Context) {
 // analyzeBatch hands one stream entry to the engine and returns once its
 // effects are stored, so the consumer acknowledges only what landed.
 func (s *Service) analyzeBatch(ctx context.Context, b store.Batch) error {
-	j := pipeline.Job{Batch: b, Done: make(chan error, 1)}
+	j := pipeline.Job{Batch: b, StreamID: store.StreamEntryID(ctx), Done: make(chan error, 1)}
 	select {
 	case s.jobs <- j:
 	case <-ctx.Done():

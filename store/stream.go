@@ -73,6 +73,7 @@ func (c ConsumerConfig) withDefaults() ConsumerConfig {
 // Handler processes one batch. An error leaves the entry pending so it is
 // delivered again; handlers must therefore be idempotent (Store is). An
 // error wrapping ErrInvalid instead drops the entry (counted, logged).
+// StreamEntryID(ctx) is the entry's ID.
 type Handler func(ctx context.Context, b Batch) error
 
 // Consumer reads the update stream as one member of a consumer group.
@@ -256,7 +257,7 @@ func (c *Consumer) handle(ctx context.Context, h Handler, msgs []redis.XMessage)
 			// Never decodable: acknowledge so it does not block the group.
 			c.r.m.consumed.WithLabelValues("corrupt").Inc()
 			c.log.Error("store: dropping corrupt stream entry", "id", m.ID, "err", err)
-		} else if err := h(ctx, b); errors.Is(err, ErrInvalid) {
+		} else if err := h(withEntryID(ctx, m.ID), b); errors.Is(err, ErrInvalid) {
 			// Would fail the same way forever: acknowledge and count.
 			c.r.m.consumed.WithLabelValues("invalid").Inc()
 			c.log.Error("store: dropping invalid stream entry", "id", m.ID, "err", err)
