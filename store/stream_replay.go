@@ -83,8 +83,8 @@ type ReplayResult struct {
 	// Entries handed to the handler, up to and including Last.
 	Entries int
 	Last    string
-	// Gap: the stream was trimmed past the start position, so entries
-	// after it are gone (never re-read).
+	// Gap: the stream no longer holds the start entry: it was trimmed up
+	// to it, and entries after it may be gone too (never re-read).
 	Gap bool
 }
 
@@ -101,11 +101,12 @@ func (c *Consumer) Replay(ctx context.Context, after, upto string, h Handler) (R
 	if upto == "" || CompareStreamIDs(upto, after) <= 0 {
 		return res, nil
 	}
-	if info, err := c.r.c.XInfoStream(ctx, c.stream).Result(); err == nil &&
-		info.MaxDeletedEntryID != "" && CompareStreamIDs(info.MaxDeletedEntryID, after) > 0 {
+	// Trimming removes the oldest entries first: while the checkpoint's
+	// own entry is still there, so is everything after it.
+	if held, err := c.r.c.XRangeN(ctx, c.stream, after, after, 1).Result(); err == nil && len(held) == 0 {
 		res.Gap = true
-		c.log.Warn("store: the update stream was trimmed past the checkpoint; entries after it are gone (raise store.redis.stream_max_len)",
-			"checkpoint", after, "max_deleted", info.MaxDeletedEntryID)
+		c.log.Warn("store: the update stream no longer holds the checkpoint's entry: entries after it may have been trimmed (raise store.redis.stream_max_len)",
+			"checkpoint", after)
 	}
 	for ctx.Err() == nil {
 		msgs, err := c.r.c.XRangeN(ctx, c.stream, "("+res.Last, upto, c.cfg.Count).Result()
