@@ -38,12 +38,19 @@ type CheckpointConfig struct {
 	// (against the wall clock) is stale — reported and discarded, the
 	// analyzer starts cold (default 6h; negative: always used).
 	CheckpointMaxAge time.Duration `yaml:"checkpoint_max_age"`
+	// ResyncWindow: after a restore, a BGP or BMP vantage point of the
+	// checkpoint whose session has not come back within this time (wall
+	// clock) is taken as down: its routes go stale and a peer_down opens,
+	// as for a session lost (default 10m: connect retries, hold time and
+	// the collector's eor_timeout; negative disables).
+	ResyncWindow time.Duration `yaml:"resync_window"`
 }
 
 // Defaults.
 const (
 	DefaultCheckpointInterval = time.Minute
 	DefaultCheckpointMaxAge   = 6 * time.Hour
+	DefaultResyncWindow       = 10 * time.Minute
 )
 
 func (c CheckpointConfig) withDefaults() CheckpointConfig {
@@ -52,6 +59,9 @@ func (c CheckpointConfig) withDefaults() CheckpointConfig {
 	}
 	if c.CheckpointMaxAge == 0 {
 		c.CheckpointMaxAge = DefaultCheckpointMaxAge
+	}
+	if c.ResyncWindow == 0 {
+		c.ResyncWindow = DefaultResyncWindow
 	}
 	return c
 }
@@ -69,6 +79,9 @@ type checkpointHeader struct {
 	// StreamID (analyzer role) is the last update stream entry the
 	// snapshot holds: at restore the entries after it are re-read.
 	StreamID string `json:"stream_id,omitempty"`
+	// Sessions are the vantage points of session sources (Deps.Sessions)
+	// whose session was up.
+	Sessions []route.Peer `json:"sessions,omitempty"`
 }
 
 func encodeCheckpoint(h checkpointHeader, snap []byte) ([]byte, error) {
@@ -212,6 +225,7 @@ func (e *Engine) Restore(ctx context.Context) (RestoreResult, error) {
 	e.streamID, res.StreamID = h.StreamID, h.StreamID
 	e.restored = true
 	e.resynced = make(map[route.Peer]struct{})
+	e.restoreSessions(h.Sessions)
 	for _, ev := range a.Events() {
 		if ev.Open() {
 			e.open[ev.ID] = ev.Kind
@@ -273,21 +287,6 @@ func (e *Engine) dueCheckpoint(ctx context.Context, cfg Config) {
 	}
 }
 
-// resync: the first time a peer's session comes up after a restore, the
-// peer re-sends its table (the old session ended with the old process).
-func (e *Engine) resync(st route.PeerState) {
-	if !e.restored || !st.Up() {
-		return
-	}
-	if _, ok := e.resynced[st.Peer]; ok {
-		return
-	}
-	e.resynced[st.Peer] = struct{}{}
-	if n := e.d.Analyzer.Resync(st.Peer); n > 0 {
-		e.d.Logger.Info("checkpoint: peer re-sends its table after the restart", "peer", st.Peer.Addr, "asn", st.Peer.ASN, "routes", n)
-	}
-}
-
 // maybeCheckpoint writes a checkpoint when the interval has passed.
 func (e *Engine) maybeCheckpoint(ctx context.Context) {
 	iv := e.ckCfg.CheckpointInterval
@@ -313,7 +312,8 @@ func (e *Engine) checkpoint(ctx context.Context) error {
 		if pos == "" {
 			pos = e.streamBase
 		}
-		snap, err = encodeCheckpoint(checkpointHeader{DataTime: e.dataTime(), LastPrune: e.lastPrune, StreamID: pos}, snap)
+		snap, err = encodeCheckpoint(checkpointHeader{DataTime: e.dataTime(), LastPrune: e.lastPrune, StreamID: pos,
+			Sessions: e.sessionList()}, snap)
 	}
 	if err == nil {
 		err = e.d.Checkpoints.PutCheckpoint(ctx, CheckpointName, snap, start)

@@ -52,6 +52,11 @@ type Deps struct {
 	// blocking, for a source that reuses the slices (mrtdata.Feed.Reuse):
 	// the engine keeps no reference to a batch's slices.
 	Recycle chan<- route.Batch
+	// Sessions (may be nil) names the sources whose vantage points re-send
+	// their table when their session comes back after a restart (the BGP
+	// collector, BMP): one that does not come back within
+	// Checkpoint.ResyncWindow of a restore is taken as down.
+	Sessions func(source string) bool
 	// Checkpoints (may be nil: none) keeps the analyzer's checkpoint,
 	// written every Checkpoint.CheckpointInterval and when Run ends, and
 	// read by Restore.
@@ -152,6 +157,11 @@ type Engine struct {
 	// while no entry has been applied yet.
 	streamID   string
 	streamBase string
+	// sessions: vantage points of session sources whose session is up;
+	// resyncBy: when those that did not come back after a restore are
+	// taken as down (resync.go).
+	sessions map[route.Peer]struct{}
+	resyncBy time.Time
 }
 
 // New wires an engine; nothing runs until Run.
@@ -160,7 +170,8 @@ func New(d Deps) *Engine {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{d: d, m: newMetrics(d.Registerer), now: time.Now, filter: NewWatchFilter(),
-		open: make(map[string]route.EventKind), q: newEventQueue(), ckCfg: d.Checkpoint.withDefaults()}
+		open: make(map[string]route.EventKind), q: newEventQueue(), ckCfg: d.Checkpoint.withDefaults(),
+		sessions: make(map[route.Peer]struct{})}
 	e.ck = newCkMetrics(d.Registerer, func() time.Time { return e.now() })
 	e.lastCk = e.now()
 	return e
@@ -218,6 +229,7 @@ func (e *Engine) Run(ctx context.Context, in <-chan route.Batch, jobs <-chan Job
 			if !cfg.DataClock && !held(cfg.HoldClock) && !e.lastData.IsZero() && e.now().Sub(e.lastWall) >= idleAfter {
 				e.clock(ctx, e.dataNow())
 			}
+			e.resyncDeadline(ctx)
 			e.logFlush(ctx)
 			e.dueCheckpoint(ctx, cfg)
 			e.maybeCheckpoint(ctx)
@@ -364,6 +376,7 @@ func (e *Engine) handle(ctx context.Context, b route.Batch) {
 	}
 	for _, s := range b.States {
 		e.see(s.Time)
+		e.session(s)
 		e.resync(s)
 		if e.d.Routes != nil {
 			e.pendStates = append(e.pendStates, s)

@@ -185,6 +185,9 @@ func (c *Config) applyDefaults() {
 	if c.Analyzer.CheckpointMaxAge == 0 {
 		c.Analyzer.CheckpointMaxAge = pipeline.DefaultCheckpointMaxAge
 	}
+	if c.Analyzer.ResyncWindow == 0 {
+		c.Analyzer.ResyncWindow = pipeline.DefaultResyncWindow
+	}
 	if c.RPKI.Refresh == 0 {
 		c.RPKI.Refresh = rpki.DefaultRefresh
 	}

@@ -124,9 +124,15 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, console io.Writer
 	if role == RoleAnalyzer && !*cfg.Pipeline.WriteRoutes {
 		routes = nil // writer processes keep route state
 	}
+	var sessions func(string) bool
+	if role == RoleAll {
+		// The sources whose peers re-send their tables when this process
+		// restarts (an analyzer process re-reads the stream instead).
+		sessions = func(src string) bool { return src == collector.Source || src == bmpstation.Source }
+	}
 	s.engine = pipeline.New(pipeline.Deps{Tagger: s.tagger, Validator: s.validator, Analyzer: analyzer.New(acfg), Routes: routes,
 		Events: s.st, Notify: notifier, OnEvent: s.onEvent, Logger: logger, Registerer: s.reg,
-		Checkpoints: s.st, Checkpoint: cfg.Analyzer.CheckpointConfig})
+		Checkpoints: s.st, Checkpoint: cfg.Analyzer.CheckpointConfig, Sessions: sessions})
 
 	if *cfg.Collector.Enabled && (role == RoleAll || role == RoleCollector) {
 		c, err := collector.New(cfg.Collector.Config, logger, s.reg)
