@@ -9,8 +9,10 @@
 #   - routewatch is killed (-9) and restarted every 150 s (each start
 #     has a 1-minute analyzer warm-up, so shifts come after it);
 #   - the generic webhook receiver answers 500 to 30% of deliveries.
-# At the end it prints events expected vs stored vs delivered (per kind),
-# and goroutines and RSS sampled over time. Nothing listens beyond
+# At the end it prints events expected vs stored vs delivered (per kind):
+# each expected event stored once, resolved by the end, its opened and
+# resolved notices accepted once (lost / duplicates / open at the end must
+# all be 0, else it exits 1), and goroutines and RSS sampled over time. Nothing listens beyond
 # 127.0.0.1; every process it starts is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -175,6 +177,7 @@ def cleanup(*_):
     for name in list(procs): stop(name, signal.SIGKILL)
     hook.shutdown()
 signal.signal(signal.SIGTERM, lambda *a: (cleanup(), sys.exit(1)))
+ok = False
 try:
     start_redis(); time.sleep(0.5)
     start_routewatch()
@@ -227,23 +230,42 @@ try:
     for e in evs.values():
         stored.setdefault(e['kind'], []).append(e)
     with lock:
-        opened = {}
-        dup = 0
-        seen_ids = set()
+        notices = {}    # (type, event id) -> distinct webhook-ids accepted
+        dup_ids, seen_ids = 0, set()
         for typ, eid, kind, wid in delivered:
-            if wid in seen_ids: dup += 1
+            if wid in seen_ids: dup_ids += 1
             seen_ids.add(wid)
-            if typ == 'event.opened': opened.setdefault(kind, set()).add(eid)
+            notices.setdefault((typ, eid), set()).add(wid)
+    # Every expected event stored once, opened and (all are over by the
+    # end) resolved, each notice accepted once: lost = expected events not
+    # stored, or stored without their opened / resolved notice; duplicates
+    # = events stored beyond those expected (an incident opened twice),
+    # notices accepted under two webhook-ids, webhook-ids accepted twice.
     print(f'\nsoak: {DURATION}: routewatch killed {kills["routewatch"]}x, redis killed {kills["redis"]}x, peer flaps {kills["flap"]}')
-    print(f'{"kind":<12} {"expected":>8} {"stored":>7} {"open":>5} {"delivered(opened)":>18}')
-    for kind in sorted(set(expected) | set(stored) | set(opened)):
+    print(f'{"kind":<12} {"expected":>8} {"stored":>7} {"open":>5} {"opened":>7} {"resolved":>9} {"lost":>5} {"dup":>4}')
+    lost_total, dup_total, open_total = 0, dup_ids, 0
+    for kind in sorted(set(expected) | set(stored)):
         st = stored.get(kind, [])
-        print(f'{kind:<12} {expected.get(kind, 0):>8} {len(st):>7} {sum(1 for e in st if e.get("end") is None):>5} {len(opened.get(kind, ())):>18}')
-    print(f'webhook: {attempts["ok"]} accepted, {attempts["failed"]} answered 500, {dup} duplicate webhook-ids accepted')
+        n_open = sum(1 for e in st if e.get('end') is None)
+        n_opened = sum(1 for e in st if notices.get(('event.opened', e['id'])))
+        n_resolved = sum(1 for e in st if e.get('end') is not None and notices.get(('event.resolved', e['id'])))
+        lost = max(0, expected.get(kind, 0) - len(st)) + (len(st) - n_opened) + (len(st) - n_open - n_resolved)
+        dup = max(0, len(st) - expected.get(kind, 0)) + sum(
+            1 for e in st for typ in ('event.opened', 'event.resolved') if len(notices.get((typ, e['id']), ())) > 1)
+        lost_total += lost; dup_total += dup; open_total += n_open
+        print(f'{kind:<12} {expected.get(kind, 0):>8} {len(st):>7} {n_open:>5} {n_opened:>7} {n_resolved:>9} {lost:>5} {dup:>4}')
+    print(f'webhook: {attempts["ok"]} accepted, {attempts["failed"]} answered 500, {dup_ids} duplicate webhook-ids accepted')
+    gs = [g for _, g, _ in samples[1:]] or [0]
+    rs = [r / 1e6 for _, _, r in samples[1:]] or [0]
+    print(f'soak: {lost_total} lost, {dup_total} duplicates, {open_total} open at the end; '
+          f'goroutines {min(gs):.0f}-{max(gs):.0f}, rss {min(rs):.1f}-{max(rs):.1f} MB after the first sample')
+    ok = lost_total == 0 and dup_total == 0 and open_total == 0
     print(f'{"t":>6} {"goroutines":>10} {"rss_MB":>8}')
     for t, g, r in samples:
         print(f'{t:6.0f} {g:10.0f} {r / 1e6:8.1f}')
     print(f'logs: {W}')
+    print('soak: PASS' if ok else 'soak: FAIL')
 finally:
     cleanup()
+sys.exit(0 if ok else 1)
 PY
