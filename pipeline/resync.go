@@ -1,12 +1,12 @@
 package pipeline
 
 import (
-	"cmp"
 	"context"
 	"slices"
 	"time"
 
 	"routewatch/route"
+	"routewatch/store"
 )
 
 // session keeps the set of vantage points of session sources whose
@@ -29,21 +29,7 @@ func (e *Engine) sessionList() []route.Peer {
 	for p := range e.sessions {
 		out = append(out, p)
 	}
-	slices.SortFunc(out, func(a, b route.Peer) int {
-		if c := a.Addr.Compare(b.Addr); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(a.ASN, b.ASN); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(a.Router, b.Router); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(a.Distinguisher, b.Distinguisher); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.View, b.View)
-	})
+	slices.SortFunc(out, store.ComparePeers)
 	return out
 }
 

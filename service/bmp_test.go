@@ -63,9 +63,8 @@ func TestServiceBMP(t *testing.T) {
 	if err := os.WriteFile(list, []byte("10.0.0.0/8\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg := Default()
+	cfg := loopbackConfig(t)
 	cfg.Ranges.Specs = []string{"testnet=" + list}
-	cfg.API.Listen = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	off := false
 	cfg.Collector.Enabled = &off
 	bmpPort := testenv.FreePort(t)
@@ -73,14 +72,8 @@ func TestServiceBMP(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	svc, err := New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
+	_, stop := startService(t, cfg)
+	ctx := context.Background()
 
 	s := server.NewBgpServer(server.LoggerOption(slog.New(slog.DiscardHandler), nil))
 	go s.Serve()
@@ -132,14 +125,8 @@ func TestServiceBMP(t *testing.T) {
 	if !strings.Contains(m, "routewatch_bmp_unwatched_total 1") {
 		t.Errorf("metrics lack routewatch_bmp_unwatched_total 1:\n%s", grepLines(m, "routewatch_bmp_"))
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	case <-time.After(cfg.ShutdownTimeout + 5*time.Second):
-		t.Fatal("Run did not return after cancel")
+	if err := stop(); err != nil {
+		t.Errorf("Run: %v", err)
 	}
 }
 

@@ -1,11 +1,8 @@
 package service
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,7 +16,6 @@ import (
 	"routewatch/archive"
 	"routewatch/internal/archivetest"
 	"routewatch/internal/rislivetest"
-	"routewatch/internal/testenv"
 	"routewatch/mrtdata/scenario"
 	"routewatch/route"
 )
@@ -77,11 +73,10 @@ func TestServeRISLiveBootstrap(t *testing.T) {
 	defer receiver.Close()
 
 	srv := rislivetest.NewServer(t)
-	cfg := Default()
+	cfg := loopbackConfig(t)
 	cfg.Ranges.Specs = []string{rangesFile}
 	cfg.Ranges.WatchASNs = map[string][]uint32{}
 	*cfg.Collector.Enabled = false
-	cfg.API.Listen = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	cfg.RISLive.Enabled = true
 	cfg.RISLive.URL = srv.URL()
 	cfg.RISLive.Bootstrap = RISLiveBootstrap{Collectors: []string{"rrc00"}, BaseURLs: map[string]string{"rrc00": archiveSrv.URL + "/rrc00"}}
@@ -90,14 +85,7 @@ func TestServeRISLiveBootstrap(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	svc, err := New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
+	svc, stop := startService(t, cfg)
 
 	conn := srv.Accept(t)
 	waitUntil(t, "the bootstrap", func() bool { return counter(t, svc, "routewatch_rislive_bootstraps_total", "ok") == 1 })
@@ -173,14 +161,8 @@ func TestServeRISLiveBootstrap(t *testing.T) {
 		}
 		return false
 	})
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	case <-time.After(cfg.ShutdownTimeout + 5*time.Second):
-		t.Fatal("Run did not return after cancel")
+	if err := stop(); err != nil {
+		t.Errorf("Run: %v", err)
 	}
 }
 

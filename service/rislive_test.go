@@ -1,7 +1,6 @@
 package service
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -57,11 +56,10 @@ func TestServeRISLive(t *testing.T) {
 	defer receiver.Close()
 
 	srv := rislivetest.NewServer(t)
-	cfg := Default()
+	cfg := loopbackConfig(t)
 	cfg.Ranges.Specs = []string{rangesFile}
 	cfg.Ranges.WatchASNs = map[string][]uint32{}
 	*cfg.Collector.Enabled = false
-	cfg.API.Listen = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	cfg.RISLive.Enabled = true
 	cfg.RISLive.URL = srv.URL()
 	cfg.RISLive.Bootstrap.Collectors = []string{} // no archive bootstrap: the live stream brings the table
@@ -70,14 +68,7 @@ func TestServeRISLive(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	svc, err := New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
+	_, stop := startService(t, cfg)
 
 	conn := srv.Accept(t)
 	waitUntil(t, "subscriptions for the watched ranges", func() bool {
@@ -145,14 +136,8 @@ func TestServeRISLive(t *testing.T) {
 		}
 		return false
 	})
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	case <-time.After(cfg.ShutdownTimeout + 5*time.Second):
-		t.Fatal("Run did not return after cancel")
+	if err := stop(); err != nil {
+		t.Errorf("Run: %v", err)
 	}
 }
 
@@ -261,7 +246,7 @@ func TestRISLiveBootstrapOffline(t *testing.T) {
 		{"404", notFound.URL + "/rrc00"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := Default()
+			cfg := loopbackConfig(t)
 			cfg.RISLive.Enabled = true
 			cfg.RISLive.Bootstrap.BaseURLs = map[string]string{"rrc00": tt.url}
 			s := &Service{cfg: cfg, logger: slog.New(slog.DiscardHandler), reg: prometheus.NewRegistry()}

@@ -4,15 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"routewatch/internal/testenv"
 	"routewatch/route"
 )
 
@@ -30,23 +27,14 @@ func TestServiceRPKI(t *testing.T) {
 		}
 	}
 	writeVRPs(64500)
-	cfg := Default()
+	cfg := loopbackConfig(t)
 	cfg.Demo = true
 	cfg.RPKI.VRPs = vrps
-	cfg.API.Listen = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-	cfg.Collector.Port = testenv.FreePort(t)
-	cfg.Collector.ListenAddresses = []string{"127.0.0.1"}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	svc, err := New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
+	svc, stop := startService(t, cfg)
+	ctx := context.Background()
 	select {
 	case <-svc.Replayed():
 	case <-time.After(60 * time.Second):
@@ -106,13 +94,7 @@ func TestServiceRPKI(t *testing.T) {
 	if got := states(get()); got[route.ROVValid] != n {
 		t.Errorf("states under a ROA for AS%d: %v, want %d valid", *origin, got, n)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	case <-time.After(cfg.ShutdownTimeout + 5*time.Second):
-		t.Fatal("Run did not return after cancel")
+	if err := stop(); err != nil {
+		t.Errorf("Run: %v", err)
 	}
 }

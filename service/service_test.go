@@ -1,11 +1,7 @@
 package service
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,22 +16,12 @@ import (
 // embedded store with the demo: the API becomes ready, the demo's event
 // reaches it, and cancelling the context shuts everything down cleanly.
 func TestServiceDemoLifecycle(t *testing.T) {
-	cfg := Default()
+	cfg := loopbackConfig(t)
 	cfg.Demo = true
-	cfg.API.Listen = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-	cfg.Collector.Port = testenv.FreePort(t)
-	cfg.Collector.ListenAddresses = []string{"127.0.0.1"}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	svc, err := New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
+	_, stop := startService(t, cfg)
 
 	base := "http://" + cfg.API.Listen
 	deadline := time.Now().Add(60 * time.Second)
@@ -57,14 +43,8 @@ func TestServiceDemoLifecycle(t *testing.T) {
 	if !found {
 		t.Error("the demo's path_shift never reached the API")
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	case <-time.After(cfg.ShutdownTimeout + 5*time.Second):
-		t.Fatal("Run did not return after cancel")
+	if err := stop(); err != nil {
+		t.Errorf("Run: %v", err)
 	}
 }
 
@@ -76,23 +56,13 @@ func TestServiceReplayTruncated(t *testing.T) {
 	if err := os.WriteFile(cut, raw[:len(raw)/2+7], 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg := Default()
+	cfg := loopbackConfig(t)
 	cfg.Replay.Files = []string{cut, filepath.Join(t.TempDir(), "missing.mrt")}
 	cfg.Ranges.Specs = []string{filepath.Join(testenv.RepoRoot(t), "testdata", "scenarios", "te_shift.ip-ranges.json")}
-	cfg.API.Listen = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	*cfg.Collector.Enabled = false
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	svc, err := New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
+	svc, stop := startService(t, cfg)
 	select {
 	case <-svc.replayed:
-	case err := <-done:
-		t.Fatalf("Run returned early: %v", err)
 	case <-time.After(30 * time.Second):
 		t.Fatal("replay did not finish")
 	}
@@ -121,8 +91,7 @@ func TestServiceReplayTruncated(t *testing.T) {
 	if !ready {
 		t.Error("not serving after a bad warm-up archive")
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Errorf("Run: %v", err)
 	}
 }

@@ -1,17 +1,11 @@
 package service
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"path/filepath"
 	"testing"
-	"time"
 
-	"routewatch/internal/testenv"
 	"routewatch/route"
 )
 
@@ -22,37 +16,16 @@ func TestServiceMemoryStateFile(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "state.rws")
 	run := func(demo bool, until func(base string) bool) {
 		t.Helper()
-		cfg := Default()
+		cfg := loopbackConfig(t)
 		cfg.Demo = demo
 		cfg.Store.Memory.StateFile = file
-		cfg.API.Listen = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-		cfg.Collector.Port = testenv.FreePort(t)
-		cfg.Collector.ListenAddresses = []string{"127.0.0.1"}
 		if err := cfg.Validate(); err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		svc, err := New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard)
-		if err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- svc.Run(ctx) }()
+		_, stop := startService(t, cfg)
 		base := "http://" + cfg.API.Listen
-		deadline := time.NewTimer(60 * time.Second) // bounds a broken run only
-		defer deadline.Stop()
-		tick := time.NewTicker(50 * time.Millisecond)
-		defer tick.Stop()
-		for !until(base) {
-			select {
-			case <-deadline.C:
-				t.Fatal("condition never held")
-			case <-tick.C:
-			}
-		}
-		cancel()
-		if err := <-done; err != nil {
+		waitUntil(t, "the demo's event in the API", func() bool { return until(base) })
+		if err := stop(); err != nil {
 			t.Fatalf("Run: %v", err)
 		}
 	}

@@ -11,15 +11,11 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -50,12 +46,8 @@ func TestServeAnalyzerRestartReplaysStream(t *testing.T) {
 	awsFile := testenv.SharedFile(t, "cloud/aws-ip-ranges.2021-12-15.json")
 	var prefixes []netip.Prefix
 	prefixes = append(prefixes, awsRegions(t, awsFile, false, "us-west-2")[0].Prefixes[:20]...)
-	recv := &webhookReceiver{}
-	hook := httptest.NewServer(recv)
-	defer hook.Close()
+	recv, alertYAML := webhookSink(t)
 	apiPort := testenv.FreePort(t)
-	secret := make([]byte, 24)
-	_, _ = rand.Read(secret)
 	// checkpoint_interval 1h: the only checkpoints are the one taken right
 	// after the event opened and those at clean shutdowns (none here).
 	cfg := fmt.Sprintf(`
@@ -69,38 +61,11 @@ ranges:
   specs: [%q]
   watch_asns: {}
 collector: {enabled: false}
-analyzer:
-  window: 30s
-  settle: 1s
-  min_prefixes: 5
-  min_peers: 3
-  min_peers_per_prefix: 3
-  update_interval: 2s
-  stable_period: 10m
-  checkpoint_interval: 1h
 api:
   listen: 127.0.0.1:%d
-alert:
-  allow_private_targets: true
-  delivery: {poll_interval: 100ms, initial_backoff: 200ms}
-  sinks:
-    - {name: e2e, type: generic, url: %q, secret: "whsec_%s"}
-`, redisAddr, prefix, awsFile, apiPort, hook.URL, base64.StdEncoding.EncodeToString(secret))
-	cfgFile := filepath.Join(t.TempDir(), "routewatch.yaml")
-	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
+`, redisAddr, prefix, awsFile, apiPort) + e2eAnalyzer("  checkpoint_interval: 1h\n") + alertYAML
+	cfgFile := writeServeConfig(t, bin, cfg)
 	api := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
-	ready := func() {
-		waitFor(t, 30*time.Second, "API ready", func() bool {
-			resp, err := http.Get(api + "/readyz")
-			if err != nil {
-				return false
-			}
-			resp.Body.Close()
-			return resp.StatusCode == http.StatusOK
-		})
-	}
 	// One stream entry per vantage point: its 20 routes via upstream.
 	published := 0
 	publish := func(at time.Time, peer, upstream int) {
@@ -124,7 +89,7 @@ alert:
 	}
 
 	first := startServe(t, bin, cfgFile)
-	ready()
+	waitReady(t, api)
 	// The table 35 s in the past: the analyzer's first window (its
 	// warm-up) is over when the shift comes.
 	for i := range 4 {
@@ -158,7 +123,7 @@ alert:
 	publish(time.Now(), 2, 3356) // while it is down
 
 	second := startServe(t, bin, cfgFile)
-	ready()
+	waitReady(t, api)
 	waitFor(t, 30*time.Second, "the restored analyzer re-read two entries and consumed the new one", func() bool {
 		return strings.Contains(second.logs.String(), "checkpoint: re-read the stream entries after it") &&
 			metricValue(api, `routewatch_updates_total{source="e2e"}`) == 60
@@ -188,17 +153,7 @@ alert:
 	if v := metricValue(api, `routewatch_updates_total{source="e2e"}`); v != 80 {
 		t.Errorf("updates applied by the restarted analyzer = %v, want 80 (two re-read and two new entries)", v)
 	}
-	counts := map[string]int{}
-	ids := map[string]bool{}
-	recv.mu.Lock()
-	for _, m := range recv.msgs {
-		if !ids[m.id] {
-			counts[m.payload.Type]++
-		}
-		ids[m.id] = true
-	}
-	recv.mu.Unlock()
-	if counts["event.opened"] != 1 || counts["event.resolved"] != 1 {
+	if counts := recv.byType(); counts["event.opened"] != 1 || counts["event.resolved"] != 1 {
 		t.Errorf("webhooks by type = %v, want one event.opened and one event.resolved", counts)
 	}
 }

@@ -9,13 +9,11 @@ package main
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -95,14 +93,11 @@ func TestServeEndToEnd(t *testing.T) {
 	testenv.Command(t, "exabgp")
 	bin := buildBinary(t)
 
-	recv := &webhookReceiver{}
-	hook := httptest.NewServer(recv)
-	defer hook.Close()
-
 	apiPort, bgpPort := testenv.FreePort(t), testenv.FreePort(t)
-	secret := make([]byte, 24)
-	_, _ = rand.Read(secret)
-	keyPrefix := "rwe2e-" + hex.EncodeToString(secret[:4])
+	recv, alertYAML := webhookSink(t, fmt.Sprintf("  api_base_url: http://127.0.0.1:%d\n", apiPort))
+	salt := make([]byte, 4)
+	_, _ = rand.Read(salt)
+	keyPrefix := "rwe2e-" + hex.EncodeToString(salt)
 	cfg := fmt.Sprintf(`
 log: {level: info, format: text}
 store:
@@ -117,35 +112,11 @@ collector:
   listen_addresses: [127.0.0.1]
   port: %d
   dynamic_neighbors: [{prefix: 127.0.0.0/8}]
-analyzer:
-  window: 30s
-  settle: 1s
-  min_prefixes: 5
-  min_peers: 3
-  min_peers_per_prefix: 3
-  update_interval: 2s
-  stable_period: 10m
 api:
   listen: 127.0.0.1:%d
-alert:
-  allow_private_targets: true
-  api_base_url: http://127.0.0.1:%d
-  delivery: {poll_interval: 100ms, initial_backoff: 200ms}
-  sinks:
-    - name: e2e
-      type: generic
-      url: %s
-      secret: whsec_%s
 shutdown_timeout: 15s
-`, redisAddr, keyPrefix, awsFile, bgpPort, apiPort, apiPort, hook.URL, base64.StdEncoding.EncodeToString(secret))
-	dir := t.TempDir()
-	cfgFile := filepath.Join(dir, "routewatch.yaml")
-	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(bin, "config", "check", cfgFile).CombinedOutput(); err != nil {
-		t.Fatalf("config check: %v\n%s", err, out)
-	}
+`, redisAddr, keyPrefix, awsFile, bgpPort, apiPort) + e2eAnalyzer() + alertYAML
+	cfgFile := writeServeConfig(t, bin, cfg)
 
 	var stdout, stderr lockedBuffer
 	proc := exec.Command(bin, "serve", "--config", cfgFile)
@@ -174,14 +145,7 @@ shutdown_timeout: 15s
 		}
 	}()
 	api := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
-	waitFor(t, 30*time.Second, "API ready", func() bool {
-		resp, err := http.Get(api + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	waitReady(t, api)
 
 	var prefixes []string
 	for _, p := range awsRegions(t, awsFile, false, "us-west-2")[0].Prefixes[:20] {

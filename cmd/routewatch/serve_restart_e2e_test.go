@@ -9,7 +9,6 @@ package main
 
 import (
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -22,8 +21,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"net/http/httptest"
 
 	"routewatch/internal/exabgptest"
 	"routewatch/internal/testenv"
@@ -111,12 +108,8 @@ func metricValue(api, series string) float64 {
 
 func restartE2E(t *testing.T, bin, storeYAML, stateFile string) {
 	awsFile := testenv.SharedFile(t, "cloud/aws-ip-ranges.2021-12-15.json")
-	recv := &webhookReceiver{}
-	hook := httptest.NewServer(recv)
-	defer hook.Close()
+	recv, alertYAML := webhookSink(t)
 	apiPort, bgpPort := testenv.FreePort(t), testenv.FreePort(t)
-	secret := make([]byte, 24)
-	_, _ = rand.Read(secret)
 	cfg := storeYAML + fmt.Sprintf(`
 ranges:
   specs: [%q]
@@ -124,41 +117,14 @@ ranges:
 collector:
   listen_addresses: [127.0.0.1]
   port: %d
-analyzer:
-  window: 30s
-  settle: 1s
-  min_prefixes: 5
-  min_peers: 3
-  min_peers_per_prefix: 3
-  update_interval: 2s
-  stable_period: 10m
-  checkpoint_interval: 1s
 api:
   listen: 127.0.0.1:%d
-alert:
-  allow_private_targets: true
-  delivery: {poll_interval: 100ms, initial_backoff: 200ms}
-  sinks:
-    - {name: e2e, type: generic, url: %q, secret: "whsec_%s"}
-`, awsFile, bgpPort, apiPort, hook.URL, base64.StdEncoding.EncodeToString(secret))
-	cfgFile := filepath.Join(t.TempDir(), "routewatch.yaml")
-	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
+`, awsFile, bgpPort, apiPort) + e2eAnalyzer("  checkpoint_interval: 1s\n") + alertYAML
+	cfgFile := writeServeConfig(t, bin, cfg)
 	api := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
-	ready := func() {
-		waitFor(t, 30*time.Second, "API ready", func() bool {
-			resp, err := http.Get(api + "/readyz")
-			if err != nil {
-				return false
-			}
-			resp.Body.Close()
-			return resp.StatusCode == http.StatusOK
-		})
-	}
 	first := startServe(t, bin, cfgFile)
 	started := time.Now()
-	ready()
+	waitReady(t, api)
 
 	var prefixes []string
 	for _, p := range awsRegions(t, awsFile, false, "us-west-2")[0].Prefixes[:20] {
@@ -215,7 +181,7 @@ alert:
 	t.Log("kill -9 with the event open; restart on the same store")
 	first.kill9(t)
 	second := startServe(t, bin, cfgFile)
-	ready()
+	waitReady(t, api)
 	if v := metricValue(api, `routewatch_events_open{kind="path_shift"}`); v != 1 {
 		t.Errorf("routewatch_events_open{kind=path_shift} right after the restart = %v, want 1", v)
 	}
@@ -252,16 +218,7 @@ alert:
 	waitFor(t, 30*time.Second, "checkpoints after the resolution", func() bool {
 		return metricValue(api, "routewatch_checkpoints_total") >= 3
 	})
-	recv.mu.Lock()
-	counts := map[string]int{}
-	ids := map[string]bool{}
-	for _, m := range recv.msgs {
-		if !ids[m.id] { // Standard Webhooks receivers dedupe by webhook-id
-			counts[m.payload.Type]++
-		}
-		ids[m.id] = true
-	}
-	recv.mu.Unlock()
+	counts := recv.byType()
 	if counts["event.opened"] != 1 || counts["event.resolved"] != 1 {
 		t.Errorf("webhooks by type = %v, want one event.opened and one event.resolved", counts)
 	}

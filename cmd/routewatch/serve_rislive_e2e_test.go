@@ -8,15 +8,10 @@ package main
 // API with the feeders' RRCs, the signed webhook, and a clean SIGTERM.
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -34,13 +29,8 @@ func TestServeRISLiveEndToEnd(t *testing.T) {
 	awsFile := testenv.SharedFile(t, "cloud/aws-ip-ranges.2021-12-15.json")
 	bin := buildBinary(t)
 	ris := rislivetest.NewServer(t)
-	recv := &webhookReceiver{}
-	hook := httptest.NewServer(recv)
-	defer hook.Close()
-
+	recv, alertYAML := webhookSink(t)
 	apiPort := testenv.FreePort(t)
-	secret := make([]byte, 24)
-	_, _ = rand.Read(secret)
 	cfg := fmt.Sprintf(`
 ranges:
   specs: [%q]
@@ -51,30 +41,11 @@ ris_live:
   url: %q
   ignore_peers: [AS64999]
   bootstrap: {collectors: []}   # no archive bootstrap: the live stream brings the table
-analyzer:
-  window: 30s
-  settle: 1s
-  min_prefixes: 5
-  min_peers: 3
-  min_peers_per_prefix: 3
-  update_interval: 2s
-  stable_period: 10m
 api:
   listen: 127.0.0.1:%d
-alert:
-  allow_private_targets: true
-  delivery: {poll_interval: 100ms, initial_backoff: 200ms}
-  sinks:
-    - {name: e2e, type: generic, url: %s, secret: whsec_%s}
 shutdown_timeout: 15s
-`, awsFile, ris.URL(), apiPort, hook.URL, base64.StdEncoding.EncodeToString(secret))
-	cfgFile := filepath.Join(t.TempDir(), "routewatch.yaml")
-	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(bin, "config", "check", cfgFile).CombinedOutput(); err != nil {
-		t.Fatalf("config check: %v\n%s", err, out)
-	}
+`, awsFile, ris.URL(), apiPort) + e2eAnalyzer() + alertYAML
+	cfgFile := writeServeConfig(t, bin, cfg)
 	var stdout, stderr lockedBuffer
 	proc := exec.Command(bin, "serve", "--config", cfgFile)
 	proc.Stdout, proc.Stderr = &stdout, &stderr
