@@ -75,7 +75,10 @@ class Hook(BaseHTTPRequestHandler):
                 delivered.append((n['type'], n['data']['id'], n['data']['kind'], self.headers.get('webhook-id')))
         except Exception:
             pass
-        self.send_response(200); self.end_headers(); self.wfile.write(b'ok')
+        try:
+            self.send_response(200); self.end_headers(); self.wfile.write(b'ok')
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # routewatch killed mid-delivery: it retries under the same webhook-id
     def log_message(self, *a): pass
 hook = ThreadingHTTPServer(('127.0.0.1', HOOK_PORT), Hook)
 threading.Thread(target=hook.serve_forever, daemon=True).start()
@@ -255,6 +258,10 @@ try:
         lost_total += lost; dup_total += dup; open_total += n_open
         print(f'{kind:<12} {expected.get(kind, 0):>8} {len(st):>7} {n_open:>5} {n_opened:>7} {n_resolved:>9} {lost:>5} {dup:>4}')
     print(f'webhook: {attempts["ok"]} accepted, {attempts["failed"]} answered 500, {dup_ids} duplicate webhook-ids accepted')
+    log = open(os.path.join(W, 'routewatch.log'), errors='replace').read()
+    print(f'restarts: {kills["routewatch"]}, restored from a checkpoint: {log.count("checkpoint: restored;")}, '
+          f'peers re-sent their table: {log.count("checkpoint: peer re-sends its table")}, '
+          f'peers taken as down (not back): {log.count("not back within analyzer.resync_window")}')
     gs = [g for _, g, _ in samples[1:]] or [0]
     rs = [r / 1e6 for _, _, r in samples[1:]] or [0]
     print(f'soak: {lost_total} lost, {dup_total} duplicates, {open_total} open at the end; '
