@@ -106,10 +106,25 @@ func metricValue(api, series string) float64 {
 	return v
 }
 
-func restartE2E(t *testing.T, bin, storeYAML, stateFile string) {
+// restartRig is a routewatch serve configuration with the collector on a
+// free port, the first 20 us-west-2 prefixes watched and a webhook sink,
+// and the four ExaBGP vantage points (127.0.0.2-5, AS65002-65005) that
+// announce those prefixes to it.
+type restartRig struct {
+	cfgFile, api string
+	recv         *webhookReceiver
+	bgpPort      int
+	prefixes     []string
+	peers        []*exabgptest.Peer
+}
+
+func newRestartRig(t *testing.T, bin, storeYAML, analyzerExtra string) *restartRig {
+	t.Helper()
 	awsFile := testenv.SharedFile(t, "cloud/aws-ip-ranges.2021-12-15.json")
-	recv, alertYAML := webhookSink(t)
-	apiPort, bgpPort := testenv.FreePort(t), testenv.FreePort(t)
+	r := &restartRig{bgpPort: testenv.FreePort(t)}
+	var alertYAML string
+	r.recv, alertYAML = webhookSink(t)
+	apiPort := testenv.FreePort(t)
 	cfg := storeYAML + fmt.Sprintf(`
 ranges:
   specs: [%q]
@@ -119,51 +134,74 @@ collector:
   port: %d
 api:
   listen: 127.0.0.1:%d
-`, awsFile, bgpPort, apiPort) + e2eAnalyzer("  checkpoint_interval: 1s\n") + alertYAML
-	cfgFile := writeServeConfig(t, bin, cfg)
-	api := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
-	first := startServe(t, bin, cfgFile)
-	started := time.Now()
-	waitReady(t, api)
-
-	var prefixes []string
+`, awsFile, r.bgpPort, apiPort) + e2eAnalyzer("  checkpoint_interval: 1s\n"+analyzerExtra) + alertYAML
+	r.cfgFile = writeServeConfig(t, bin, cfg)
+	r.api = fmt.Sprintf("http://127.0.0.1:%d", apiPort)
 	for _, p := range awsRegions(t, awsFile, false, "us-west-2")[0].Prefixes[:20] {
-		prefixes = append(prefixes, p.String())
+		r.prefixes = append(r.prefixes, p.String())
 	}
-	paths := func(peer, upstream int) []string {
-		out := make([]string, 0, len(prefixes))
-		for _, pfx := range prefixes {
-			out = append(out, fmt.Sprintf("%s next-hop self as-path [ %d %d 16509 ]", pfx, peer, upstream))
-		}
-		return out
+	return r
+}
+
+func (r *restartRig) paths(peer, upstream int) []string {
+	out := make([]string, 0, len(r.prefixes))
+	for _, pfx := range r.prefixes {
+		out = append(out, fmt.Sprintf("%s next-hop self as-path [ %d %d 16509 ]", pfx, 65002+peer, upstream))
 	}
-	var peers []*exabgptest.Peer
+	return out
+}
+
+// startPeers starts the vantage points with their table via AS3356.
+func (r *restartRig) startPeers(t *testing.T) {
+	t.Helper()
 	for i := range 4 {
-		peers = append(peers, exabgptest.Start(t, exabgptest.Config{
+		r.peers = append(r.peers, exabgptest.Start(t, exabgptest.Config{
 			LocalAddr: fmt.Sprintf("127.0.0.%d", i+2), LocalAS: uint32(65002 + i),
-			PeerAddr: "127.0.0.1", PeerAS: 64512, Port: bgpPort, Static: paths(65002+i, 3356),
+			PeerAddr: "127.0.0.1", PeerAS: 64512, Port: r.bgpPort, Static: r.paths(i, 3356),
 		}))
 	}
-	announce := func(upstream int) {
-		for i, p := range peers {
-			lines := paths(65002+i, upstream)
-			for j := range lines {
-				lines[j] = "announce route " + lines[j]
-			}
-			p.Send(lines...)
-		}
+}
+
+// announce re-announces every prefix via upstream at the given vantage
+// points (all when none is given).
+func (r *restartRig) announce(upstream int, peers ...int) {
+	if len(peers) == 0 {
+		peers = []int{0, 1, 2, 3}
 	}
+	for _, i := range peers {
+		lines := r.paths(i, upstream)
+		for j := range lines {
+			lines[j] = "announce route " + lines[j]
+		}
+		r.peers[i].Send(lines...)
+	}
+}
+
+// openShift waits for the 80 routes and the end of the analyzer's first
+// window after started, shifts every route to AS2914 and returns the
+// path_shift it opened.
+func (r *restartRig) openShift(t *testing.T, started time.Time) route.Event {
+	t.Helper()
 	waitFor(t, 60*time.Second, "80 watched routes in the analyzer", func() bool {
-		return metricValue(api, `routewatch_analyzer_held{what="routes"}`) == 80
+		return metricValue(r.api, `routewatch_analyzer_held{what="routes"}`) == 80
 	})
 	// The analyzer does not judge the first window after startup.
 	time.Sleep(time.Until(started.Add(35 * time.Second)))
-
-	announce(2914)
-	opened := waitHook(t, recv, 60*time.Second, "event.opened", func(h receivedHook) bool {
+	r.announce(2914)
+	opened := waitHook(t, r.recv, 60*time.Second, "event.opened", func(h receivedHook) bool {
 		return h.payload.Type == "event.opened" && h.payload.Data.Kind == route.KindPathShift
 	})
-	ev := opened.payload.Data
+	return opened.payload.Data
+}
+
+func restartE2E(t *testing.T, bin, storeYAML, stateFile string) {
+	rig := newRestartRig(t, bin, storeYAML, "")
+	api, recv := rig.api, rig.recv
+	first := startServe(t, bin, rig.cfgFile)
+	started := time.Now()
+	waitReady(t, api)
+	rig.startPeers(t)
+	ev := rig.openShift(t, started)
 	// A checkpoint taken after the opening was delivered (and, for the
 	// memory store, a state file written after that checkpoint).
 	n := metricValue(api, "routewatch_checkpoints_total")
@@ -180,7 +218,7 @@ api:
 
 	t.Log("kill -9 with the event open; restart on the same store")
 	first.kill9(t)
-	second := startServe(t, bin, cfgFile)
+	second := startServe(t, bin, rig.cfgFile)
 	waitReady(t, api)
 	if v := metricValue(api, `routewatch_events_open{kind="path_shift"}`); v != 1 {
 		t.Errorf("routewatch_events_open{kind=path_shift} right after the restart = %v, want 1", v)
@@ -204,7 +242,7 @@ api:
 	}
 
 	t.Log("restoration: back via AS3356")
-	announce(3356)
+	rig.announce(3356)
 	waitHook(t, recv, 90*time.Second, "event.resolved", func(h receivedHook) bool {
 		return h.payload.Type == "event.resolved" && h.payload.Data.ID == ev.ID
 	})
@@ -224,5 +262,62 @@ api:
 	}
 	if v := metricValue(api, `routewatch_events_open{kind="path_shift"}`); v > 0 {
 		t.Errorf("events open after the resolution = %v", v)
+	}
+}
+
+// TestServeRestartPeerGone: a vantage point that does not come back after
+// a kill -9 is taken as down once analyzer.resync_window has passed: a
+// peer_down opens for it and its routes go stale, so the path_shift it
+// was part of resolves when the three others are back — its shifted
+// routes are not kept as deviating forever.
+func TestServeRestartPeerGone(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	testenv.Command(t, "exabgp")
+	bin := buildBinary(t)
+	salt := make([]byte, 4)
+	_, _ = rand.Read(salt)
+	rig := newRestartRig(t, bin, fmt.Sprintf("store:\n  backend: redis\n  redis: {url: \"redis://%s/0\", key_prefix: rwgone-%s}\n",
+		testenv.RedisAddr(t), hex.EncodeToString(salt)), "  resync_window: 5s\n")
+	api, recv := rig.api, rig.recv
+	first := startServe(t, bin, rig.cfgFile)
+	started := time.Now()
+	waitReady(t, api)
+	rig.startPeers(t)
+	ev := rig.openShift(t, started)
+	waitFor(t, 30*time.Second, "a checkpoint after the opening", func() bool {
+		return metricValue(api, "routewatch_checkpoints_total") >= 2
+	})
+
+	t.Log("kill -9 with the event open; the fourth vantage point does not come back")
+	first.kill9(t)
+	rig.peers[3].Stop()
+	second := startServe(t, bin, rig.cfgFile)
+	waitReady(t, api)
+	down := waitHook(t, recv, 60*time.Second, "peer_down opened", func(h receivedHook) bool {
+		return h.payload.Type == "event.opened" && h.payload.Data.Kind == route.KindPeerDown
+	})
+	if p := down.payload.Data.AffectedPeers; len(p) != 1 || p[0].Addr.String() != "127.0.0.5" {
+		t.Errorf("peer_down for %v, want 127.0.0.5", p)
+	}
+	logs := second.logs.String()
+	if n := strings.Count(logs, "not back within analyzer.resync_window"); n != 1 {
+		t.Errorf("%d vantage points taken as down, want 1", n)
+	}
+	waitFor(t, 60*time.Second, "three peers re-sending their tables", func() bool {
+		return strings.Count(second.logs.String(), "checkpoint: peer re-sends its table") == 3
+	})
+
+	t.Log("restoration at the three others")
+	rig.announce(3356, 0, 1, 2)
+	waitHook(t, recv, 90*time.Second, "event.resolved", func(h receivedHook) bool {
+		return h.payload.Type == "event.resolved" && h.payload.Data.ID == ev.ID
+	})
+	if counts := recv.byType(); counts["event.opened"] != 2 || counts["event.resolved"] != 1 {
+		t.Errorf("webhooks by type = %v, want two event.opened (path_shift, peer_down) and one event.resolved", counts)
+	}
+	if v := metricValue(api, `routewatch_events_open{kind="peer_down"}`); v != 1 {
+		t.Errorf("peer_down open = %v, want 1 (the vantage point is still away)", v)
 	}
 }
