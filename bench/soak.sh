@@ -192,7 +192,7 @@ try:
     # shift comes at +90 s and is restored at +140 s.
     CYCLE = 150
     next_flap, next_redis, next_kill, next_sample = 100, 130, 160, 0
-    shifted, flapped = False, None
+    shifted, flapped, restarted = False, None, 0
     while (now := time.time() - t0) < TOTAL:
         phase = now % CYCLE
         if not shifted and 90 <= phase < 140 and now + 60 < TOTAL:
@@ -203,7 +203,10 @@ try:
             for addr, asn in PEERS: announce(addr, asn, 3356)
             shifted = False
             print(f'soak: +{now:5.0f}s restored', flush=True)
-        if now >= next_flap and flapped is None and now + 40 < TOTAL:
+        # A flap needs a session to drop: not while a restarted routewatch
+        # may not have re-established it yet (a peer that is away then and
+        # back within analyzer.resync_window is no peer_down).
+        if now >= next_flap and flapped is None and now + 40 < TOTAL and now >= restarted + 30:
             flapped = PEERS[kills['flap'] % len(PEERS)]; stop('exa-' + flapped[0]); kills['flap'] += 1
             expected['peer_down'] += 1; flap_at = now
             print(f'soak: +{now:5.0f}s peer {flapped[0]} down', flush=True)
@@ -216,7 +219,7 @@ try:
         if now >= next_kill:
             stop('routewatch', signal.SIGKILL); kills['routewatch'] += 1
             print(f'soak: +{now:5.0f}s routewatch killed', flush=True)
-            time.sleep(2); start_routewatch(); next_kill = now + CYCLE
+            time.sleep(2); start_routewatch(); next_kill = now + CYCLE; restarted = time.time() - t0
         if now >= next_sample:
             m = metrics()
             if m: samples.append((now, m.get('go_goroutines', 0), m.get('process_resident_memory_bytes', 0)))
