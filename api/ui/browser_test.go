@@ -306,9 +306,42 @@ func startServe(t *testing.T) string {
 		err = json.NewDecoder(res.Body).Decode(&ans)
 		res.Body.Close()
 		if err == nil && len(ans.Events) > 0 && ans.Events[0].End != nil {
+			break
+		}
+	}
+	// The demo's table follows the replay; the overview draws its tiles
+	// at load (and again on event changes only), so the pages are tested
+	// once the demo's regions are in, seconds before its shift opens.
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("the demo's regions never reached the API")
+		}
+		if providerRegions(base) >= 2 {
 			return base
 		}
 	}
+}
+
+// providerRegions counts the provider regions GET /api/v1/providers lists.
+func providerRegions(base string) int {
+	res, err := http.Get(base + "/api/v1/providers")
+	if err != nil {
+		return 0
+	}
+	defer res.Body.Close()
+	var ans struct {
+		Providers []struct {
+			Regions []json.RawMessage `json:"regions"`
+		} `json:"providers"`
+	}
+	if json.NewDecoder(res.Body).Decode(&ans) != nil {
+		return 0
+	}
+	n := 0
+	for _, p := range ans.Providers {
+		n += len(p.Regions)
+	}
+	return n
 }
 
 // demoShift waits for the demo's path shift in the API; resolved: until
