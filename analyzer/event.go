@@ -185,6 +185,23 @@ func (a *Analyzer) touch(s *slot) {
 	}
 }
 
+// keepBase gives the open events of s's groups that have no pre-event
+// route for s its route before a change without a window record (a table
+// dump): a vantage point that re-sends its table during an event, e.g.
+// back from a session drop with its routes on the event's path, is
+// judged by what it had before, so that its restoration counts as one
+// and not as a deviation from the shifted route.
+func (a *Analyzer) keepBase(s *slot, present bool, attrs *route.Attrs) {
+	for _, g := range s.pfx.groups {
+		if e := g.event; e != nil {
+			if _, ok := e.base[s]; !ok {
+				e.base[s] = &baseState{present: present, attrs: attrs}
+				s.refs++
+			}
+		}
+	}
+}
+
 func (a *Analyzer) checkRestored(out []route.EventChange) []route.EventChange {
 	for _, e := range slices.Clone(a.open) {
 		if a.restored(e) {

@@ -28,6 +28,9 @@ type slot struct {
 	state slotState
 	bogus bool     // present with an illegitimate origin (hijack.go)
 	rov   rovIndex // RPKI state of the last judged announcement
+	// synced: a table dump changed the route since the slot's last
+	// window record (a change the window never saw; see baseline).
+	synced bool
 }
 
 type asnCount struct {
@@ -190,6 +193,8 @@ func (a *Analyzer) announce(s *slot, u route.Update, out []route.EventChange) []
 		return out
 	case u.TableDump:
 		// A RIB snapshot syncs state; it never opens provider events.
+		s.synced = true
+		a.keepBase(s, r.fromPresent, r.fromAttrs)
 		a.touch(s)
 		return a.checkRestored(out)
 	}
