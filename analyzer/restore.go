@@ -149,7 +149,7 @@ func (l *loader) peersAndSlots(a *Analyzer) error {
 			return fmt.Errorf("peer %v twice", ip.Peer)
 		}
 		p := &peerState{peer: ip.Peer, id: ip.ID, wd: ip.Wd, suspectAt: ip.SuspectAt, suspectCooldown: ip.SuspectCooldown,
-			ids: ip.IDs.seq(), down: ip.Down, downStale: ip.DownStale, reannounced: ip.Reannounced}
+			ids: ip.IDs.seq(), down: ip.Down, downStale: ip.DownStale, reannounced: ip.Reannounced, syncedAt: ip.SyncedAt}
 		e, err := l.event(ip.DownEvent)
 		if err != nil {
 			return err

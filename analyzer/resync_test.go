@@ -1,7 +1,6 @@
 package analyzer_test
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
@@ -94,15 +93,21 @@ func (r *soakRun) count(c route.ChangeKind, k route.EventKind) int {
 
 // TestSoakShiftAfterResync reproduces issue 18's lost path_shift: a
 // vantage point that re-synced its table shortly before a shift (its
-// replayed table had some routes on the previous shift's path, then moved
-// them back with live updates) must not give the next event a baseline
+// replayed table, or its first routes after an End-of-RIB that withdrew
+// the stale ones, had some routes on the previous shift's path, moved
+// back with live updates) must not give the next event a baseline
 // on the shifted path; the event resolves when the routes are restored,
 // across restarts from a checkpoint at any point, and the next shift opens
 // its own event.
 func TestSoakShiftAfterResync(t *testing.T) {
 	for _, snapAt := range []string{"none", "after replay", "before restore", "mid restore", "after restore", "peer down"} {
-		for _, replayed := range []int{0, 20, 40} {
-			t.Run(fmt.Sprintf("%s/replayed%d", snapAt, replayed), func(t *testing.T) {
+		for _, tc := range []struct {
+			name     string
+			replayed int
+			eorFirst bool // End-of-RIB before the replay: its routes are new slots
+		}{{"unchanged", 0, false}, {"table20", 20, false}, {"table40", 40, false}, {"live20", 20, true}, {"live40", 40, true}} {
+			replayed := tc.replayed
+			t.Run(snapAt+"/"+tc.name, func(t *testing.T) {
 				w := newWorld(4, 40)
 				r := &soakRun{t: t, w: w, cfg: soakConfig()}
 				r.a = analyzer.New(r.cfg)
@@ -114,9 +119,18 @@ func TestSoakShiftAfterResync(t *testing.T) {
 				r.state(down, 1, route.StateEstablished, route.StateIdle, false)
 				up := down.Add(11 * time.Second)
 				r.state(up, 1, route.StateOpenConfirm, route.StateEstablished, false)
-				r.announce(up, 1, 0, replayed, 2914, true)
-				r.announce(up, 1, replayed, 40, 3356, true)
-				r.state(up, 1, route.StateEstablished, route.StateEstablished, true)
+				if tc.eorFirst {
+					// The collector withdraws the stale routes at End-of-RIB.
+					for i := range w.prefixes {
+						r.keep(r.a.Observe(w.update(up, 1, i, nil, false)))
+					}
+					r.state(up, 1, route.StateEstablished, route.StateEstablished, true)
+				}
+				r.announce(up, 1, 0, replayed, 2914, !tc.eorFirst)
+				r.announce(up, 1, replayed, 40, 3356, !tc.eorFirst)
+				if !tc.eorFirst {
+					r.state(up, 1, route.StateEstablished, route.StateEstablished, true)
+				}
 				if snapAt == "after replay" {
 					r.reload() // the table dump's routes, not yet moved back
 				}

@@ -28,8 +28,8 @@ type slot struct {
 	state slotState
 	bogus bool     // present with an illegitimate origin (hijack.go)
 	rov   rovIndex // RPKI state of the last judged announcement
-	// synced: a table dump changed the route since the slot's last
-	// window record (a change the window never saw; see baseline).
+	// synced: the route came without a window record (a table dump's
+	// change, a new slot) since the slot's last record (see baseline).
 	synced bool
 }
 
@@ -100,6 +100,9 @@ type peerState struct {
 	downEvent   *event
 	downStale   int
 	reannounced int
+	// syncedAt: the last route of the peer that came without a window
+	// record (slot.synced).
+	syncedAt time.Time
 }
 
 // withdraw ends s's route. A re-sync's withdrawal (tableDump: the state
@@ -193,7 +196,7 @@ func (a *Analyzer) announce(s *slot, u route.Update, out []route.EventChange) []
 		return out
 	case u.TableDump:
 		// A RIB snapshot syncs state; it never opens provider events.
-		s.synced = true
+		s.synced, p.syncedAt = true, a.now
 		a.keepBase(s, r.fromPresent, r.fromAttrs)
 		a.touch(s)
 		return a.checkRestored(out)

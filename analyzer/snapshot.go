@@ -62,6 +62,7 @@ type imgPeer struct {
 	DownEvent       int // -1 none
 	DownStale       int
 	Reannounced     int
+	SyncedAt        time.Time
 }
 
 type imgIDSeq struct {
@@ -302,7 +303,8 @@ func (a *Analyzer) image() *image {
 	for pi, p := range peers {
 		ip := imgPeer{Peer: p.peer, ID: p.id, Wd: slices.Clone(p.wd[p.wdHead:]), SuspectAt: p.suspectAt,
 			SuspectCooldown: p.suspectCooldown, IDs: imgSeq(p.ids), Down: p.down,
-			DownEvent: ref(x.events, p.downEvent, nil), DownStale: p.downStale, Reannounced: p.reannounced}
+			DownEvent: ref(x.events, p.downEvent, nil), DownStale: p.downStale, Reannounced: p.reannounced,
+			SyncedAt: p.syncedAt}
 		img.Peers = append(img.Peers, ip)
 		for _, s := range p.slots {
 			x.slots[s] = len(img.Slots)
