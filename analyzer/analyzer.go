@@ -199,9 +199,7 @@ func (a *Analyzer) Observe(u route.Update) []route.EventChange {
 		}
 		// Initial load: the first announcement of a slot is not a change.
 		s := a.newSlot()
-		// A route the window never saw arrive (see baseline).
-		*s = slot{peer: p, pfx: pf, attrs: u.Attrs, pathID: u.PathID, pi: int32(len(p.slots)), synced: true}
-		p.syncedAt = a.now
+		*s = slot{peer: p, pfx: pf, attrs: u.Attrs, pathID: u.PathID, pi: int32(len(p.slots)), synced: a.syncing()}
 		p.slots = append(p.slots, s)
 		a.setState(s, present)
 		if pf.slots == nil {

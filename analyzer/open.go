@@ -152,6 +152,11 @@ func (a *Analyzer) baseline(e *event, g *group) []*record {
 	return corr
 }
 
+// syncing reports whether a route that comes without a window record
+// now (a table dump's change, a new slot) is a re-synced one
+// (slot.synced): not with the initial load, in the first window.
+func (a *Analyzer) syncing() bool { return a.now.After(a.startAt.Add(a.cfg.Window)) }
+
 // burstStart is where the burst of corr starts by e's current baseline
 // (see robustStart): the time each deviating slot last left its
 // pre-event route.

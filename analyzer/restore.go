@@ -149,7 +149,7 @@ func (l *loader) peersAndSlots(a *Analyzer) error {
 			return fmt.Errorf("peer %v twice", ip.Peer)
 		}
 		p := &peerState{peer: ip.Peer, id: ip.ID, wd: ip.Wd, suspectAt: ip.SuspectAt, suspectCooldown: ip.SuspectCooldown,
-			ids: ip.IDs.seq(), down: ip.Down, downStale: ip.DownStale, reannounced: ip.Reannounced, syncedAt: ip.SyncedAt}
+			ids: ip.IDs.seq(), down: ip.Down, downStale: ip.DownStale, reannounced: ip.Reannounced}
 		e, err := l.event(ip.DownEvent)
 		if err != nil {
 			return err
@@ -271,7 +271,7 @@ func (l *loader) loadEvent(i int) error {
 		if err != nil {
 			return err
 		}
-		e.base[l.slots[ib.Slot]] = &baseState{present: ib.Present, attrs: at, dev: ib.Dev}
+		e.base[l.slots[ib.Slot]] = &baseState{present: ib.Present, attrs: at, dev: ib.Dev, unjudged: ib.Unjudged}
 	}
 	e.prefixes = make(map[netip.Prefix]struct{}, len(ie.Prefixes))
 	for _, p := range ie.Prefixes {

@@ -95,7 +95,7 @@ func (r *soakRun) count(c route.ChangeKind, k route.EventKind) int {
 // vantage point that re-synced its table shortly before a shift (its
 // replayed table, or its first routes after an End-of-RIB that withdrew
 // the stale ones, had some routes on the previous shift's path, moved
-// back with live updates) must not give the next event a baseline
+// back with live updates or left there until the restore) must not give the next event a baseline
 // on the shifted path; the event resolves when the routes are restored,
 // across restarts from a checkpoint at any point, and the next shift opens
 // its own event.
@@ -105,7 +105,10 @@ func TestSoakShiftAfterResync(t *testing.T) {
 			name     string
 			replayed int
 			eorFirst bool // End-of-RIB before the replay: its routes are new slots
-		}{{"unchanged", 0, false}, {"table20", 20, false}, {"table40", 40, false}, {"live20", 20, true}, {"live40", 40, true}} {
+			stuck    bool // the replayed routes stay on 2914 until the restore
+		}{{"unchanged", 0, false, false}, {"table20", 20, false, false}, {"table40", 40, false, false},
+			{"live20", 20, true, false}, {"live40", 40, true, false},
+			{"stuck20", 20, false, true}, {"stuck40", 40, false, true}, {"livestuck40", 40, true, true}} {
 			replayed := tc.replayed
 			t.Run(snapAt+"/"+tc.name, func(t *testing.T) {
 				w := newWorld(4, 40)
@@ -134,7 +137,9 @@ func TestSoakShiftAfterResync(t *testing.T) {
 				if snapAt == "after replay" {
 					r.reload() // the table dump's routes, not yet moved back
 				}
-				r.announce(up.Add(100*time.Millisecond), 1, 0, replayed, 3356, false)
+				if !tc.stuck {
+					r.announce(up.Add(100*time.Millisecond), 1, 0, replayed, 3356, false)
+				}
 
 				shift := up.Add(28 * time.Second)
 				r.all(shift, 2914)

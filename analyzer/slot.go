@@ -29,7 +29,8 @@ type slot struct {
 	bogus bool     // present with an illegitimate origin (hijack.go)
 	rov   rovIndex // RPKI state of the last judged announcement
 	// synced: the route came without a window record (a table dump's
-	// change, a new slot) since the slot's last record (see baseline).
+	// change, a new slot) after the first window, and the slot has had no
+	// record since (see baseline and absorb).
 	synced bool
 }
 
@@ -100,9 +101,6 @@ type peerState struct {
 	downEvent   *event
 	downStale   int
 	reannounced int
-	// syncedAt: the last route of the peer that came without a window
-	// record (slot.synced).
-	syncedAt time.Time
 }
 
 // withdraw ends s's route. A re-sync's withdrawal (tableDump: the state
@@ -196,8 +194,8 @@ func (a *Analyzer) announce(s *slot, u route.Update, out []route.EventChange) []
 		return out
 	case u.TableDump:
 		// A RIB snapshot syncs state; it never opens provider events.
-		s.synced, p.syncedAt = true, a.now
 		a.keepBase(s, r.fromPresent, r.fromAttrs)
+		s.synced = a.syncing()
 		a.touch(s)
 		return a.checkRestored(out)
 	}

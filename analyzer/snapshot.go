@@ -62,7 +62,6 @@ type imgPeer struct {
 	DownEvent       int // -1 none
 	DownStale       int
 	Reannounced     int
-	SyncedAt        time.Time
 }
 
 type imgIDSeq struct {
@@ -114,10 +113,11 @@ type imgRecord struct {
 }
 
 type imgBase struct {
-	Slot    int
-	Present bool
-	Attrs   int
-	Dev     bool
+	Slot     int
+	Present  bool
+	Attrs    int
+	Dev      bool
+	Unjudged bool
 }
 
 type imgPeerCount struct {
@@ -303,8 +303,7 @@ func (a *Analyzer) image() *image {
 	for pi, p := range peers {
 		ip := imgPeer{Peer: p.peer, ID: p.id, Wd: slices.Clone(p.wd[p.wdHead:]), SuspectAt: p.suspectAt,
 			SuspectCooldown: p.suspectCooldown, IDs: imgSeq(p.ids), Down: p.down,
-			DownEvent: ref(x.events, p.downEvent, nil), DownStale: p.downStale, Reannounced: p.reannounced,
-			SyncedAt: p.syncedAt}
+			DownEvent: ref(x.events, p.downEvent, nil), DownStale: p.downStale, Reannounced: p.reannounced}
 		img.Peers = append(img.Peers, ip)
 		for _, s := range p.slots {
 			x.slots[s] = len(img.Slots)
@@ -410,7 +409,8 @@ func (x *index) event(e *event, incidents map[*incident]int) imgEvent {
 		ie.Hijack = slices.Index(hijackKinds[:], h.kind) + 1
 	}
 	for s, b := range e.base {
-		ie.Base = append(ie.Base, imgBase{Slot: x.slots[s], Present: b.present, Attrs: x.attr(b.attrs), Dev: b.dev})
+		ie.Base = append(ie.Base, imgBase{Slot: x.slots[s], Present: b.present, Attrs: x.attr(b.attrs), Dev: b.dev,
+			Unjudged: b.unjudged})
 	}
 	slices.SortFunc(ie.Base, func(p, q imgBase) int { return p.Slot - q.Slot })
 	for p := range e.prefixes {

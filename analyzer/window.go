@@ -35,8 +35,7 @@ type record struct {
 	fromPresent bool
 	fromAttrs   *route.Attrs
 	removed     bool
-	// synced: the from-route came without a record just before
-	// (slot.synced, peerState.syncedAt).
+	// synced: the from-route came without a record (slot.synced).
 	synced bool
 }
 
@@ -67,10 +66,7 @@ func (a *Analyzer) sampleBaselines() {
 func (a *Analyzer) add(r record, out []route.EventChange) []route.EventChange {
 	a.stats.Changes[r.typ]++
 	r.slot.refs++
-	// The change left a route that came without a record at most a
-	// window ago (by its peer's last such route).
-	r.synced = r.slot.synced && !a.now.After(r.slot.peer.syncedAt.Add(a.cfg.Window))
-	r.slot.synced = false
+	r.synced, r.slot.synced = r.slot.synced, false
 	r.pfx, r.asn = r.slot.pfx, r.slot.peer.peer.ASN
 	a.win = append(a.win, r)
 	rp := &a.win[len(a.win)-1]
