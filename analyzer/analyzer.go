@@ -199,7 +199,7 @@ func (a *Analyzer) Observe(u route.Update) []route.EventChange {
 		}
 		// Initial load: the first announcement of a slot is not a change.
 		s := a.newSlot()
-		*s = slot{peer: p, pfx: pf, attrs: u.Attrs, pathID: u.PathID, pi: int32(len(p.slots))}
+		*s = slot{peer: p, pfx: pf, attrs: u.Attrs, pathID: u.PathID, pi: int32(len(p.slots)), synced: a.syncing()}
 		p.slots = append(p.slots, s)
 		a.setState(s, present)
 		if pf.slots == nil {

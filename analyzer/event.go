@@ -16,6 +16,9 @@ type baseState struct {
 	present bool
 	attrs   *route.Attrs
 	dev     bool // currently deviates from this state
+	// unjudged: the pre-event route is not known (see absorb); the slot
+	// never deviates.
+	unjudged bool
 }
 
 type transKey struct{ from, to uint32 }
@@ -69,7 +72,7 @@ func (e *event) open() bool { return e.end == nil }
 // route says nothing about the provider, so it does not deviate.
 func (a *Analyzer) deviates(s *slot, b *baseState) bool {
 	switch {
-	case s.state == stale:
+	case s.state == stale || b.unjudged:
 		return false
 	case (s.state == present) != b.present:
 		return true
@@ -149,7 +152,13 @@ func (a *Analyzer) absorb(e *event, r *record, out []route.EventChange) []route.
 	s := r.slot
 	b, ok := e.base[s]
 	if !ok {
-		b = &baseState{present: r.fromPresent, attrs: r.fromAttrs}
+		// A route that came from a table re-synced just before the event
+		// (a replayed table, routes after an End-of-RIB) and that the
+		// event's own changes did not move is no pre-event route it can
+		// judge the slot by: a table replay that left routes on the
+		// shifted path would count their restoration as a deviation, and
+		// the event would not resolve.
+		b = &baseState{present: r.fromPresent, attrs: r.fromAttrs, unjudged: r.synced}
 		e.base[s] = b
 		s.refs++
 	}
@@ -180,6 +189,25 @@ func (a *Analyzer) touch(s *slot) {
 		if e := g.event; e != nil {
 			if b, ok := e.base[s]; ok {
 				a.setDev(e, s, b)
+			}
+		}
+	}
+}
+
+// keepBase gives the open events of s's groups that have no pre-event
+// route for s its route before a change without a window record (a table
+// dump): a vantage point that re-sends its table during an event, e.g.
+// back from a session drop with its routes on the event's path, is
+// judged by what it had before, so that its restoration counts as one
+// and not as a deviation from the shifted route.
+func (a *Analyzer) keepBase(s *slot, present bool, attrs *route.Attrs) {
+	for _, g := range s.pfx.groups {
+		if e := g.event; e != nil {
+			if _, ok := e.base[s]; !ok {
+				// Unless that route itself came from a table re-synced
+				// just before the event (see absorb).
+				e.base[s] = &baseState{present: present, attrs: attrs, unjudged: s.synced}
+				s.refs++
 			}
 		}
 	}

@@ -28,19 +28,7 @@ func (a *Analyzer) openGroup(g *group, out []route.EventChange) []route.EventCha
 		// Taken back meanwhile (a vantage point's lost table): no event.
 		return out
 	}
-	var corr []*record
-	for i := a.head; i < len(a.win); i++ {
-		r := &a.win[i]
-		if r.removed || !r.t.After(g.epoch) || !inGroup(r.pfx, g) {
-			continue
-		}
-		if _, ok := e.base[r.slot]; !ok {
-			e.base[r.slot] = &baseState{present: r.fromPresent, attrs: r.fromAttrs}
-		}
-		if a.correlated(r.pfx) {
-			corr = append(corr, r)
-		}
-	}
+	corr := a.baseline(e, g)
 	withdrawn, shifted, communityOnly := 0, 0, 0
 	// A slot's change starts at its last record that left the pre-event
 	// route: an earlier flap that came back is not part of the event.
@@ -102,4 +90,90 @@ func (a *Analyzer) openGroup(g *group, out []route.EventChange) []route.EventCha
 		out = a.resolve(e, e.lastActive, out)
 	}
 	return out
+}
+
+// groupRecords are the window's records of g's prefixes since its last
+// event.
+func (a *Analyzer) groupRecords(g *group, f func(r *record)) {
+	for i := a.head; i < len(a.win); i++ {
+		r := &a.win[i]
+		if r.removed || !r.t.After(g.epoch) || !inGroup(r.pfx, g) {
+			continue
+		}
+		f(r)
+	}
+}
+
+// baseline sets e's pre-event route of every slot changed in g's window
+// (the route before its first change there) and returns the correlated
+// changes. A slot whose first change left a route that a re-synced table
+// had put there, before the burst, and that changed again in the burst,
+// takes its route when the burst started: a vantage point's replayed
+// table may re-send routes still on an old shift's path and move them
+// back with live updates just before the next shift; the replayed route
+// as baseline would count the shifted route as unchanged and its
+// restoration as a deviation, and the event would not resolve.
+func (a *Analyzer) baseline(e *event, g *group) []*record {
+	var corr []*record
+	var synced map[*slot]time.Time // first change (when) left a table dump's route
+	a.groupRecords(g, func(r *record) {
+		if _, ok := e.base[r.slot]; !ok {
+			e.base[r.slot] = &baseState{present: r.fromPresent, attrs: r.fromAttrs}
+			if r.synced {
+				if synced == nil {
+					synced = make(map[*slot]time.Time)
+				}
+				synced[r.slot] = r.t
+			}
+		}
+		if a.correlated(r.pfx) {
+			corr = append(corr, r)
+		}
+	})
+	if synced == nil {
+		return corr
+	}
+	start := a.burstStart(e, corr)
+	if start.IsZero() {
+		return corr
+	}
+	a.groupRecords(g, func(r *record) {
+		first, ok := synced[r.slot]
+		if !ok || !first.Before(start) {
+			return
+		}
+		if !r.t.Before(start) && !r.synced {
+			// The slot's first change in the burst: it left the route
+			// the slot had when the burst started.
+			e.base[r.slot] = &baseState{present: r.fromPresent, attrs: r.fromAttrs}
+			delete(synced, r.slot)
+		}
+	})
+	return corr
+}
+
+// syncing reports whether a route that comes without a window record
+// now (a table dump's change, a new slot) is a re-synced one
+// (slot.synced): not with the initial load, in the first window.
+func (a *Analyzer) syncing() bool { return a.now.After(a.startAt.Add(a.cfg.Window)) }
+
+// burstStart is where the burst of corr starts by e's current baseline
+// (see robustStart): the time each deviating slot last left its
+// pre-event route.
+func (a *Analyzer) burstStart(e *event, corr []*record) time.Time {
+	left := make(map[*slot]time.Time, len(corr))
+	for _, r := range corr {
+		b := e.base[r.slot]
+		if r.fromPresent == b.present && (!b.present || a.sameRoute(r.fromAttrs, b.attrs)) {
+			left[r.slot] = r.t
+		}
+	}
+	var times []time.Time
+	for s, t := range left {
+		if a.deviates(s, e.base[s]) {
+			times = append(times, t)
+		}
+	}
+	slices.SortFunc(times, time.Time.Compare)
+	return robustStart(times, a.cfg.MinPrefixes)
 }

@@ -114,7 +114,7 @@ func (a *Analyzer) load(img *image) error {
 		}
 		s := l.slots[ir.Slot]
 		a.win = append(a.win, record{t: ir.T, slot: s, pfx: s.pfx, asn: s.peer.peer.ASN, typ: ir.Typ,
-			fromPresent: ir.FromPresent, fromAttrs: from, removed: ir.Removed})
+			fromPresent: ir.FromPresent, fromAttrs: from, removed: ir.Removed, synced: ir.Synced})
 	}
 	for i := range img.Events {
 		if err := l.loadEvent(i); err != nil {
@@ -174,7 +174,7 @@ func (l *loader) peersAndSlots(a *Analyzer) error {
 		}
 		p := l.peers[is.Peer]
 		s := &slot{peer: p, pfx: l.pfx[is.Pfx], attrs: at, pathID: is.PathID, pi: int32(len(p.slots)),
-			refs: is.Refs, state: slotState(is.State), bogus: is.Bogus, rov: rovIndex(min(is.ROV, uint8(rovNotFound)))}
+			refs: is.Refs, state: slotState(is.State), bogus: is.Bogus, rov: rovIndex(min(is.ROV, uint8(rovNotFound))), synced: is.Synced}
 		p.slots = append(p.slots, s)
 		switch s.state {
 		case present:
@@ -271,7 +271,7 @@ func (l *loader) loadEvent(i int) error {
 		if err != nil {
 			return err
 		}
-		e.base[l.slots[ib.Slot]] = &baseState{present: ib.Present, attrs: at, dev: ib.Dev}
+		e.base[l.slots[ib.Slot]] = &baseState{present: ib.Present, attrs: at, dev: ib.Dev, unjudged: ib.Unjudged}
 	}
 	e.prefixes = make(map[netip.Prefix]struct{}, len(ie.Prefixes))
 	for _, p := range ie.Prefixes {

@@ -28,6 +28,10 @@ type slot struct {
 	state slotState
 	bogus bool     // present with an illegitimate origin (hijack.go)
 	rov   rovIndex // RPKI state of the last judged announcement
+	// synced: the route came without a window record (a table dump's
+	// change, a new slot) after the first window, and the slot has had no
+	// record since (see baseline and absorb).
+	synced bool
 }
 
 type asnCount struct {
@@ -190,6 +194,8 @@ func (a *Analyzer) announce(s *slot, u route.Update, out []route.EventChange) []
 		return out
 	case u.TableDump:
 		// A RIB snapshot syncs state; it never opens provider events.
+		a.keepBase(s, r.fromPresent, r.fromAttrs)
+		s.synced = a.syncing()
 		a.touch(s)
 		return a.checkRestored(out)
 	}

@@ -48,6 +48,7 @@ type imgSlot struct {
 	State     uint8
 	Bogus     bool
 	ROV       uint8
+	Synced    bool
 }
 
 type imgPeer struct {
@@ -108,13 +109,15 @@ type imgRecord struct {
 	FromPresent bool
 	FromAttrs   int
 	Removed     bool
+	Synced      bool
 }
 
 type imgBase struct {
-	Slot    int
-	Present bool
-	Attrs   int
-	Dev     bool
+	Slot     int
+	Present  bool
+	Attrs    int
+	Dev      bool
+	Unjudged bool
 }
 
 type imgPeerCount struct {
@@ -305,7 +308,8 @@ func (a *Analyzer) image() *image {
 		for _, s := range p.slots {
 			x.slots[s] = len(img.Slots)
 			img.Slots = append(img.Slots, imgSlot{Peer: pi, Pfx: x.pfx[s.pfx], Attrs: x.attr(s.attrs),
-				PathID: s.pathID, Refs: s.refs, State: uint8(s.state), Bogus: s.bogus, ROV: uint8(s.rov)})
+				PathID: s.pathID, Refs: s.refs, State: uint8(s.state), Bogus: s.bogus, ROV: uint8(s.rov),
+				Synced: s.synced})
 		}
 	}
 	for _, pf := range pfs {
@@ -325,7 +329,7 @@ func (a *Analyzer) image() *image {
 	for i := a.head; i < len(a.win); i++ {
 		r := &a.win[i]
 		img.Win = append(img.Win, imgRecord{T: r.t, Slot: x.slots[r.slot], Typ: r.typ, FromPresent: r.fromPresent,
-			FromAttrs: x.attr(r.fromAttrs), Removed: r.removed})
+			FromAttrs: x.attr(r.fromAttrs), Removed: r.removed, Synced: r.synced})
 	}
 	incidents := map[*incident]int{}
 	for _, e := range a.events {
@@ -405,7 +409,8 @@ func (x *index) event(e *event, incidents map[*incident]int) imgEvent {
 		ie.Hijack = slices.Index(hijackKinds[:], h.kind) + 1
 	}
 	for s, b := range e.base {
-		ie.Base = append(ie.Base, imgBase{Slot: x.slots[s], Present: b.present, Attrs: x.attr(b.attrs), Dev: b.dev})
+		ie.Base = append(ie.Base, imgBase{Slot: x.slots[s], Present: b.present, Attrs: x.attr(b.attrs), Dev: b.dev,
+			Unjudged: b.unjudged})
 	}
 	slices.SortFunc(ie.Base, func(p, q imgBase) int { return p.Slot - q.Slot })
 	for p := range e.prefixes {

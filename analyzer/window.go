@@ -35,6 +35,8 @@ type record struct {
 	fromPresent bool
 	fromAttrs   *route.Attrs
 	removed     bool
+	// synced: the from-route came without a record (slot.synced).
+	synced bool
 }
 
 // sampleBaselines folds each quiet group's correlated count into its
@@ -64,6 +66,7 @@ func (a *Analyzer) sampleBaselines() {
 func (a *Analyzer) add(r record, out []route.EventChange) []route.EventChange {
 	a.stats.Changes[r.typ]++
 	r.slot.refs++
+	r.synced, r.slot.synced = r.slot.synced, false
 	r.pfx, r.asn = r.slot.pfx, r.slot.peer.peer.ASN
 	a.win = append(a.win, r)
 	rp := &a.win[len(a.win)-1]
